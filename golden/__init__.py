@@ -1,0 +1,17 @@
+"""ulpflow.golden: the bit-exact reference model (NumPy only).
+
+Formats and codes (:mod:`.formats`), the single rounding kernel (:mod:`.rounding`), rounded
+arithmetic (:mod:`.arith`).
+"""
+
+from .formats import (CLASS_INF, CLASS_NAMES, CLASS_NAN, CLASS_NORMAL, CLASS_SUBNORMAL,
+                      CLASS_ZERO, PRESETS, FixedFormat, FloatFormat, parse_format)
+from .rounding import OVERFLOW_MODES, ROUNDING_MODES, round_pack
+from .arith import abs, add, convert, eq, fma, ge, gt, le, lt, mul, ne, neg, sub
+
+__all__ = [
+    "CLASS_INF", "CLASS_NAMES", "CLASS_NAN", "CLASS_NORMAL", "CLASS_SUBNORMAL", "CLASS_ZERO",
+    "PRESETS", "FixedFormat", "FloatFormat", "parse_format",
+    "OVERFLOW_MODES", "ROUNDING_MODES", "round_pack",
+    "abs", "add", "convert", "eq", "fma", "ge", "gt", "le", "lt", "mul", "ne", "neg", "sub",
+]

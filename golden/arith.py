@@ -1,0 +1,373 @@
+"""Rounded arithmetic on arrays of codes: add, sub, mul, fma, convert, neg, abs, comparisons.
+
+Each operation computes the exact result as an integer triple (sign, significand, exponent) and
+rounds it once with :func:`ulpflow.golden.rounding.round_pack`. Nothing here uses float arithmetic
+on decoded values, and nothing reorders: one call is one rounded operation per element.
+
+For formats of at most 8 bits the result of a binary operation is memoised as a full 2-D table
+(built by the same integer code over every operand pair), so bulk evaluation is one gather.
+
+Examples
+--------
+>>> from ulpflow.golden import parse_format, add
+>>> e4m3 = parse_format("e4m3")
+>>> one, sixteen = e4m3.encode([1.0, 16.0])
+>>> e4m3.decode(add(sixteen, one, e4m3))   # 17 is a tie between 16 and 18: ties to even
+array(16.)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, FixedFormat, FloatFormat, parse_format
+from .rounding import ZERO_EXP, bit_length, check_overflow, check_rounding, round_pack
+
+# Significands of the float adder's operands are normalised to W bits; the aligned sum keeps
+# G guard bits plus one jammed sticky bit (see _float_add). W + G + 2 must stay below 62.
+_GUARD = 3
+_MAX_ARITH_MAN_BITS = 27
+_TABLE_BITS = 8
+
+
+def _fmt(f, what="format"):
+    if isinstance(f, (FloatFormat, FixedFormat)):
+        return f
+    if isinstance(f, str):
+        return parse_format(f)
+    raise TypeError(f"{what} must be a FloatFormat, FixedFormat or format name, not {f!r}")
+
+
+def _formats(fmt, n):
+    """Operand formats from ``fmt`` (one format for all operands, or a tuple of n formats)."""
+    if isinstance(fmt, (tuple, list)):
+        if len(fmt) != n:
+            raise ValueError(f"expected {n} operand formats, got {len(fmt)}: {fmt!r}")
+        fs = tuple(_fmt(f) for f in fmt)
+    else:
+        fs = (_fmt(fmt),) * n
+    for f in fs:
+        if f.kind == "float" and f.man_bits > _MAX_ARITH_MAN_BITS:
+            raise ValueError(f"arithmetic supports float formats with at most {_MAX_ARITH_MAN_BITS} "
+                             f"fraction bits, got {f}")
+    return fs
+
+
+def _nan_result(out, shape):
+    if out.kind == "fixed":
+        return None
+    if out.nan_code is None:
+        return None
+    return np.full(shape, out.nan_code, dtype=out.dtype)
+
+
+def _apply_specials(codes, out, nan, inf, inf_sign):
+    """Overwrite NaN and inf lanes of ``codes`` with the destination format's encodings."""
+    if out.kind == "fixed":
+        if inf is not None and inf.any():
+            # fixed point has no inf: an infinite value saturates to the end of the range
+            ends = out.from_int(np.where(inf_sign, out._kmin, out._kmax))
+            codes = np.where(inf, ends, codes)
+        if nan is not None and nan.any():
+            codes = np.where(nan, out.zero_code, codes).astype(out.dtype)
+        return codes
+    if inf is not None and inf.any():
+        if out.specials == "ieee" and not out.saturate:
+            pos = out.inf_code
+            val = np.where(inf_sign, pos | (1 << (out.bits - 1)), pos)
+        elif out.specials in ("fn", "fnuz") and not out.saturate:
+            val = np.full(codes.shape, out.nan_code)
+        else:
+            pos = out.max_finite_code
+            val = np.where(inf_sign, pos | (1 << (out.bits - 1)), pos)
+        codes = np.where(inf, val, codes)
+    if nan is not None and nan.any():
+        if out.nan_code is None:
+            # finite formats: an invalid operation has no encoding; saturate-free choice is +0
+            # would hide it, so refuse loudly.
+            raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
+        codes = np.where(nan, out.nan_code, codes)
+    return np.asarray(codes).astype(out.dtype)
+
+
+# -- the float adder core ----------------------------------------------------------------------
+def _normalise(sig, exp, width):
+    """Shift non-zero significands left so their MSB sits at bit width-1 (zeros untouched)."""
+    nb = bit_length(sig)
+    sh = np.where(sig != 0, width - nb, 0)
+    return sig << sh, np.where(sig != 0, exp - sh, ZERO_EXP)
+
+
+def _exact_add(sa, ma, ea, sb, mb, eb, width, guard, mode):
+    """Add two values whose significands are normalised to ``width`` bits (or zero).
+
+    Returns ``(sign, sig, exp)`` of a value that rounds exactly like the true sum, as long as
+    the destination's ulp is at least 4 units of the result's LSB whenever bits were dropped
+    (guaranteed by ``guard``, see callers). Bits of the smaller operand that fall below the
+    guard bits are OR-ed into one jammed LSB.
+    """
+    swap = (eb > ea) | ((eb == ea) & (mb > ma))
+    sa, sb = np.where(swap, sb, sa), np.where(swap, sa, sb)
+    ma, mb = np.where(swap, mb, ma), np.where(swap, ma, mb)
+    ea, eb = np.where(swap, eb, ea), np.where(swap, ea, eb)
+    d = np.minimum(ea - eb, 62)
+    x = ma << (guard + 1)
+    yfull = mb << (guard + 1)
+    y = yfull >> d
+    lost = (yfull - (y << d)) != 0
+    y = y | lost
+    diff_sign = sa != sb
+    s = np.where(diff_sign, x - y, x + y)
+    # exact zero: +0, or -0 under RDN, unless both operands had the same sign
+    zero_sign = np.where(diff_sign, mode == "RDN", sa)
+    sign = np.where(s == 0, zero_sign, sa)
+    return sign, s, ea - (guard + 1)
+
+
+def _float_add(a, b, fa, fb, out, mode, negate_b):
+    sa, ma, ea, ca = fa.unpack(a)
+    sb, mb, eb, cb = fb.unpack(b)
+    if negate_b:
+        sb = ~sb
+    width = max(fa.p, fb.p)
+    ma, ea = _normalise(ma, ea, width)
+    mb, eb = _normalise(mb, eb, width)
+    if out.kind == "float":
+        guard = max(_GUARD, out.p - width + 2)
+    else:
+        raise TypeError(f"float add into the fixed-point format {out}: convert the operands or "
+                        "the result explicitly")
+    if width + guard + 2 > 62:
+        raise ValueError(f"float add from {fa}/{fb} into {out} needs more than 62-bit integers")
+    sign, s, e = _exact_add(sa, ma, ea, sb, mb, eb, width, guard, mode)
+    codes = round_pack(sign, s, e, out, mode)
+    nan = (ca == CLASS_NAN) | (cb == CLASS_NAN) | ((ca == CLASS_INF) & (cb == CLASS_INF) & (sa != sb))
+    inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
+    inf_sign = np.where(ca == CLASS_INF, sa, sb)
+    return _apply_specials(codes, out, nan, inf, inf_sign)
+
+
+def _fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
+    ka, kb = fa.to_int(a), fb.to_int(b)
+    F = max(fa.frac_bits, fb.frac_bits)
+    ka = ka << (F - fa.frac_bits)
+    kb = kb << (F - fb.frac_bits)
+    k = ka - kb if negate_b else ka + kb
+    kw = {} if out.kind == "float" else {"overflow": overflow}
+    return round_pack(k < 0, np.abs(k), np.full(k.shape, -F, dtype=np.int64), out, mode, **kw)
+
+
+def _binary(op, a, b, fmt, rounding, out, overflow):
+    fa, fb = _formats(fmt, 2)
+    out = fa if out is None else _fmt(out, "out")
+    mode = check_rounding(rounding)
+    if overflow is not None:
+        overflow = check_overflow(overflow)
+        if out.kind != "fixed":
+            raise ValueError(f"overflow={overflow!r} applies to fixed-point results, not to {out}")
+    a = fa.check_codes(a)
+    b = fb.check_codes(b)
+    a, b = np.broadcast_arrays(a, b)
+    if fa.bits <= _TABLE_BITS and fb.bits <= _TABLE_BITS and a.size > 1024:
+        table = _pair_table(op, fa, fb, out, mode, overflow)
+        return table[(a.astype(np.intp) << fb.bits) | b.astype(np.intp)]
+    return _OPS[op](a, b, fa, fb, out, mode, overflow)
+
+
+@lru_cache(maxsize=256)
+def _pair_table(op, fa, fb, out, mode, overflow):
+    a = np.repeat(np.arange(1 << fa.bits), 1 << fb.bits)
+    b = np.tile(np.arange(1 << fb.bits), 1 << fa.bits)
+    va, vb = _valid(fa, a), _valid(fb, b)
+    ok = va & vb
+    t = np.zeros(a.shape, dtype=out.dtype)
+    t[ok] = _OPS[op](a[ok].astype(fa.dtype), b[ok].astype(fb.dtype), fa, fb, out, mode, overflow)
+    t.setflags(write=False)
+    return t
+
+
+def _valid(f, codes):
+    m = f._valid_mask(codes.astype(f.dtype))
+    return np.ones(codes.shape, dtype=bool) if m is None else m
+
+
+def _add_impl(a, b, fa, fb, out, mode, overflow, negate=False):
+    if fa.kind != fb.kind:
+        raise TypeError(f"cannot add {fa} and {fb}: convert one operand first")
+    if fa.kind == "float":
+        return _float_add(a, b, fa, fb, out, mode, negate)
+    return _fixed_add(a, b, fa, fb, out, mode, negate, overflow)
+
+
+def _sub_impl(a, b, fa, fb, out, mode, overflow):
+    return _add_impl(a, b, fa, fb, out, mode, overflow, negate=True)
+
+
+def _mul_impl(a, b, fa, fb, out, mode, overflow):
+    sa, ma, ea, ca = fa.unpack(a)
+    sb, mb, eb, cb = fb.unpack(b)
+    if fa.kind == "float" or fb.kind == "float":
+        if fa.kind == "fixed" or fb.kind == "fixed":
+            raise TypeError(f"cannot multiply {fa} by {fb}: convert one operand first")
+    sign = sa ^ sb
+    zero = (ca == CLASS_ZERO) | (cb == CLASS_ZERO)
+    sig = np.where(zero, 0, ma * mb)
+    exp = np.where(zero, 0, ea + eb)
+    kw = {"overflow": overflow} if out.kind == "fixed" else {}
+    codes = round_pack(sign, sig, exp, out, mode, **kw)
+    if fa.kind == "fixed":
+        return codes
+    nan = (ca == CLASS_NAN) | (cb == CLASS_NAN) | (((ca == CLASS_INF) | (cb == CLASS_INF)) & zero)
+    inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
+    return _apply_specials(codes, out, nan, inf, sign)
+
+
+_OPS = {"add": _add_impl, "sub": _sub_impl, "mul": _mul_impl}
+
+
+# -- public operations ------------------------------------------------------------------------
+def add(a, b, fmt, *, rounding=None, out=None, overflow=None):
+    """``a + b`` rounded once to ``out`` (default: the format of ``a``).
+
+    Parameters
+    ----------
+    a, b : array_like of int
+        Codes of ``fmt`` (broadcast against each other).
+    fmt : format, name, or pair of formats
+        Operand format(s): one for both, or ``(fmt_a, fmt_b)``; both float or both fixed.
+    rounding : {"RNE", "RNA", "RTZ", "RUP", "RDN"}, optional
+        Default RNE.
+    out : format, optional
+        Destination format.
+    overflow : {"SAT", "WRAP"}, optional
+        Fixed-point destinations only; default the destination's own policy.
+    """
+    return _binary("add", a, b, fmt, rounding, out, overflow)
+
+
+def sub(a, b, fmt, *, rounding=None, out=None, overflow=None):
+    """``a - b`` rounded once (see :func:`add`)."""
+    return _binary("sub", a, b, fmt, rounding, out, overflow)
+
+
+def mul(a, b, fmt, *, rounding=None, out=None, overflow=None):
+    """``a * b`` rounded once (see :func:`add`; operands may have different formats)."""
+    return _binary("mul", a, b, fmt, rounding, out, overflow)
+
+
+def fma(a, b, c, fmt, *, rounding=None, out=None):
+    """``a * b + c`` with a single rounding (floats; never used implicitly by ulpflow)."""
+    fa, fb, fc = _formats(fmt, 3)
+    out = fa if out is None else _fmt(out, "out")
+    mode = check_rounding(rounding)
+    if not all(f.kind == "float" for f in (fa, fb, fc, out)):
+        raise TypeError("fma is defined for float formats only")
+    a, b, c = np.broadcast_arrays(fa.check_codes(a), fb.check_codes(b), fc.check_codes(c))
+    sa, ma, ea, ca = fa.unpack(a)
+    sb, mb, eb, cb = fb.unpack(b)
+    sc, mc, ec, cc = fc.unpack(c)
+    width = fa.p + fb.p
+    zero_p = (ca == CLASS_ZERO) | (cb == CLASS_ZERO)
+    sp = sa ^ sb
+    mp, ep = _normalise(np.where(zero_p, 0, ma * mb), np.where(zero_p, 0, ea + eb), width)
+    mc, ec = _normalise(mc, ec, width)
+    guard = max(_GUARD, out.p - width + 2)
+    if width + guard + 2 > 62:
+        raise ValueError(f"fma of {fa}, {fb}, {fc} into {out} needs more than 62-bit integers")
+    sign, s, e = _exact_add(sp, mp, ep, sc, mc, ec, width, guard, mode)
+    codes = round_pack(sign, s, e, out, mode)
+    inf_p = ((ca == CLASS_INF) | (cb == CLASS_INF))
+    nan = ((ca == CLASS_NAN) | (cb == CLASS_NAN) | (cc == CLASS_NAN) | (inf_p & zero_p)
+           | (inf_p & (cc == CLASS_INF) & (sp != sc)))
+    inf = (inf_p | (cc == CLASS_INF)) & ~nan
+    return _apply_specials(codes, out, nan, inf, np.where(inf_p, sp, sc))
+
+
+def convert(a, src, dst, *, rounding=None, overflow=None):
+    """Codes of ``src`` rounded once to ``dst`` (any float/fixed pair).
+
+    Float to fixed: NaN becomes 0 and ±inf saturates to the fixed range, whatever the overflow
+    policy (fixed point cannot represent either).
+    """
+    src, dst = _fmt(src, "src"), _fmt(dst, "dst")
+    mode = check_rounding(rounding)
+    a = src.check_codes(a)
+    sign, sig, exp, cls = src.unpack(a, raw=True)
+    kw = {}
+    if dst.kind == "fixed" and overflow is not None:
+        kw["overflow"] = check_overflow(overflow)
+    codes = round_pack(sign, sig, exp, dst, mode, **kw)
+    if src.kind == "fixed":
+        return codes
+    return _apply_specials(codes, dst, cls == CLASS_NAN, cls == CLASS_INF, sign)
+
+
+def neg(a, fmt, *, overflow=None):
+    """``-a`` (exact for floats; fixed point applies the overflow policy to ``-min``)."""
+    f = _fmt(fmt)
+    a = f.check_codes(a)
+    if f.kind == "float":
+        flipped = a ^ f.dtype.type(1 << (f.bits - 1))
+        keep = f.is_nan(a)
+        if f.specials == "fnuz":
+            keep |= a == 0
+        return np.where(keep, a, flipped).astype(f.dtype)
+    k = -f.to_int(a)
+    return round_pack(k < 0, np.abs(k), np.full(k.shape, -f.frac_bits), f, "RNE",
+                      overflow=overflow)
+
+
+def abs(a, fmt, *, overflow=None):  # noqa: A001 - mirrors the operation's name
+    """``|a|`` (floats clear the sign bit except on NaN; fixed point may overflow on ``min``)."""
+    f = _fmt(fmt)
+    a = f.check_codes(a)
+    if f.kind == "float":
+        cleared = a & f.dtype.type((1 << (f.bits - 1)) - 1)
+        return np.where(f.is_nan(a), a, cleared).astype(f.dtype)
+    k = np.abs(f.to_int(a))
+    return round_pack(np.zeros(k.shape, bool), k, np.full(k.shape, -f.frac_bits), f, "RNE",
+                      overflow=overflow)
+
+
+def _keys(a, b, fmt):
+    fa, fb = _formats(fmt, 2)
+    a, b = fa.check_codes(a), fb.check_codes(b)
+    if fa != fb:
+        raise ValueError(f"comparisons need one format, got {fa} and {fb}")
+    if fa.kind == "fixed":
+        z = np.zeros(np.broadcast(a, b).shape, dtype=bool)
+        return fa.to_int(a), fa.to_int(b), z
+    ka = fa._order_key(np.where(fa.is_zero(a), 0, a).astype(fa.dtype))
+    kb = fa._order_key(np.where(fa.is_zero(b), 0, b).astype(fa.dtype))
+    unordered = fa.is_nan(a) | fa.is_nan(b)
+    return ka, kb, unordered
+
+
+def eq(a, b, fmt):
+    """IEEE equality: NaN is unequal to everything, +0 == -0."""
+    ka, kb, u = _keys(a, b, fmt)
+    return (ka == kb) & ~u
+
+
+def ne(a, b, fmt):
+    return ~eq(a, b, fmt)
+
+
+def lt(a, b, fmt):
+    ka, kb, u = _keys(a, b, fmt)
+    return (ka < kb) & ~u
+
+
+def le(a, b, fmt):
+    ka, kb, u = _keys(a, b, fmt)
+    return (ka <= kb) & ~u
+
+
+def gt(a, b, fmt):
+    return lt(b, a, fmt)
+
+
+def ge(a, b, fmt):
+    return le(b, a, fmt)

@@ -1,0 +1,2 @@
+"""ulpflow: bit-exact numerics from theory to FPGA."""
+__version__ = "0.1.0"
