@@ -80,6 +80,12 @@ class _Format:
     def check_codes(self, codes) -> np.ndarray:
         """Return ``codes`` as an array of ``self.dtype``; reject anything that is not a code."""
         arr = np.asarray(codes)
+        if arr.dtype.kind == "u" and arr.dtype.itemsize * 8 <= self.bits:
+            # every value of this dtype is in range: skip the scans (hot path)
+            valid = self._valid_mask(arr)
+            if valid is not None and not valid.all():
+                raise ValueError(f"code {int(arr[~valid].flat[0]):#x} is not a code of {self}")
+            return arr.astype(self.dtype, copy=False)
         if arr.dtype == object or arr.dtype.kind not in "ui":
             if arr.dtype.kind == "b" or arr.size == 0 and arr.dtype.kind == "f":
                 arr = arr.astype(np.int64)
