@@ -126,7 +126,26 @@ def _exact_add(sa, ma, ea, sb, mb, eb, width, guard, mode):
     return sign, s, ea - (guard + 1)
 
 
+@lru_cache(maxsize=64)
+def _fixed_embedding(fmt):
+    """For narrow float formats whose whole range fits in 61-bit integers: every code's exact
+    value as a signed multiple of 2**qmin (table), so a sum is one exact integer addition."""
+    if fmt.kind != "float" or fmt.bits > 16:
+        return None
+    qmin = fmt.emin - fmt.man_bits
+    if fmt.emax + 2 - qmin > 61:
+        return None
+    sign, sig, exp, cls = fmt.unpack(np.arange(1 << fmt.bits).astype(fmt.dtype), raw=True)
+    k = np.where(cls <= 2, sig << np.where(cls <= 2, exp - qmin, 0), 0)
+    k = np.where(sign, -k, k).astype(np.int64)
+    k.setflags(write=False)
+    return k, qmin
+
+
 def _float_add(a, b, fa, fb, out, mode, negate_b):
+    ta, tb = _fixed_embedding(fa), _fixed_embedding(fb)
+    if ta is not None and tb is not None and out.kind == "float":
+        return _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b)
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     if negate_b:
@@ -146,16 +165,35 @@ def _float_add(a, b, fa, fb, out, mode, negate_b):
         raise ValueError(f"float add from {fa}/{fb} into {out} needs more than 62-bit integers")
     sign, s, e = _exact_add(sa, ma, ea, sb, mb, eb, width, guard, mode)
     codes = round_pack(sign, s, e, out, mode)
-    # inf/NaN operands are rare: patch only those lanes
+    return _patch_add_specials(codes, out, ca, cb, sa, sb)
+
+
+def _patch_add_specials(codes, out, ca, cb, sa, sb):
+    """IEEE rules for inf/NaN operands of a sum; those lanes are rare, so patch only them."""
     idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
-    if idx.size:
-        ca, cb, sa, sb = ca.ravel()[idx], cb.ravel()[idx], sa.ravel()[idx], sb.ravel()[idx]
-        nan = (ca == CLASS_NAN) | (cb == CLASS_NAN) | ((ca == CLASS_INF) & (cb == CLASS_INF) & (sa != sb))
-        inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
-        patch = _apply_specials(codes.ravel()[idx], out, nan, inf, np.where(ca == CLASS_INF, sa, sb))
-        codes = codes.copy()
-        codes.ravel()[idx] = patch
+    if not idx.size:
+        return codes
+    ca, cb, sa, sb = ca.ravel()[idx], cb.ravel()[idx], sa.ravel()[idx], sb.ravel()[idx]
+    nan = (ca == CLASS_NAN) | (cb == CLASS_NAN) | ((ca == CLASS_INF) & (cb == CLASS_INF) & (sa != sb))
+    inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
+    patch = _apply_specials(codes.ravel()[idx], out, nan, inf, np.where(ca == CLASS_INF, sa, sb))
+    codes = codes.copy()
+    codes.ravel()[idx] = patch
     return codes
+
+
+def _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b):
+    (ka_t, qa), (kb_t, qb) = ta, tb
+    q = min(qa, qb)
+    ka = ka_t[a] << (qa - q)
+    kb = kb_t[b] << (qb - q)
+    k = ka - kb if negate_b else ka + kb
+    sa, sb = fa.sign(a), fb.sign(b) ^ negate_b
+    # exact zero: +0 (or -0 under RDN) unless both operands are zeros of one sign
+    zero_sign = np.where(sa == sb, sa, mode == "RDN")
+    sign = np.where(k == 0, zero_sign, k < 0)
+    codes = round_pack(sign, np.abs(k), np.full(k.shape, q, dtype=np.int64), out, mode)
+    return _patch_add_specials(codes, out, fa.classify(a), fb.classify(b), sa, sb)
 
 
 def _fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):

@@ -1,0 +1,97 @@
+"""The ``ulpflow`` command line.
+
+Every sub-command is a thin layer over the public API; the functions that build each table are
+importable too, so the CLI never knows more than the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt_value(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def formats_table(names=None) -> Table:
+    """A rich table describing formats (default: every preset and two fixed-point examples)."""
+    from ulpflow.golden import PRESETS, parse_format
+
+    names = list(PRESETS) + ["q4.4", "q4.4s", "uq3.5"] if not names else names
+    t = Table(title="ulpflow formats")
+    for col in ("name", "kind", "bits", "E / I", "M / F", "bias", "specials", "min subnormal",
+                "min normal", "max finite"):
+        t.add_column(col, justify="right" if col not in ("name", "kind", "specials") else "left")
+    for name in names:
+        f = parse_format(name)
+        if f.kind == "float":
+            specials = f.specials + ("" if f.subnormals else ", ftz") + (", sat" if f.saturate else "")
+            t.add_row(str(f), "float", str(f.bits), str(f.exp_bits), str(f.man_bits), str(f.bias),
+                      specials, _fmt_value(f.min_subnormal), _fmt_value(f.min_normal),
+                      _fmt_value(f.max_finite))
+        else:
+            desc = ("signed" if f.signed else "unsigned") + (", symmetric" if f.symmetric else "")
+            t.add_row(str(f), "fixed", str(f.bits), str(f.int_bits), str(f.frac_bits), "-",
+                      f"{desc}, {f.overflow}", _fmt_value(f.min_subnormal), "-",
+                      _fmt_value(f.max_finite))
+    return t
+
+
+def _cmd_formats(args, console):
+    console.print(formats_table(args.names))
+    return 0
+
+
+def _cmd_activations(args, console):
+    from ulpflow.golden import activations, parse_format
+
+    fmt = parse_format(args.format)
+    rows = activations.catalogue(fmt)
+    t = Table(title=f"activation implementations over {fmt}")
+    cols = ["name", "method", "in", "out", "worst ulp error", "worst input"]
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*(str(r.get(k, "")) for k in
+                    ("name", "method", "in_format", "out_format", "max_ulp_error", "worst_input")))
+    console.print(t)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ulpflow",
+        description="Bit-exact neural-network arithmetic from golden model to FPGA.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    f = sub.add_parser("formats", help="print the preset number formats (or the named ones)")
+    f.add_argument("names", nargs="*", help="format names, e.g. e4m3 bf16 q4.4s e5m3_fnuz")
+    f.set_defaults(func=_cmd_formats)
+    a = sub.add_parser("activations", help="catalogue of activation implementations with their "
+                       "measured worst ulp error")
+    a.add_argument("--format", default="bf16", help="input/output format (default bf16)")
+    a.set_defaults(func=_cmd_activations)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console()
+    if not console.is_terminal:  # pipes and CI logs: do not squeeze tables into 80 columns
+        console = Console(width=160)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args, console)
+    except (ValueError, TypeError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
