@@ -1,17 +1,24 @@
 """ulpflow.golden: the bit-exact reference model (NumPy only).
 
 Formats and codes (:mod:`.formats`), the single rounding kernel (:mod:`.rounding`), rounded
-arithmetic (:mod:`.arith`).
+arithmetic (:mod:`.arith`), reduction trees (:mod:`.tree`), activation implementations
+(:mod:`.activations`), the network IR (:mod:`.network`) and its interval semantics
+(:mod:`.interval`).
 """
 
 from .formats import (CLASS_INF, CLASS_NAMES, CLASS_NAN, CLASS_NORMAL, CLASS_SUBNORMAL,
                       CLASS_ZERO, PRESETS, FixedFormat, FloatFormat, parse_format)
 from .rounding import OVERFLOW_MODES, ROUNDING_MODES, round_pack
 from .arith import abs, add, convert, eq, fma, ge, gt, le, lt, mul, ne, neg, sub
+from .tree import ZERO, Tree, exact_sum, reduce
+from .network import Divergence, Layer, LayerTrace, Network, Trace, first_divergence
+from .interval import Box
 
 __all__ = [
     "CLASS_INF", "CLASS_NAMES", "CLASS_NAN", "CLASS_NORMAL", "CLASS_SUBNORMAL", "CLASS_ZERO",
     "PRESETS", "FixedFormat", "FloatFormat", "parse_format",
     "OVERFLOW_MODES", "ROUNDING_MODES", "round_pack",
     "abs", "add", "convert", "eq", "fma", "ge", "gt", "le", "lt", "mul", "ne", "neg", "sub",
+    "ZERO", "Tree", "exact_sum", "reduce",
+    "Divergence", "Layer", "LayerTrace", "Network", "Trace", "first_divergence", "Box",
 ]

@@ -74,7 +74,9 @@ def _apply_specials(codes, out, nan, inf, inf_sign):
             codes = np.where(nan, out.zero_code, codes).astype(out.dtype)
         return codes
     if inf is not None and inf.any():
-        if out.specials == "ieee" and not out.saturate:
+        # an infinite *operand* stays infinite where the format has inf (saturate only changes
+        # overflow); formats without inf give NaN, or max when they saturate
+        if out.specials == "ieee":
             pos = out.inf_code
             val = np.where(inf_sign, pos | (1 << (out.bits - 1)), pos)
         elif out.specials in ("fn", "fnuz") and not out.saturate:
@@ -228,10 +230,11 @@ _CHUNK = 1 << 14
 
 
 def _chunked(fn, arrays, args, dtype):
+    """Apply ``fn`` to flat 1-D blocks of the (broadcast) operands; return the operands' shape."""
     n = arrays[0].size
+    flat = [np.ascontiguousarray(x).ravel() for x in arrays]
     if n <= _CHUNK:
-        return fn(*arrays, *args)
-    flat = [x.ravel() for x in arrays]
+        return np.asarray(fn(*flat, *args)).astype(dtype, copy=False).reshape(arrays[0].shape)
     res = np.empty(n, dtype=dtype)
     for i in range(0, n, _CHUNK):
         res[i:i + _CHUNK] = fn(*(x[i:i + _CHUNK] for x in flat), *args)
@@ -333,6 +336,10 @@ def fma(a, b, c, fmt, *, rounding=None, out=None):
     if not all(f.kind == "float" for f in (fa, fb, fc, out)):
         raise TypeError("fma is defined for float formats only")
     a, b, c = np.broadcast_arrays(fa.check_codes(a), fb.check_codes(b), fc.check_codes(c))
+    return _chunked(_fma_impl, (a, b, c), (fa, fb, fc, out, mode), out.dtype)
+
+
+def _fma_impl(a, b, c, fa, fb, fc, out, mode):
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     sc, mc, ec, cc = fc.unpack(c)
@@ -362,10 +369,14 @@ def convert(a, src, dst, *, rounding=None, overflow=None):
     src, dst = _fmt(src, "src"), _fmt(dst, "dst")
     mode = check_rounding(rounding)
     a = src.check_codes(a)
-    sign, sig, exp, cls = src.unpack(a, raw=True)
-    kw = {}
     if dst.kind == "fixed" and overflow is not None:
-        kw["overflow"] = check_overflow(overflow)
+        overflow = check_overflow(overflow)
+    return _chunked(_convert_impl, (a,), (src, dst, mode, overflow), dst.dtype)
+
+
+def _convert_impl(a, src, dst, mode, overflow):
+    sign, sig, exp, cls = src.unpack(a, raw=True)
+    kw = {"overflow": overflow} if (dst.kind == "fixed" and overflow is not None) else {}
     codes = round_pack(sign, sig, exp, dst, mode, **kw)
     if src.kind == "fixed":
         return codes

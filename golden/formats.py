@@ -436,7 +436,7 @@ class FloatFormat(_Format):
                 raise ValueError(f"cannot encode NaN into {self}: the format has no NaN")
             codes = np.where(nan, self.nan_code, codes)
         if inf.any():
-            if self.specials == "ieee" and not self.saturate:
+            if self.specials == "ieee":
                 pos_inf = self._inf_mag
             elif self.specials in ("fn", "fnuz") and not self.saturate:
                 pos_inf = None

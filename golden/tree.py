@@ -127,19 +127,19 @@ class Tree:
             counts[i] = counts.get(i, 0) + 1
             return (_LEAF, i)
 
-        # Post-order traversal with an explicit stack: (handle, state, left_ref).
-        stack = [(root, 0, None)]
+        # Post-order traversal with an explicit stack of (handle, children already pushed?).
+        stack = [(root, False)]
         result = []  # refs of finished subtrees
         while stack:
-            h, state, _ = stack.pop()
+            h, expanded = stack.pop()
             kids = children(h)
             if kids is None:
                 result.append(leaf_ref(h))
                 continue
-            if state == 0:
-                stack.append((h, 1, None))
-                stack.append((kids[1], 0, None))
-                stack.append((kids[0], 0, None))
+            if not expanded:
+                stack.append((h, True))
+                stack.append((kids[1], False))
+                stack.append((kids[0], False))
             else:
                 right = result.pop()
                 left = result.pop()
