@@ -1,0 +1,85 @@
+"""The flagship demo (``make demo`` / ``python -m ulpflow.demo``).
+
+Each step prints what it computed and checks it against an independent reference, so the demo is
+also a smoke test of the installed toolchain. Steps that need the hardware toolchain say so.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ulpflow import golden as g
+
+
+def _row_values(fmt, codes):
+    return ", ".join(f"{v:g}" for v in fmt.decode(np.atleast_1d(codes)))
+
+
+def golden_showcase(console: Console) -> bool:
+    """Small facts about rounded arithmetic that the golden model makes explicit."""
+    ok = True
+    e4m3 = g.parse_format("e4m3")
+    console.rule("[bold]1. Reduction order is part of the semantics")
+    terms = e4m3.encode(np.array([[1.0, 16.0, 1.0, 1.0]]))
+    t = Table("tree", "expression", "e4m3 result")
+    results = {}
+    for name, tree in (("sequential", g.Tree.sequential(4)), ("pairwise", g.Tree.pairwise(4)),
+                       ("reversed", g.Tree.reversed(4))):
+        r = g.reduce(terms, tree, e4m3)
+        results[name] = float(e4m3.decode(r)[0])
+        t.add_row(name, str(tree), f"{results[name]:g}")
+    exact = g.exact_sum(terms, e4m3)
+    t.add_row("exact_sum", "round(t0+t1+t2+t3)", _row_values(e4m3, exact))
+    console.print(t)
+    # independent check: the exact sum is 19; e4m3 has spacing 2 in [16, 32)
+    ok &= results["sequential"] == 16.0 and results["pairwise"] == 18.0
+    console.print("  1+16 = 17 is a tie between 16 and 18 (ties to even → 16), so left to right "
+                  "never grows; pairwise adds 1+16 → 16 and 1+1 = 2 → 18.")
+
+    console.rule("[bold]2. One tie, five rounding modes")
+    bf16 = g.parse_format("bf16")
+    one, tiny = bf16.encode(np.array([1.0, 2.0 ** -8]))
+    t = Table("mode", "1 + 2^-8 in bf16", "-1 - 2^-8 in bf16")
+    for mode in g.ROUNDING_MODES:
+        pos = g.add(one, tiny, bf16, rounding=mode)
+        neg = g.sub(g.neg(one, bf16), tiny, bf16, rounding=mode)
+        t.add_row(mode, _row_values(bf16, pos), _row_values(bf16, neg))
+    console.print(t)
+
+    console.rule("[bold]3. Overflow styles of 8-bit formats")
+    t = Table("format", "specials", "encode(300)", "encode(1e6)", "max finite")
+    for name in ("e4m3", "e4m3fn", "e4m3fnuz", "e4m3_fn_sat"):
+        f = g.parse_format(name)
+        t.add_row(str(f), f.specials + (" + saturate" if f.saturate else ""),
+                  _row_values(f, f.encode(300.0)), _row_values(f, f.encode(1e6)),
+                  f"{f.max_finite:g}")
+    console.print(t)
+
+    console.rule("[bold]4. fma rounds once; mul then add rounds twice")
+    a, b, c = bf16.encode(np.array([1.0 + 2 ** -7, 1.0 - 2 ** -7, -1.0]))
+    fused = g.fma(a, b, c, bf16)
+    split = g.add(g.mul(a, b, bf16), c, bf16)
+    console.print(f"  (1+2^-7)(1-2^-7) - 1 in bf16: fma → {_row_values(bf16, fused)}, "
+                  f"mul+add → {_row_values(bf16, split)} (exact: {-(2.0 ** -14):g})")
+    ok &= float(bf16.decode(fused)) == -(2.0 ** -14) and float(bf16.decode(split)) == 0.0
+    return bool(ok)
+
+
+def main(argv=None) -> int:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
+    t0 = time.perf_counter()
+    ok = golden_showcase(console)
+    console.rule()
+    console.print(f"demo {'passed' if ok else '[red]FAILED[/red]'} in {time.perf_counter() - t0:.1f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
