@@ -18,6 +18,7 @@ array(16.)
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -63,6 +64,15 @@ def _nan_result(out, shape):
     return np.full(shape, out.nan_code, dtype=out.dtype)
 
 
+class _TableBuild(threading.local):
+    # While a pair table is built, NaN results into NaN-less formats are recorded, not raised;
+    # looking such an entry up raises the same error as computing it directly.
+    mask = None
+
+
+_TABLE_BUILD = _TableBuild()
+
+
 def _apply_specials(codes, out, nan, inf, inf_sign):
     """Overwrite NaN and inf lanes of ``codes`` with the destination format's encodings."""
     if out.kind == "fixed":
@@ -87,9 +97,11 @@ def _apply_specials(codes, out, nan, inf, inf_sign):
         codes = np.where(inf, val, codes)
     if nan is not None and nan.any():
         if out.nan_code is None:
-            # finite formats: an invalid operation has no encoding; saturate-free choice is +0
-            # would hide it, so refuse loudly.
-            raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
+            # finite formats: an invalid operation has no encoding, and any code would hide it
+            if _TABLE_BUILD.mask is None:
+                raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
+            _TABLE_BUILD.mask.append(np.asarray(nan).copy())
+            nan = np.zeros_like(nan)
         codes = np.where(nan, out.nan_code, codes)
     return np.asarray(codes).astype(out.dtype)
 
@@ -176,7 +188,7 @@ def _patch_add_specials(codes, out, ca, cb, sa, sb):
     if not idx.size:
         return codes
     ca, cb, sa, sb = ca.ravel()[idx], cb.ravel()[idx], sa.ravel()[idx], sb.ravel()[idx]
-    nan = (ca == CLASS_NAN) | (cb == CLASS_NAN) | ((ca == CLASS_INF) & (cb == CLASS_INF) & (sa != sb))
+    nan = _invalid_sum(ca, cb, sa, sb)
     inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
     patch = _apply_specials(codes.ravel()[idx], out, nan, inf, np.where(ca == CLASS_INF, sa, sb))
     codes = codes.copy()
@@ -220,8 +232,11 @@ def _binary(op, a, b, fmt, rounding, out, overflow):
     b = fb.check_codes(b)
     a, b = np.broadcast_arrays(a, b)
     if fa.bits <= _TABLE_BITS and fb.bits <= _TABLE_BITS and a.size > 1024:
-        table = _pair_table(op, fa, fb, out, mode, overflow)
-        return table[(a.astype(np.intp) << fb.bits) | b.astype(np.intp)]
+        table, invalid = _pair_table(op, fa, fb, out, mode, overflow)
+        idx = (a.astype(np.intp) << fb.bits) | b.astype(np.intp)
+        if invalid is not None and invalid[idx].any():
+            raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
+        return table[idx]
     return _chunked(_OPS[op], (a, b), (fa, fb, out, mode, overflow), out.dtype)
 
 
@@ -248,9 +263,39 @@ def _pair_table(op, fa, fb, out, mode, overflow):
     va, vb = _valid(fa, a), _valid(fb, b)
     ok = va & vb
     t = np.zeros(a.shape, dtype=out.dtype)
-    t[ok] = _OPS[op](a[ok].astype(fa.dtype), b[ok].astype(fb.dtype), fa, fb, out, mode, overflow)
+    _TABLE_BUILD.mask = []
+    try:
+        t[ok] = _OPS[op](a[ok].astype(fa.dtype), b[ok].astype(fb.dtype), fa, fb, out, mode, overflow)
+        invalid = None
+        if _TABLE_BUILD.mask:
+            # the ops patch special lanes in one call per table: the mask covers the lanes
+            # that call saw; recompute which pairs those were by class
+            invalid = np.zeros(a.shape, dtype=bool)
+            invalid[ok] = _nan_pairs(op, a[ok].astype(fa.dtype), b[ok].astype(fb.dtype), fa, fb)
+            invalid.setflags(write=False)
+    finally:
+        _TABLE_BUILD.mask = None
     t.setflags(write=False)
-    return t
+    return t, invalid
+
+
+def _nan_pairs(op, a, b, fa, fb):
+    """Which operand pairs give an invalid (NaN) result."""
+    ca, cb = fa.classify(a), fb.classify(b)
+    if op == "mul":
+        return _invalid_product(ca, cb)
+    return _invalid_sum(ca, cb, fa.sign(a), fb.sign(b) ^ (op == "sub"))
+
+
+def _invalid_sum(ca, cb, sa, sb):
+    """IEEE invalid operation for a sum (operand classes and effective signs): NaN in, inf - inf."""
+    return (ca == CLASS_NAN) | (cb == CLASS_NAN) | ((ca == CLASS_INF) & (cb == CLASS_INF) & (sa != sb))
+
+
+def _invalid_product(ca, cb):
+    """IEEE invalid operation for a product: NaN in, 0 * inf."""
+    inf = (ca == CLASS_INF) | (cb == CLASS_INF)
+    return (ca == CLASS_NAN) | (cb == CLASS_NAN) | (inf & ((ca == CLASS_ZERO) | (cb == CLASS_ZERO)))
 
 
 def _valid(f, codes):
@@ -286,8 +331,8 @@ def _mul_impl(a, b, fa, fb, out, mode, overflow):
         return codes
     idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
     if idx.size:
-        ca, cb, zero = ca.ravel()[idx], cb.ravel()[idx], zero.ravel()[idx]
-        nan = (ca == CLASS_NAN) | (cb == CLASS_NAN) | (((ca == CLASS_INF) | (cb == CLASS_INF)) & zero)
+        ca, cb = ca.ravel()[idx], cb.ravel()[idx]
+        nan = _invalid_product(ca, cb)
         inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
         patch = _apply_specials(codes.ravel()[idx], out, nan, inf, sign.ravel()[idx])
         codes = codes.copy()

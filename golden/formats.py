@@ -482,6 +482,10 @@ class FloatFormat(_Format):
             new = np.where(small, np.where(new > 0, lo if direction > 0 else 0,
                                            0 if direction > 0 else -lo), new)
         out = self._from_key(new)
+        # stepping up from the negative side onto zero lands on -0 (IEEE 754 nextUp)
+        neg_zero = (new == 0) & (key < 0)
+        if neg_zero.any():
+            out = np.where(neg_zero, 1 << (self.bits - 1), out).astype(self.dtype)
         if self.specials == "fnuz":
             out = np.where(new == 0, 0, out).astype(self.dtype)
         nan = cls == CLASS_NAN
@@ -528,7 +532,7 @@ class FixedFormat(_Format):
         if signed and I < 1:
             raise ValueError(f"a signed fixed-point format needs int_bits >= 1 (the sign bit), got {I}")
         if symmetric and not signed:
-            raise ValueError("symmetric=True needs a signed format")
+            raise ValueError(f"symmetric=True needs a signed format, got signed={signed!r}")
         overflow = check_overflow(overflow)
         if symmetric and overflow == "WRAP":
             raise ValueError("overflow='WRAP' is not defined for a symmetric format: wrapping can "
@@ -696,6 +700,13 @@ _FLOAT_RE = re.compile(r"e(\d+)m(\d+)((?:_[a-z0-9]+)*)")
 _FIXED_RE = re.compile(r"(u?)q(\d+)\.(\d+)(s?)((?:_[a-z0-9]+)*)")
 
 
+def _construct(name, cls, *args, **kw):
+    try:
+        return cls(*args, **kw)
+    except ValueError as exc:
+        raise ValueError(f"format name {name!r}: {exc}") from None
+
+
 def parse_format(name) -> FloatFormat | FixedFormat:
     """Format from its name: a preset (``fp32 fp16 bf16 e5m2 e4m3 e4m3fn e4m3fnuz e5m2fnuz e3m4
     e3m2 e2m3fn e3m2fn e2m1fn``), ``eXmY`` with optional tokens ``_fn _fnuz _finite _b<bias>
@@ -713,6 +724,10 @@ def parse_format(name) -> FloatFormat | FixedFormat:
     if m:
         kw = {}
         for tok in filter(None, m.group(3).split("_")):
+            key_of = ("specials" if tok in ("ieee", "fn", "fnuz", "finite") else "subnormals"
+                      if tok == "ftz" else "saturate" if tok == "sat" else "bias")
+            if key_of in kw:
+                raise ValueError(f"format name {name!r} sets the {key_of} twice")
             if tok in ("ieee", "fn", "fnuz", "finite"):
                 kw["specials"] = tok
             elif tok == "ftz":
@@ -724,17 +739,19 @@ def parse_format(name) -> FloatFormat | FixedFormat:
             else:
                 raise ValueError(f"unknown token {tok!r} in format name {name!r}; expected "
                                  "fn, fnuz, finite, b<bias>, ftz or sat")
-        return FloatFormat(int(m.group(1)), int(m.group(2)), **kw)
+        return _construct(name, FloatFormat, int(m.group(1)), int(m.group(2)), **kw)
     m = _FIXED_RE.fullmatch(key)
     if m:
         kw = {"signed": not m.group(1), "symmetric": bool(m.group(4))}
         for tok in filter(None, m.group(5).split("_")):
+            if "overflow" in kw:
+                raise ValueError(f"format name {name!r} sets the overflow twice")
             if tok == "wrap":
                 kw["overflow"] = "WRAP"
             elif tok == "sat":
                 kw["overflow"] = "SAT"
             else:
                 raise ValueError(f"unknown token {tok!r} in format name {name!r}; expected wrap or sat")
-        return FixedFormat(int(m.group(2)), int(m.group(3)), **kw)
+        return _construct(name, FixedFormat, int(m.group(2)), int(m.group(3)), **kw)
     raise ValueError(f"unknown format name {name!r}; expected a preset ({', '.join(_FLOAT_PRESETS)}), "
                      "eXmY[_fn|_fnuz|_finite][_b<bias>][_ftz][_sat], qI.F[s][_wrap] or uqI.F[_wrap]")
