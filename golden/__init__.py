@@ -11,6 +11,7 @@ from .formats import (CLASS_INF, CLASS_NAMES, CLASS_NAN, CLASS_NORMAL, CLASS_SUB
 from .rounding import OVERFLOW_MODES, ROUNDING_MODES, round_pack
 from .arith import abs, add, convert, eq, fma, ge, gt, le, lt, mul, ne, neg, sub
 from .tree import ZERO, Tree, exact_sum, reduce
+from .activations import Activation, activation_from_json, check, check_allowed, get_activation
 from .network import Divergence, Layer, LayerTrace, Network, Trace, first_divergence
 from .interval import Box
 
@@ -20,5 +21,6 @@ __all__ = [
     "OVERFLOW_MODES", "ROUNDING_MODES", "round_pack",
     "abs", "add", "convert", "eq", "fma", "ge", "gt", "le", "lt", "mul", "ne", "neg", "sub",
     "ZERO", "Tree", "exact_sum", "reduce",
+    "Activation", "activation_from_json", "check", "check_allowed", "get_activation",
     "Divergence", "Layer", "LayerTrace", "Network", "Trace", "first_divergence", "Box",
 ]

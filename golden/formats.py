@@ -179,7 +179,8 @@ class _Format:
                 v = Fraction(v)
             elif not isinstance(v, Rational):
                 raise TypeError(f"cannot encode {v!r} into {self}: expected a Fraction, int or float")
-            v = Fraction(v)
+            # int() also accepts gmpy2 mpz numerators (e.g. from mpfr.as_integer_ratio())
+            v = Fraction(int(v.numerator), int(v.denominator))
             sign[idx] = v < 0
             sig[idx], exp[idx], sticky[idx] = self._exact_triple(abs(v), overflow)
         codes = round_pack(sign, sig, exp, self, mode, sticky=sticky, **self._overflow_kw(overflow))
@@ -566,6 +567,16 @@ class FixedFormat(_Format):
         return codes.astype(np.uint64) != np.uint64(1 << (self.bits - 1))
 
     # -- integers ------------------------------------------------------------------------------
+    @property
+    def kmin(self) -> int:
+        """Smallest integer k of the format (value kmin · 2**-F)."""
+        return self._kmin
+
+    @property
+    def kmax(self) -> int:
+        """Largest integer k of the format."""
+        return self._kmax
+
     def to_int(self, codes) -> np.ndarray:
         """The integer k of each code (value = k · 2**-F), as int64."""
         c = self.check_codes(codes).astype(np.int64)

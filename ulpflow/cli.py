@@ -50,7 +50,10 @@ def _cmd_activations(args, console):
     from ulpflow.golden import activations, parse_format
 
     fmt = parse_format(args.format)
-    rows = activations.catalogue(fmt)
+    # a cold catalogue of a 16-bit format builds ~40 correctly rounded tables (about a minute)
+    with console.status(f"building activation tables over {fmt} (cached after the first run)") as st:
+        rows = activations.catalogue(
+            fmt, progress=lambda name, method: st.update(f"{name} ({method}) over {fmt}"))
     t = Table(title=f"activation implementations over {fmt}")
     cols = ["name", "method", "in", "out", "worst ulp error", "worst input"]
     for c in cols:
