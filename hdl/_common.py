@@ -1,0 +1,229 @@
+"""Helpers shared by the hardware generators: argument checks, pipeline cuts, operand unpacking.
+
+Everything about a number format is read from the golden format object itself (``exp_bits``,
+``man_bits``, ``bias``, ``specials``, ``subnormals``, ``max_finite_code``, ``nan_code``,
+``frac_bits`` ...); nothing here re-derives a width or a bias from a name.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value
+
+from ulpflow.golden.formats import FixedFormat, FloatFormat, parse_format
+from ulpflow.golden.rounding import check_overflow, check_rounding  # noqa: F401 (re-used)
+
+#: Private mutation hooks of the rounding module (used by the mutation tests only).
+MUTATIONS = (None, "ties_away", "ignore_sticky", "ftz_off")
+
+
+def checked_init(init):
+    """Decorate a unit's ``__init__``: a constructor that raises leaves no half-built object
+    behind to trigger Amaranth's "created but never used" warning (whose repr would fail)."""
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except BaseException:
+            self._MustUse__silence = True
+            raise
+
+    return wrapper
+
+
+# -- argument checks --------------------------------------------------------------------------
+def _parse(fmt):
+    # format names are accepted like the golden operations accept them
+    return parse_format(fmt) if isinstance(fmt, str) else fmt
+
+
+def check_float(fmt, name="fmt"):
+    fmt = _parse(fmt)
+    if not isinstance(fmt, FloatFormat):
+        raise TypeError(f"{name} must be a FloatFormat, not {fmt!r}")
+    return fmt
+
+
+def check_fixed(fmt, name="fmt"):
+    fmt = _parse(fmt)
+    if not isinstance(fmt, FixedFormat):
+        raise TypeError(f"{name} must be a FixedFormat, not {fmt!r}")
+    return fmt
+
+
+def check_format(fmt, name="fmt"):
+    fmt = _parse(fmt)
+    if not isinstance(fmt, (FloatFormat, FixedFormat)):
+        raise TypeError(f"{name} must be a FloatFormat or FixedFormat, not {fmt!r}")
+    return fmt
+
+
+def operand_formats(fmt, check, name="fmt"):
+    """``fmt`` or a pair ``(fmt_a, fmt_b)`` -> ``(fmt_a, fmt_b)``, like the golden operations."""
+    if isinstance(fmt, (tuple, list)):
+        if len(fmt) != 2:
+            raise ValueError(f"{name} must be a format or a pair of formats, got {len(fmt)} items")
+        return check(fmt[0], f"{name}[0]"), check(fmt[1], f"{name}[1]")
+    fmt = check(fmt, name)
+    return fmt, fmt
+
+
+def check_latency(latency):
+    if isinstance(latency, bool) or not isinstance(latency, int):
+        raise TypeError(f"latency must be an integer number of cycles, not {latency!r}")
+    if latency < 0:
+        raise ValueError(f"latency must be >= 0, got {latency}")
+    return latency
+
+
+def check_mutation(mutate):
+    if mutate not in MUTATIONS:
+        raise ValueError(f"unknown mutation {mutate!r}; expected one of {MUTATIONS}")
+    return mutate
+
+
+def shape_for(lo, hi):
+    """Smallest Amaranth shape holding every integer in ``[lo, hi]``."""
+    return Shape.cast(range(lo, hi + 1))
+
+
+def fixed_range(fmt):
+    """``(kmin, kmax)`` of a fixed-point format, read from its public members."""
+    kmax = int(fmt.to_int(fmt.max_finite_code))
+    kmin = int(round(fmt.min_value * (1 << fmt.frac_bits)))  # powers of two: exact in float64
+    return kmin, kmax
+
+
+# -- pipelining ---------------------------------------------------------------------------------
+def allocate_cuts(priority, latency):
+    """Choose which named cut points carry a register for ``latency`` cycles.
+
+    ``priority`` lists a unit's cut points, most useful first (the one that best halves the
+    critical path comes first). Cycles beyond the number of cut points become output registers
+    (retiming may move them). Returns ``(enabled_names, extra_output_registers)``.
+    """
+    enabled = frozenset(priority[:latency])
+    return enabled, max(0, latency - len(priority))
+
+
+class Stages:
+    """Registers signals at the cut points that :func:`allocate_cuts` enabled."""
+
+    def __init__(self, m: Module, enabled, domain="sync"):
+        self.m = m
+        self.enabled = frozenset(enabled)
+        self.domain = domain
+
+    def cut(self, name, *values):
+        if name not in self.enabled:
+            return values if len(values) != 1 else values[0]
+        out = []
+        for i, v in enumerate(values):
+            v = Value.cast(v)
+            r = Signal(v.shape(), name=f"{name}_r{i}", reset_less=True)
+            self.m.d[self.domain] += r.eq(v)
+            out.append(r)
+        return tuple(out) if len(out) != 1 else out[0]
+
+
+def delay(m: Module, value, cycles, *, name="dly", reset_less=True, domain="sync"):
+    """``value`` delayed by ``cycles`` registers (``cycles == 0``: the value itself)."""
+    v = Value.cast(value)
+    for i in range(cycles):
+        r = Signal(v.shape(), name=f"{name}{i}", reset_less=reset_less)
+        m.d[domain] += r.eq(v)
+        v = r
+    return v
+
+
+def valid_chain(m: Module, valid_in, valid_out, latency):
+    """``valid_out`` follows ``valid_in`` after ``latency`` cycles (reset clears the chain)."""
+    m.d.comb += valid_out.eq(delay(m, valid_in, latency, name="valid", reset_less=False))
+
+
+# -- operand unpacking --------------------------------------------------------------------------
+@dataclass
+class Unpacked:
+    """An operand as ``(-1)**sign * sig * 2**exp`` plus its class flags (hardware values)."""
+
+    sign: Value
+    sig: Value     # significand with the hidden bit (man_bits + 1 bits); 0 for zero/inf/NaN
+    exp: Value     # exponent of sig's LSB (signed)
+    nan: Value
+    inf: Value
+    zero: Value
+
+    @staticmethod
+    def exp_bounds(fmt):
+        """Range of ``exp`` over the finite codes of a float format (LSB exponent)."""
+        M = fmt.man_bits
+        top_field = fmt.max_finite_code >> M
+        return fmt.emin - M, max(top_field, 1) - fmt.bias - M
+
+
+def unpack_float(m: Module, code, fmt, *, name):
+    """Split a float code into sign, significand, LSB exponent and classes (as golden unpack,
+    raw: subnormals keep their stored fraction). Flush-to-zero inputs read as signed zero."""
+    E, M = fmt.exp_bits, fmt.man_bits
+    sign = code[E + M]
+    field = code[M:M + E]
+    frac = code[:M]
+    mag = code[:E + M]
+    nan = Signal(name=f"{name}_nan")
+    inf = Signal(name=f"{name}_inf")
+    zero = Signal(name=f"{name}_zero")
+    if fmt.specials == "ieee":
+        top = field == (1 << E) - 1
+        m.d.comb += [nan.eq(top & (frac != 0)), inf.eq(top & (frac == 0))]
+    elif fmt.specials == "fn":
+        m.d.comb += nan.eq(mag == (1 << (E + M)) - 1)
+    elif fmt.specials == "fnuz":
+        m.d.comb += nan.eq(code == (1 << (E + M)))
+    # "finite": no NaN, no inf (the flags stay 0)
+    if fmt.subnormals:
+        m.d.comb += zero.eq(mag == 0)
+    else:
+        m.d.comb += zero.eq(field == 0)
+    lo, hi = Unpacked.exp_bounds(fmt)
+    exp = Signal(shape_for(lo, hi), name=f"{name}_exp")
+    sig = Signal(M + 1, name=f"{name}_sig")
+    # the LSB exponent is max(field, 1) - bias - M: the subnormal binade shares the first
+    # normal binade's grid
+    m.d.comb += exp.eq(Mux(field == 0, 1, field) - (fmt.bias + M))
+    special = nan | inf | zero
+    m.d.comb += sig.eq(Mux(special, 0, Mux(field == 0, frac, frac | (1 << M) if M else 1)))
+    return Unpacked(sign=sign, sig=sig, exp=exp, nan=nan, inf=inf, zero=zero)
+
+
+def unpack_fixed(m: Module, code, fmt, *, name):
+    """Split a fixed-point code into sign and magnitude (``exp = -frac_bits``)."""
+    n = fmt.bits
+    if fmt.signed:
+        k = code.as_signed()
+        sign = code[n - 1]
+        sig = Signal(n, name=f"{name}_mag")
+        # |most negative| = 2**(n-1) still fits in n unsigned bits
+        m.d.comb += sig.eq(Mux(sign, -k, k)[:n])
+    else:
+        sign = Const(0, 1)
+        sig = code
+    exp = Const(-fmt.frac_bits, shape_for(-fmt.frac_bits, -fmt.frac_bits))
+    return Unpacked(sign=sign, sig=sig, exp=exp, nan=Const(0), inf=Const(0), zero=(sig == 0))
+
+
+def unpack(m, code, fmt, *, name):
+    if fmt.kind == "float":
+        return unpack_float(m, code, fmt, name=name)
+    return unpack_fixed(m, code, fmt, name=name)
+
+
+def unpacked_bounds(fmt):
+    """``(sig_width, exp_lo, exp_hi)`` of :func:`unpack`'s outputs for a format."""
+    if fmt.kind == "float":
+        lo, hi = Unpacked.exp_bounds(fmt)
+        return fmt.man_bits + 1, lo, hi
+    return fmt.bits, -fmt.frac_bits, -fmt.frac_bits
+

@@ -1,0 +1,163 @@
+"""Fixed-point adder and multiplier, twins of ``golden.add`` / ``golden.mul`` on FixedFormats.
+
+The sum or product is formed exactly in two's complement, turned into sign and magnitude and
+rounded by the same :class:`~ulpflow.hdl.rounding.RoundPack` as the float units (its fixed-point
+path: rounding to the destination's fraction bits, then SAT or WRAP).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+
+from ._common import (Stages, allocate_cuts, check_fixed, check_format, check_latency,
+                      check_mutation, check_overflow, check_rounding, checked_init, operand_formats,
+                      unpack_fixed, valid_chain)
+from .float_unit import _binary_signature, _rp_latency
+from .rounding import RoundPack
+
+__all__ = ["FixedAdder", "FixedMultiplier"]
+
+
+def _as_int(code, fmt):
+    """The integer k of a code as a signed value (unsigned formats get a zero sign bit)."""
+    return code.as_signed() if fmt.signed else code.as_unsigned()
+
+
+class _FixedBinary(wiring.Component):
+    @checked_init
+    def __init__(self, fmt, *, rounding, out, overflow, latency, _mutate):
+        self.fmt_a, self.fmt_b = operand_formats(fmt, check_fixed)
+        self.out = self.fmt_a if out is None else check_format(out, "out")
+        self.rounding = check_rounding(rounding)
+        if overflow is not None:
+            overflow = check_overflow(overflow)
+            if self.out.kind != "fixed":
+                raise ValueError(f"overflow={overflow!r} applies to fixed-point results, "
+                                 f"not to {self.out}")
+        if self.out.kind == "fixed":
+            eff = self.out.overflow if overflow is None else overflow
+            if eff == "WRAP" and self.out.symmetric:
+                raise ValueError("WRAP overflow is not defined for the symmetric format "
+                                 f"{self.out}")
+        self.overflow = overflow
+        self.latency = check_latency(latency)
+        self._mutate = check_mutation(_mutate)
+        super().__init__(_binary_signature(self.fmt_a, self.fmt_b, self.out))
+
+    def __repr__(self):
+        fmt = self.fmt_a if self.fmt_a == self.fmt_b else (self.fmt_a, self.fmt_b)
+        ovf = "" if self.overflow is None else f", overflow={self.overflow!r}"
+        return (f"{type(self).__name__}({fmt}, rounding={self.rounding!r}, out={self.out}"
+                f"{ovf}, latency={self.latency})")
+
+    def _finish(self, m, enabled, extra, sign, mag, width, exp):
+        rp = RoundPack(self.out, sig_width=width, exp_range=(exp, exp), rounding=self.rounding,
+                       overflow=self.overflow, latency=_rp_latency(enabled, extra),
+                       _mutate=self._mutate)
+        m.submodules.round = rp
+        m.d.comb += [rp.sign.eq(sign), rp.sig.eq(mag), rp.exp.eq(exp), rp.sticky.eq(0),
+                     rp.nan.eq(0), rp.inf.eq(0), self.result.eq(rp.result)]
+        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        return m
+
+
+class FixedAdder(_FixedBinary):
+    """``a + b`` of fixed-point codes, exact, then rounded/overflowed once into ``out``.
+
+    Twin of ``golden.add(a, b, fmt, rounding=, out=, overflow=)`` for FixedFormats.
+
+    Parameters
+    ----------
+    fmt : FixedFormat or (FixedFormat, FixedFormat)
+    rounding : str
+        Used only when ``out`` has fewer fraction bits than the operands.
+    out : FixedFormat or FloatFormat, optional
+        Destination (default: the format of ``a``).
+    overflow : str, optional
+        "SAT" or "WRAP"; default ``out.overflow``.
+    latency : int
+        Registers, in order: after the adder, in the rounding module after the shift, after the
+        rounding adder; further cycles are output registers.
+
+    Members
+    -------
+    a, b : In
+    result : Out(out.bits)
+    valid_in, valid_out : In(1), Out(1)
+    """
+
+    CUTS = ("add", "rp.norm", "rp.inc")
+
+    @checked_init
+    def __init__(self, fmt, *, rounding="RNE", out=None, overflow=None, latency=0,
+                 _mutate=None):
+        super().__init__(fmt, rounding=rounding, out=out, overflow=overflow, latency=latency,
+                         _mutate=_mutate)
+
+    def elaborate(self, platform):
+        m = Module()
+        enabled, extra = allocate_cuts(self.CUTS, self.latency)
+        st = Stages(m, enabled)
+        fa, fb = self.fmt_a, self.fmt_b
+        F = max(fa.frac_bits, fb.frac_bits)
+        ka = _as_int(self.a, fa) << (F - fa.frac_bits)
+        kb = _as_int(self.b, fb) << (F - fb.frac_bits)
+        width = max(len(ka), len(kb)) + 2
+        total = Signal(signed(width), name="total")
+        m.d.comb += total.eq(ka + kb)
+        sign = total < 0
+        mag = Signal(width, name="mag")
+        m.d.comb += mag.eq(Mux(sign, -total, total))
+        sign, mag = st.cut("add", sign, mag)
+        return self._finish(m, enabled, extra, sign, mag, width, -F)
+
+
+class FixedMultiplier(_FixedBinary):
+    """``a * b`` of fixed-point codes rounded once into ``out``, then SAT or WRAP.
+
+    Twin of ``golden.mul(a, b, fmt, rounding=, out=, overflow=)`` for FixedFormats.
+
+    Parameters
+    ----------
+    fmt : FixedFormat or (FixedFormat, FixedFormat)
+    rounding : str
+        Rounding of the exact product to ``out``'s fraction bits.
+    out : FixedFormat or FloatFormat, optional
+        Destination (default: the format of ``a``).
+    overflow : str, optional
+        "SAT" or "WRAP"; default ``out.overflow``.
+    latency : int
+        Registers, in order: after the multiplier, in the rounding module after the shift,
+        after the rounding adder, on the inputs; further cycles are output registers.
+
+    Members
+    -------
+    a, b : In
+    result : Out(out.bits)
+    valid_in, valid_out : In(1), Out(1)
+    """
+
+    CUTS = ("mul", "rp.norm", "rp.inc", "unpack")
+
+    @checked_init
+    def __init__(self, fmt, *, rounding="RNE", out=None, overflow=None, latency=0,
+                 _mutate=None):
+        super().__init__(fmt, rounding=rounding, out=out, overflow=overflow, latency=latency,
+                         _mutate=_mutate)
+
+    def elaborate(self, platform):
+        m = Module()
+        enabled, extra = allocate_cuts(self.CUTS, self.latency)
+        st = Stages(m, enabled)
+        fa, fb = self.fmt_a, self.fmt_b
+        ua = unpack_fixed(m, self.a, fa, name="a")
+        ub = unpack_fixed(m, self.b, fb, name="b")
+        # sign and magnitude, as golden: the sign of an exact zero product is sa ^ sb, which
+        # matters when the product rounds into a float format (0 * -8 = -0)
+        sa, sb, ma, mb = st.cut("unpack", ua.sign, ub.sign, ua.sig, ub.sig)
+        width = len(ma) + len(mb)
+        mag = Signal(width, name="mag")
+        m.d.comb += mag.eq(ma * mb)
+        sign, mag = st.cut("mul", sa ^ sb, mag)
+        return self._finish(m, enabled, extra, sign, mag, width, -(fa.frac_bits + fb.frac_bits))

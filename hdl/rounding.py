@@ -1,0 +1,315 @@
+"""The one rounding module of the hardware, twin of ``ulpflow.golden.rounding.round_pack``.
+
+Every unit of :mod:`ulpflow.hdl` computes its result exactly as ``(sign, sig, exp, sticky)`` —
+the value ``(-1)**sign * (sig + tiny) * 2**exp`` where ``tiny`` in (0, 1) is present iff
+``sticky`` — and ends in :class:`RoundPack`, which rounds it once to a float or fixed-point
+format. Mode, subnormal/flush-to-zero behaviour, specials style, saturation and the fixed-point
+overflow policy are fixed at elaboration, exactly as the golden kernel takes them as arguments.
+
+Float datapath (one pass, no iteration)::
+
+    T     = exp + (W-1) - emin          # how far sig's MSB position is above the subnormal grid
+    L     = min(lzc(sig), T)            # normalise, but never below the subnormal grid
+    n     = sig << L  (or >> -L, the lost bits go to sticky)
+    kept  = n[W-M-1:W], round bit r = n[W-M-2], sticky s = rest | lost | sticky
+    mag   = (T - L) << M  +  kept + inc(mode, sign, kept[0], r, s)
+
+``mag`` is the magnitude code with an unbounded exponent field: one adder covers subnormals,
+normals and the carry out of rounding, and overflow is the single comparison
+``mag > max_finite_code`` (round first with unbounded exponent, then compare), as in golden.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ._common import (Stages, allocate_cuts, check_format, check_latency, check_mutation,
+                      check_overflow, check_rounding, checked_init, delay, fixed_range, shape_for,
+                      valid_chain)
+
+__all__ = ["RoundPack", "round_increment"]
+
+
+def round_increment(mode, sign, lsb, r, s, *, mutate=None):
+    """The rounding decision: 1 when the kept magnitude must go up by one unit.
+
+    ``lsb`` is the kept LSB, ``r`` the first dropped bit, ``s`` the OR of everything below it
+    (sticky included). Same truth table as golden ``_shift_right_round``.
+    """
+    if mutate == "ties_away" and mode == "RNE":
+        mode = "RNA"
+    if mode == "RNE":
+        return r & (s | lsb)
+    if mode == "RNA":
+        return r
+    if mode == "RTZ":
+        return Const(0, 1)
+    if mode == "RUP":
+        return ~sign & (r | s)
+    return sign & (r | s)  # RDN
+
+
+def _lzc(m, sig, width, name):
+    """Leading-zero count of ``sig`` (``width`` for zero), as a priority encoder."""
+    lz = Signal(range(width + 1), name=name)
+    m.d.comb += lz.eq(width)
+    for i in range(width):  # later assignments win: the highest set bit decides
+        with m.If(sig[i]):
+            m.d.comb += lz.eq(width - 1 - i)
+    return lz
+
+
+class RoundPack(wiring.Component):
+    """Round ``(-1)**sign * (sig [+ sticky]) * 2**exp`` once to codes of ``fmt``.
+
+    Hardware twin of :func:`ulpflow.golden.rounding.round_pack`; every arithmetic unit ends in
+    one instance.
+
+    Parameters
+    ----------
+    fmt : FloatFormat or FixedFormat
+        Destination format.
+    sig_width : int
+        Width of the unsigned significand input.
+    exp_range : (int, int)
+        Range of the exponent input (of ``sig``'s LSB) the caller can produce; sets the signed
+        width of ``exp``.
+    rounding : str
+        "RNE", "RNA", "RTZ", "RUP" or "RDN" (None means RNE).
+    overflow : str, optional
+        Fixed point only: "SAT" or "WRAP"; default the format's own.
+    latency : int
+        Registers: 1 after the normalising shift, 2 also after the rounding adder, more at the
+        output.
+
+    Members
+    -------
+    sign, sig, exp, sticky : In
+        The exact value (sticky: non-zero bits below ``sig``'s LSB; callers keep >= 2 guard bits
+        below the rounding position whenever it can be set, as golden requires).
+    nan, inf : In(1)
+        The exact result is NaN / an infinity of sign ``sign`` (produced by the caller's special
+        case logic). Float: NaN gives ``fmt.nan_code``; an exact infinity stays ±inf in ieee
+        formats (even saturating ones: saturation only changes overflow) and gives NaN (fn/fnuz)
+        or ±max (saturating or finite) elsewhere, as golden ``_apply_specials``. A ``finite``
+        destination has no NaN: NaN gives +max (golden raises there). Fixed point has neither:
+        NaN gives 0, ±inf saturate to the range ends.
+    result : Out(fmt.bits)
+    valid_in, valid_out : 1-bit valid, ``latency`` cycles apart.
+
+    Notes
+    -----
+    ``sig == 0`` with ``sticky`` set lies outside golden's contract (no guard bits at all); the
+    hardware then rounds a value below the subnormal grid, golden a value just below
+    ``2**exp``. No unit produces it.
+
+    ``_mutate`` is a private hook for mutation tests only: ``"ties_away"`` rounds RNE ties away
+    from zero, ``"ignore_sticky"`` drops the sticky input, ``"ftz_off"`` keeps subnormal
+    results of flush-to-zero formats. A bench that passes such a unit proves nothing.
+    """
+
+    CUTS = ("norm", "inc")
+
+    @checked_init
+    def __init__(self, fmt, *, sig_width, exp_range, rounding="RNE", overflow=None, latency=0,
+                 _mutate=None):
+        fmt = self.fmt = check_format(fmt)
+        self.rounding = check_rounding(rounding)
+        if fmt.kind == "fixed":
+            self.overflow = fmt.overflow if overflow is None else check_overflow(overflow)
+            if self.overflow == "WRAP" and fmt.symmetric:
+                raise ValueError(f"WRAP overflow is not defined for the symmetric format {fmt}")
+        elif overflow is not None:
+            raise ValueError(f"overflow= applies to fixed-point destinations only, not {fmt}")
+        else:
+            self.overflow = None
+        if not isinstance(sig_width, int) or sig_width < 1:
+            raise ValueError(f"sig_width must be a positive integer, got {sig_width!r}")
+        lo, hi = exp_range
+        if lo > hi:
+            raise ValueError(f"exp_range must be (lo, hi) with lo <= hi, got {exp_range!r}")
+        self.sig_width = sig_width
+        self.exp_range = (int(lo), int(hi))
+        self.latency = check_latency(latency)
+        self._mutate = check_mutation(_mutate)
+        exp_shape = shape_for(min(lo, -1), max(hi, 0))  # always signed
+        super().__init__({
+            "sign": In(1), "sig": In(sig_width), "exp": In(exp_shape), "sticky": In(1),
+            "nan": In(1), "inf": In(1), "valid_in": In(1),
+            "result": Out(fmt.bits), "valid_out": Out(1),
+        })
+
+    def __repr__(self):
+        return (f"RoundPack({self.fmt}, sig_width={self.sig_width}, exp_range={self.exp_range}, "
+                f"rounding={self.rounding!r}, latency={self.latency})")
+
+    # ------------------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        enabled, extra = allocate_cuts(self.CUTS, self.latency)
+        st = Stages(m, enabled)
+        if self.fmt.kind == "float":
+            code = self._float(m, st)
+        else:
+            code = self._fixed(m, st)
+        m.d.comb += self.result.eq(delay(m, code, extra, name="out"))
+        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        return m
+
+    def _sticky_in(self):
+        return Const(0, 1) if self._mutate == "ignore_sticky" else self.sticky
+
+    # -- float --------------------------------------------------------------------------------
+    def _float(self, m, st):
+        fmt = self.fmt
+        E, M = fmt.exp_bits, fmt.man_bits
+        # keep at least a round bit and one more below the M+1 kept bits
+        W = max(self.sig_width, M + 3)
+        pad = W - self.sig_width
+        sig = Signal(W, name="sig_w")
+        m.d.comb += sig.eq(self.sig << pad)
+        exp_lo, exp_hi = self.exp_range[0] - pad, self.exp_range[1] - pad
+        off = (W - 1) - fmt.emin
+        T = Signal(shape_for(min(exp_lo + off, -1), max(exp_hi + off, 1)), name="T")
+        m.d.comb += T.eq(self.exp - pad + off)
+        lz = _lzc(m, sig, W, "lzc")
+        zero = sig == 0
+
+        # L = min(lz, T): left shift for normal results, right shift onto the subnormal grid
+        norm = Signal(name="normal")
+        m.d.comb += norm.eq(lz <= T)
+        n = Signal(W, name="n")
+        lost = Signal(name="lost")
+        rshift = Signal(range(W + 2), name="rshift")
+        with m.If(norm):
+            m.d.comb += n.eq((sig << lz)[:W])
+        with m.Elif(T >= 0):
+            m.d.comb += n.eq((sig << T[:len(rshift)].as_unsigned())[:W])
+        with m.Else():
+            m.d.comb += rshift.eq(Mux(-T > W + 1, W + 1, (-T)[:len(rshift)]))
+            m.d.comb += n.eq(sig >> rshift)
+            m.d.comb += lost.eq((n << rshift)[:W] != sig)
+
+        # binade above the subnormal grid (the field minus one); clipped once it surely overflows
+        cap = 1 << E
+        binade = Signal(range(cap + 1), name="binade")
+        diff = T - lz
+        with m.If(norm & ~zero):
+            m.d.comb += binade.eq(Mux(diff >= cap, cap, diff[:len(binade)]))
+
+        kept = n[W - M - 1:]
+        r = n[W - M - 2]
+        below = n[:W - M - 2] != 0 if W - M - 2 > 0 else Const(0, 1)
+        s = below | lost | self._sticky_in()
+        sign = self.sign
+        nan, inf = self.nan, self.inf
+
+        kept, r, s, binade, sign, nan, inf = st.cut("norm", kept, r, s, binade, sign, nan, inf)
+
+        inc = round_increment(self.rounding, sign, kept[0], r, s, mutate=self._mutate)
+        mag = Signal(range((cap << M) + (1 << (M + 1)) + 1), name="mag")
+        m.d.comb += mag.eq((binade << M) + kept + inc)
+
+        mag, sign, nan, inf = st.cut("inc", mag, sign, nan, inf)
+
+        if not fmt.subnormals and self._mutate != "ftz_off":
+            flushed = Signal.like(mag, name="mag_ftz")
+            m.d.comb += flushed.eq(Mux(mag < (1 << M), 0, mag))
+            mag = flushed
+
+        max_mag = fmt.max_finite_code
+        over = mag > max_mag
+        mode = self.rounding
+        to_inf = {"RNE": Const(1, 1), "RNA": Const(1, 1), "RTZ": Const(0, 1),
+                  "RUP": ~sign, "RDN": sign}[mode]
+        # Where IEEE would round to infinity: inf, NaN or max by the format. An exact infinity
+        # (the ``inf`` input) stays infinite wherever the format has one: saturation only
+        # changes overflow (golden ``_apply_specials``).
+        if fmt.specials == "finite" or fmt.saturate:
+            over_kind = "max"
+        elif fmt.specials == "ieee":
+            over_kind = "inf"
+        else:
+            over_kind = "nan"
+        if fmt.specials == "ieee":
+            exact_inf_kind = "inf"
+        elif fmt.specials in ("fn", "fnuz") and not fmt.saturate:
+            exact_inf_kind = "nan"
+        else:
+            exact_inf_kind = "max"
+        code = Signal(fmt.bits, name="code")
+        out_sign = sign & (mag != 0) if fmt.specials == "fnuz" else sign
+        m.d.comb += code.eq(Cat(mag[:E + M], out_sign))
+
+        def special(kind):
+            if kind == "inf":
+                return Cat(Const(fmt.inf_code, E + M), sign)
+            if kind == "max":
+                return Cat(Const(max_mag, E + M), sign)
+            return Const(fmt.nan_code, fmt.bits)
+
+        with m.If(nan):
+            m.d.comb += code.eq(fmt.nan_code if fmt.nan_code is not None else max_mag)
+        with m.Elif(inf):
+            m.d.comb += code.eq(special(exact_inf_kind))
+        with m.Elif(over):
+            with m.If(to_inf):
+                m.d.comb += code.eq(special(over_kind))
+            with m.Else():
+                m.d.comb += code.eq(Cat(Const(max_mag, E + M), sign))
+        return code
+
+    # -- fixed --------------------------------------------------------------------------------
+    def _fixed(self, m, st):
+        fmt = self.fmt
+        F, nbits = fmt.frac_bits, fmt.bits
+        W = self.sig_width
+        kmin, kmax = fixed_range(fmt)
+        sig = self.sig
+        # S = exp + F: left shift when >= 0 (exact), else right shift with round/sticky bits
+        lo, hi = self.exp_range
+        S = Signal(shape_for(min(lo + F, -1), max(hi + F, 1)), name="S")
+        m.d.comb += S.eq(self.exp + F)
+        kept = Signal(W + nbits, name="kept")
+        r = Signal(name="r")
+        s = Signal(name="s")
+        rshift = Signal(range(W + 3), name="rshift")
+        lshift = Signal(range(nbits + 1), name="lshift")
+        with m.If(S >= 0):
+            # 2**n ulps or more always overflows SAT and wraps to the same low bits: clip at n
+            m.d.comb += lshift.eq(Mux(S > nbits, nbits, S[:len(lshift)].as_unsigned()))
+            m.d.comb += [kept.eq(sig << lshift), s.eq(self._sticky_in())]
+        with m.Else():
+            m.d.comb += rshift.eq(Mux(-S > W + 2, W + 2, (-S)[:len(rshift)]))
+            ext = Signal(W + 2, name="ext")
+            t = Signal(W + 2, name="t")
+            m.d.comb += [ext.eq(sig << 2), t.eq(ext >> rshift)]
+            lost = (t << rshift)[:W + 2] != ext
+            m.d.comb += [kept.eq(t[2:]), r.eq(t[1]), s.eq(t[0] | lost | self._sticky_in())]
+        sign, nan, inf = self.sign, self.nan, self.inf
+
+        kept, r, s, sign, nan, inf = st.cut("norm", kept, r, s, sign, nan, inf)
+
+        inc = round_increment(self.rounding, sign, kept[0], r, s, mutate=self._mutate)
+        k = Signal(W + nbits + 1, name="k")
+        m.d.comb += k.eq(kept + inc)
+
+        k, sign, nan, inf = st.cut("inc", k, sign, nan, inf)
+
+        v = Signal(signed(W + nbits + 2), name="v")
+        m.d.comb += v.eq(Mux(sign, -k, k))
+        code = Signal(nbits, name="code")
+        m.d.comb += code.eq(v[:nbits])
+        if self.overflow == "SAT":
+            with m.If(~sign & (k > kmax)):
+                m.d.comb += code.eq(Const(kmax, signed(nbits + 1))[:nbits])
+            with m.Elif(sign & (k > -kmin)):
+                m.d.comb += code.eq(Const(kmin, signed(nbits + 1))[:nbits])
+        with m.If(nan):
+            m.d.comb += code.eq(0)
+        with m.Elif(inf):
+            m.d.comb += code.eq(Mux(sign, Const(kmin, signed(nbits + 1))[:nbits],
+                                    Const(kmax, signed(nbits + 1))[:nbits]))
+        return code

@@ -1,0 +1,236 @@
+"""ulpflow.hdl in Amaranth's own simulator against the golden model.
+
+The default tests are quick (6-bit exhaustive sweeps, the folded MAC's cycle protocol, argument
+checks); ``-m slow`` adds the exhaustive e4m3 sweeps in every mode and style that were the units'
+first verification before the Verilator path existed (test_units_verilator.py covers them in
+bulk and much faster).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hdl_testing import Bundle, all_pairs, check_codes, run_amaranth
+from ulpflow.golden import ROUNDING_MODES, add, mul, parse_format
+from ulpflow.golden.activations import get_activation
+from ulpflow.golden.tree import ZERO, Tree, reduce
+from ulpflow.hdl import (FixedAdder, FixedMultiplier, FloatAdder, FloatConverter,
+                         FloatMultiplier, FoldedMAC, ReductionTree, RoundPack, TableActivation,
+                         to_verilog)
+
+F = parse_format
+
+
+def _check_bundle(units, a, b):
+    out = run_amaranth(Bundle(units), {"a": a, "b": b}, outputs=tuple(units))
+    for label, u in units.items():
+        op = add if isinstance(u, (FloatAdder, FixedAdder)) else mul
+        fmt = u.fmt_a if u.fmt_a == u.fmt_b else (u.fmt_a, u.fmt_b)
+        kw = {} if getattr(u, "overflow", None) is None else {"overflow": u.overflow}
+        exp = op(a.astype(u.fmt_a.dtype), b.astype(u.fmt_b.dtype), fmt, rounding=u.rounding,
+                 out=u.out, **kw)
+        check_codes(f"{label} ({u!r})", u.out, out[label], exp, {"a": a, "b": b},
+                    {"a": u.fmt_a, "b": u.fmt_b})
+
+
+def test_e3m2_all_modes_exhaustive():
+    fmt = F("e3m2")
+    units = {}
+    for md in ROUNDING_MODES:
+        units[f"add_{md}"] = FloatAdder(fmt, rounding=md)
+        units[f"mul_{md}"] = FloatMultiplier(fmt, rounding=md)
+    a, b = all_pairs(fmt)
+    _check_bundle(units, a, b)
+
+
+def test_pipelined_e2m3fn_exhaustive():
+    fmt = F("e2m3fn")
+    units = {"add": FloatAdder(fmt, rounding="RDN", latency=3),
+             "mul": FloatMultiplier(fmt, rounding="RUP", latency=3)}
+    a, b = all_pairs(fmt)
+    _check_bundle(units, a, b)
+
+
+def test_mutant_caught_in_amaranth_sim():
+    fmt = F("e3m2")
+    a, b = all_pairs(fmt)
+    with pytest.raises(AssertionError, match="vectors differ"):
+        _check_bundle({"add": FloatAdder(fmt, rounding="RNE", _mutate="ties_away")}, a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["e4m3", "e5m2", "e4m3_ftz", "e4m3fn", "e4m3fnuz", "e2m3fn",
+                                  "e5m2_sat"])
+def test_float8_exhaustive_amaranth(name):
+    fmt = F(name)
+    units = {}
+    for md in ROUNDING_MODES if name in ("e4m3", "e4m3_ftz") else ("RNE", "RTZ"):
+        units[f"add_{md}"] = FloatAdder(fmt, rounding=md)
+        units[f"mul_{md}"] = FloatMultiplier(fmt, rounding=md)
+    a, b = all_pairs(fmt)
+    _check_bundle(units, a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["q4.4", "uq3.5", "q4.4s"])
+def test_fixed_exhaustive_amaranth(name):
+    fmt = F(name)
+    units = {}
+    for ovf in ("SAT",) if fmt.symmetric else ("SAT", "WRAP"):
+        units[f"add_{ovf}"] = FixedAdder(fmt, overflow=ovf)
+        for md in ROUNDING_MODES:
+            units[f"mul_{md}_{ovf}"] = FixedMultiplier(fmt, rounding=md, overflow=ovf)
+    a, b = all_pairs(fmt)
+    _check_bundle(units, a, b)
+
+
+# -- folded MAC ---------------------------------------------------------------------------------
+def _run_mac(mac, w, x, bias, gaps=0):
+    """Stream rows of (w, x) plus bias through the MAC in its order; return its results.
+
+    ``gaps`` idle cycles (valid_in low) are inserted after every beat to check that idle
+    cycles do not disturb the accumulation.
+    """
+    n_vec = len(bias)
+    results = []
+    order = mac.order
+    n = mac.n_terms - 1
+
+    async def bench(ctx):
+        for v in range(n_vec):
+            for j, term in enumerate(order):
+                assert ctx.get(mac.index) == term, "index port disagrees with the order"
+                if term < n:
+                    ctx.set(mac.w, int(w[v, term]))
+                    ctx.set(mac.x, int(x[v, term]))
+                else:
+                    ctx.set(mac.w, 0x55)  # ignored on the bias beat
+                    ctx.set(mac.x, 0x2A)
+                ctx.set(mac.bias, int(bias[v]))
+                ctx.set(mac.valid_in, 1)
+                if ctx.get(mac.valid_out):
+                    results.append(ctx.get(mac.result))
+                await ctx.tick()
+                for _ in range(gaps):
+                    ctx.set(mac.valid_in, 0)
+                    if ctx.get(mac.valid_out):
+                        results.append(ctx.get(mac.result))
+                    await ctx.tick()
+        ctx.set(mac.valid_in, 0)
+        for _ in range(mac.latency + 2):
+            if ctx.get(mac.valid_out):
+                results.append(ctx.get(mac.result))
+            await ctx.tick()
+
+    sim = Simulator(mac)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(results, dtype=np.int64)
+
+
+@pytest.mark.parametrize("name,ops,mul_latency,gaps", [
+    ("e4m3", None, 0, 0), ("bf16", ("e4m3", "e5m2"), 2, 1), ("q4.4", None, 1, 0),
+])
+def test_folded_mac_matches_golden_reduce(name, ops, mul_latency, gaps):
+    """The MAC realises reduce(products + [bias], Tree.from_order(order)) for several orders."""
+    fmt = F(name)
+    wf, xf = (fmt, fmt) if ops is None else (F(ops[0]), F(ops[1]))
+    n = 6
+    rng = np.random.default_rng(4)
+    orders = [list(range(n + 1)), list(rng.permutation(n + 1)), [n] + list(range(n)),
+              [ZERO] + list(range(n + 1))]
+    n_vec = 40
+    def codes(f, shape):
+        c = f.all_codes() if f.bits <= 8 else f.encode(rng.normal(size=1000) * 4)
+        if f.kind == "float" and f.nan_code is not None:
+            c = c[~f.is_nan(c)]
+        return rng.choice(c, size=shape).astype(np.int64)
+    w, x, bias = codes(wf, (n_vec, n)), codes(xf, (n_vec, n)), codes(fmt, (n_vec,))
+    wfmt = wf if wf == xf else (wf, xf)
+    products = mul(w.astype(wf.dtype), x.astype(xf.dtype), wfmt, out=fmt, rounding="RNE")
+    terms = np.concatenate([products, bias.astype(fmt.dtype)[:, None]], axis=1)
+    for order in orders:
+        mac = FoldedMAC(order, fmt, operand_fmt=(wf, xf), mul_latency=mul_latency)
+        got = _run_mac(mac, w, x, bias, gaps=gaps)
+        exp = reduce(terms, Tree.from_order(order, n_terms=n + 1), fmt)
+        assert len(got) == n_vec
+        check_codes(f"FoldedMAC order {order}", fmt, got, exp)
+
+
+def test_folded_mac_order_matters():
+    """Two orders, two answers, as golden says: 16 + 1 + 1 + 1 in e4m3."""
+    e4m3 = F("e4m3")
+    one, sixteen = (int(c) for c in e4m3.encode([1.0, 16.0]))
+    w = np.array([[sixteen, one, one]])
+    x = np.full((1, 3), one)
+    bias = np.array([one])
+    res = {}
+    for name, order in {"big_first": [0, 1, 2, 3], "small_first": [1, 2, 3, 0]}.items():
+        mac = FoldedMAC(order, e4m3)
+        res[name] = float(e4m3.decode(_run_mac(mac, w, x, bias).astype(np.uint8))[0])
+        terms = np.array([[sixteen, one, one, one]], dtype=np.uint8)
+        assert res[name] == e4m3.decode(reduce(terms, Tree.from_order(order), e4m3))[0]
+    assert res == {"big_first": 16.0, "small_first": 20.0}
+
+
+def test_folded_mac_rejects_non_chain():
+    with pytest.raises(ValueError, match="not a chain"):
+        FoldedMAC(Tree.pairwise(4), F("e4m3"))
+
+
+# -- small checks ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["e3m2", "q3.3"])
+def test_reduction_tree_amaranth_pipelined(name):
+    fmt = F(name)
+    tree = Tree.random(5, 3)
+    unit = ReductionTree(tree, fmt, level_latency=1)
+    assert unit.latency == tree.depth
+    rng = np.random.default_rng(0)
+    terms = rng.choice(fmt.all_codes(), size=(3000, 5)).astype(np.int64)
+    out = run_amaranth(unit, {f"terms__{i}": terms[:, i] for i in range(5)})
+    check_codes("tree", fmt, out["result"], reduce(terms.astype(np.uint8), tree, fmt))
+
+
+def test_table_activation_is_the_table():
+    impl = get_activation("tanh", "e3m2", method="kulp", k=1, seed=2)
+    unit = TableActivation(impl, latency=1)
+    x = np.arange(64)
+    out = run_amaranth(unit, {"a": x})
+    check_codes("table", impl.out_format, out["result"], impl(x.astype(np.uint8)))
+
+
+def test_to_verilog_ports():
+    e4m3 = F("e4m3")
+    text = to_verilog(FloatAdder(e4m3), "add_e4m3")
+    assert "module add_e4m3" in text
+    for port in ("a", "b", "result", "valid_in", "valid_out"):
+        assert f" {port};" in text or f"] {port};" in text
+    assert " clk;" not in text  # combinational units have no clock
+    text = to_verilog(FloatAdder(e4m3, latency=2))
+    assert "module floatadder" in text and " clk;" in text
+    text = to_verilog(ReductionTree(Tree.pairwise(4), e4m3))
+    assert "terms__3" in text
+    with pytest.raises(ValueError, match="Verilog identifier"):
+        to_verilog(FloatAdder(e4m3), "no spaces")
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: FloatAdder("q4.4"), TypeError, "must be a FloatFormat"),
+    (lambda: FloatAdder(F("e4m3"), out=F("q4.4")), TypeError, "out must be a FloatFormat"),
+    (lambda: FloatAdder(F("e4m3"), rounding="RNX"), ValueError, "unknown rounding mode 'RNX'"),
+    (lambda: FloatAdder(F("e4m3"), latency=-1), ValueError, "latency must be >= 0"),
+    (lambda: FloatMultiplier((F("e4m3"),)), ValueError, "pair of formats"),
+    (lambda: FixedAdder(F("q4.4s"), overflow="WRAP"), ValueError, "symmetric"),
+    (lambda: FixedMultiplier(F("e4m3")), TypeError, "must be a FixedFormat"),
+    (lambda: FloatConverter(F("e4m3"), F("bf16"), overflow="SAT"), ValueError, "fixed-point"),
+    (lambda: RoundPack(F("e4m3"), sig_width=0, exp_range=(0, 1)), ValueError, "sig_width"),
+    (lambda: TableActivation(get_activation("relu", "fp16")), ValueError, "at most 12 bits"),
+    (lambda: ReductionTree(((0, 1), 2), F("e4m3")), TypeError, "golden Tree"),
+    (lambda: FloatAdder(F("e4m3"), _mutate="bogus"), ValueError, "unknown mutation"),
+])
+def test_argument_errors(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
