@@ -158,7 +158,9 @@ def _fixed_embedding(fmt):
 
 def _float_add(a, b, fa, fb, out, mode, negate_b):
     ta, tb = _fixed_embedding(fa), _fixed_embedding(fb)
-    if ta is not None and tb is not None and out.kind == "float":
+    if (ta is not None and tb is not None and out.kind == "float"
+            # the pair's combined range must fit as well, not only each format's own
+            and max(fa.emax, fb.emax) + 2 - min(ta[1], tb[1]) <= 61):
         return _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b)
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
@@ -388,7 +390,8 @@ def _fma_impl(a, b, c, fa, fb, fc, out, mode):
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     sc, mc, ec, cc = fc.unpack(c)
-    width = fa.p + fb.p
+    # the addend may be wider than the exact product (bf16*bf16 + fp32): normalise both to the wider
+    width = max(fa.p + fb.p, fc.p)
     zero_p = (ca == CLASS_ZERO) | (cb == CLASS_ZERO)
     sp = sa ^ sb
     mp, ep = _normalise(np.where(zero_p, 0, ma * mb), np.where(zero_p, 0, ea + eb), width)

@@ -473,7 +473,9 @@ class FloatFormat(_Format):
     def _step(self, codes, direction):
         codes = self.check_codes(codes)
         cls = self.classify(codes)
-        key = self._order_key(codes)
+        # under FTZ a subnormal code reads as zero of its sign: step from that zero
+        key = self._order_key(np.where(cls == CLASS_ZERO, codes & (1 << (self.bits - 1)), codes)
+                              .astype(self.dtype))
         top = self._inf_mag if self._inf_mag is not None else self._max_mag
         new = np.clip(key + direction, -top, top)
         if not self.subnormals:
@@ -707,7 +709,7 @@ _FLOAT_PRESETS = {
 #: Preset formats by name (floats; fixed-point names are parsed, e.g. ``q4.4``).
 PRESETS = dict(_FLOAT_PRESETS)
 
-_FLOAT_RE = re.compile(r"e(\d+)m(\d+)((?:_[a-z0-9]+)*)")
+_FLOAT_RE = re.compile(r"e(\d+)m(\d+)((?:_-?[a-z0-9]+|_b-\d+)*)")
 _FIXED_RE = re.compile(r"(u?)q(\d+)\.(\d+)(s?)((?:_[a-z0-9]+)*)")
 
 
