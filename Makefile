@@ -73,7 +73,7 @@ import sys, find_libpython
 if not find_libpython.find_libpython():
     v = "%d.%d" % sys.version_info[:2]
     print("WARNING: this Python has no shared libpython" + v + ".so; cocotb tests will fail "
-          "(Debian: apt-get install libpython" + v + "); the bulk simulator works without it")
+          "(Debian: apt-get install libpython" + v + "); only simulate(engine='verilator') works without it")
 endef
 export CHECK_LIBPYTHON
 
