@@ -215,6 +215,8 @@ def _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b):
 def _fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
     ka, kb = fa.to_int(a), fb.to_int(b)
     F = max(fa.frac_bits, fb.frac_bits)
+    if max(fa.bits - fa.frac_bits, fb.bits - fb.frac_bits) + F + 1 > 62:
+        raise ValueError(f"fixed-point add of {fa} and {fb} needs more than 62-bit integers")
     ka = ka << (F - fa.frac_bits)
     kb = kb << (F - fb.frac_bits)
     k = ka - kb if negate_b else ka + kb
@@ -318,6 +320,8 @@ def _sub_impl(a, b, fa, fb, out, mode, overflow):
 
 
 def _mul_impl(a, b, fa, fb, out, mode, overflow):
+    if fa.kind == "fixed" and fb.kind == "fixed" and fa.bits + fb.bits > 62:
+        raise ValueError(f"fixed-point product of {fa} and {fb} needs more than 62-bit integers")
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     if fa.kind == "float" or fb.kind == "float":
