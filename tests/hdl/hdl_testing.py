@@ -18,7 +18,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from ulpflow.golden import CLASS_NAN
+from ulpflow.sim import vectors
+from ulpflow.sim.compare import codes_equal, show_code
 
 
 # -- running --------------------------------------------------------------------------------
@@ -138,25 +139,14 @@ def run_verilator(unit, inputs):
     return {k: v.astype(np.int64) for k, v in out.items()}, sim.timings
 
 
-# -- comparison -------------------------------------------------------------------------------
+# -- comparison (ulpflow.sim.compare does the work; this keeps the tests' call shape) ---------
 def _show(fmt, code):
-    code = int(code)
-    w = (fmt.bits + 3) // 4
-    value = fmt.decode(np.array([code], dtype=np.uint64).astype(fmt.dtype))[0]
-    return f"0x{code:0{w}x} ({float(value)!r})"
+    return show_code(int(code), fmt)
 
 
 def mismatches(fmt, got, expected):
     """Boolean mask of vectors where hardware and golden disagree (float NaNs by class)."""
-    got = np.asarray(got).astype(np.int64)
-    exp = np.asarray(expected).astype(np.int64)
-    bad = got != exp
-    if fmt.kind == "float" and bad.any():
-        g = got.astype(np.uint64).astype(fmt.dtype)
-        e = exp.astype(np.uint64).astype(fmt.dtype)
-        both_nan = (fmt.classify(g) == CLASS_NAN) & (fmt.classify(e) == CLASS_NAN)
-        bad &= ~both_nan
-    return bad
+    return ~codes_equal(np.asarray(got).astype(np.uint64), np.asarray(expected).astype(np.uint64), fmt)
 
 
 def check_codes(what, out_fmt, got, expected, inputs=None, in_fmts=None):
@@ -168,7 +158,7 @@ def check_codes(what, out_fmt, got, expected, inputs=None, in_fmts=None):
     parts = []
     for name, arr in (inputs or {}).items():
         f = (in_fmts or {}).get(name)
-        parts.append(f"{name}={_show(f, arr[i])}" if f is not None else f"{name}={int(arr[i])}")
+        parts.append(f"{name}={_show(f, arr[i])}")
     raise AssertionError(
         f"{what}: {int(bad.sum())} of {len(bad)} vectors differ; first at #{i}: "
         f"{', '.join(parts)}: expected {_show(out_fmt, expected[i])}, got {_show(out_fmt, got[i])}")
@@ -176,10 +166,9 @@ def check_codes(what, out_fmt, got, expected, inputs=None, in_fmts=None):
 
 # -- vectors ----------------------------------------------------------------------------------
 def all_pairs(fa, fb=None):
-    """Every (a, b) code pair (valid codes only)."""
-    fb = fa if fb is None else fb
-    ca, cb = fa.all_codes().astype(np.int64), fb.all_codes().astype(np.int64)
-    return np.repeat(ca, len(cb)), np.tile(cb, len(ca))
+    """Every (a, b) code pair (valid codes only), as int64."""
+    a, b = vectors.exhaustive(fa, fb)
+    return a.astype(np.int64), b.astype(np.int64)
 
 
 def corner_codes(fmt):
