@@ -720,6 +720,30 @@ def _construct(name, cls, *args, **kw):
         raise ValueError(f"format name {name!r}: {exc}") from None
 
 
+def as_format(x, what="format", *, kind=None) -> FloatFormat | FixedFormat:
+    """The format ``x`` names: a format object passes through, a string is parsed.
+
+    Every public entry point of ulpflow that takes a format goes through here, so names are
+    accepted everywhere a format is. ``what`` names the argument in the error message;
+    ``kind="float"`` or ``kind="fixed"`` also requires that kind.
+
+    >>> as_format("e4m3").max_finite
+    240.0
+    """
+    if isinstance(x, str):
+        fmt = parse_format(x)
+    elif isinstance(x, _Format):
+        fmt = x
+    else:
+        expected = {"float": "a FloatFormat", "fixed": "a FixedFormat"}.get(
+            kind, "a FloatFormat, FixedFormat")
+        raise TypeError(f"{what} must be {expected} or format name, not {x!r}")
+    if kind is not None and fmt.kind != kind:
+        cls = "FloatFormat" if kind == "float" else "FixedFormat"
+        raise TypeError(f"{what} must be a {cls}, not {fmt!r}")
+    return fmt
+
+
 def parse_format(name) -> FloatFormat | FixedFormat:
     """Format from its name: a preset (``fp32 fp16 bf16 e5m2 e4m3 e4m3fn e4m3fnuz e5m2fnuz e3m4
     e3m2 e2m3fn e3m2fn e2m1fn``), ``eXmY`` with optional tokens ``_fn _fnuz _finite _b<bias>

@@ -17,6 +17,11 @@ import numpy as np
 ROUNDING_MODES = ("RNE", "RNA", "RTZ", "RUP", "RDN")
 OVERFLOW_MODES = ("SAT", "WRAP")
 
+#: Guard bits the adders keep below the operands' LSB (golden and hardware alike): at least two
+#: are needed so that the sticky flag is never mistaken for a tie; three leave room for the
+#: jammed sticky bit of the alignment shifter.
+GUARD_BITS = 3
+
 #: Exponent given to a zero significand so that it always aligns below every other operand.
 ZERO_EXP = -(1 << 40)
 
