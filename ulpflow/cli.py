@@ -2,6 +2,10 @@
 
 Every sub-command is a thin layer over the public API; the functions that build each table are
 importable too, so the CLI never knows more than the library.
+
+Text that comes from the library (format names, error messages such as ``qI.F[s][_wrap]``) is
+shown literally: it goes through :func:`rich.markup.escape` (or a :class:`rich.text.Text`), never
+through Rich's markup parser, which would take ``[s]`` for a strike-through tag and drop it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,11 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+import ulpflow
 
 
 def _fmt_value(v: float) -> str:
@@ -30,14 +38,15 @@ def formats_table(names=None) -> Table:
         f = parse_format(name)
         if f.kind == "float":
             specials = f.specials + ("" if f.subnormals else ", ftz") + (", sat" if f.saturate else "")
-            t.add_row(str(f), "float", str(f.bits), str(f.exp_bits), str(f.man_bits), str(f.bias),
-                      specials, _fmt_value(f.min_subnormal), _fmt_value(f.min_normal),
-                      _fmt_value(f.max_finite))
+            row = (str(f), "float", str(f.bits), str(f.exp_bits), str(f.man_bits), str(f.bias),
+                   specials, _fmt_value(f.min_subnormal), _fmt_value(f.min_normal),
+                   _fmt_value(f.max_finite))
         else:
             desc = ("signed" if f.signed else "unsigned") + (", symmetric" if f.symmetric else "")
-            t.add_row(str(f), "fixed", str(f.bits), str(f.int_bits), str(f.frac_bits), "-",
-                      f"{desc}, {f.overflow}", _fmt_value(f.min_subnormal), "-",
-                      _fmt_value(f.max_finite))
+            row = (str(f), "fixed", str(f.bits), str(f.int_bits), str(f.frac_bits), "-",
+                   f"{desc}, {f.overflow}", _fmt_value(f.min_subnormal), "-",
+                   _fmt_value(f.max_finite))
+        t.add_row(*map(Text, row))
     return t
 
 
@@ -51,15 +60,16 @@ def _cmd_activations(args, console):
 
     fmt = parse_format(args.format)
     # a cold catalogue of a 16-bit format builds ~40 correctly rounded tables (about a minute)
-    with console.status(f"building activation tables over {fmt} (cached after the first run)") as st:
+    shown = escape(str(fmt))
+    with console.status(f"building activation tables over {shown} (cached after the first run)") as st:
         rows = activations.catalogue(
-            fmt, progress=lambda name, method: st.update(f"{name} ({method}) over {fmt}"))
-    t = Table(title=f"activation implementations over {fmt}")
+            fmt, progress=lambda name, method: st.update(escape(f"{name} ({method}) over {fmt}")))
+    t = Table(title=Text(f"activation implementations over {fmt}"))
     cols = ["name", "method", "in", "out", "worst ulp error", "worst input"]
     for c in cols:
         t.add_column(c)
     for r in rows:
-        t.add_row(*(str(r.get(k, "")) for k in
+        t.add_row(*(Text(str(r.get(k, ""))) for k in
                     ("name", "method", "in_format", "out_format", "max_ulp_error", "worst_input")))
     console.print(t)
     return 0
@@ -69,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ulpflow",
         description="Bit-exact neural-network arithmetic from golden model to FPGA.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {ulpflow.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     f = sub.add_parser("formats", help="print the preset number formats (or the named ones)")
     f.add_argument("names", nargs="*", help="format names, e.g. e4m3 bf16 q4.4s e5m3_fnuz")
@@ -92,7 +103,9 @@ def main(argv=None) -> int:
     try:
         return args.func(args, console)
     except (ValueError, TypeError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        # one line on stderr, the message exactly as the library wrote it
+        err = Console(stderr=True, soft_wrap=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
 
 

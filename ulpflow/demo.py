@@ -7,6 +7,7 @@ it in Verilator through cocotb (``--golden-only`` skips them).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -99,13 +100,29 @@ def hardware_showcase(console: Console) -> bool:
     return bool(ok)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ulpflow.demo",
+        description="ulpflow's flagship demo: steps 1-4 show rounded arithmetic in the golden "
+                    "model, steps 5-6 generate the same arithmetic as hardware (Amaranth) and "
+                    "check it in Verilator through cocotb. Every step checks what it prints; "
+                    "the exit status is 0 when all checks pass.")
+    p.add_argument("--golden-only", action="store_true",
+                   help="run steps 1-4 only (no Amaranth, Verilator or cocotb needed)")
+    return p
+
+
 def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     console = Console()
     if not console.is_terminal:
         console = Console(width=120)
     t0 = time.perf_counter()
     ok = golden_showcase(console)
-    if "--golden-only" not in (argv if argv is not None else sys.argv[1:]):
+    if not args.golden_only:
+        console.print("[dim]steps 5-6 convert each unit to Verilog and build it with Verilator; "
+                      "a first run compiles for about a minute, later runs reuse the build "
+                      "cache[/dim]")
         ok &= hardware_showcase(console)
     console.rule()
     console.print(f"demo {'passed' if ok else '[red]FAILED[/red]'} in {time.perf_counter() - t0:.1f} s")
