@@ -120,9 +120,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     ok = golden_showcase(console)
     if not args.golden_only:
-        console.print("[dim]steps 5-6 convert each unit to Verilog and build it with Verilator; "
-                      "a first run compiles for about a minute, later runs reuse the build "
-                      "cache[/dim]")
+        console.print("[dim]steps 5-6 build each unit with Verilator: about a minute on a "
+                      "first run, then from the build cache[/dim]")
         ok &= hardware_showcase(console)
     console.rule()
     console.print(f"demo {'passed' if ok else '[red]FAILED[/red]'} in {time.perf_counter() - t0:.1f} s")
