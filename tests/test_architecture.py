@@ -186,6 +186,10 @@ class _Visitor(ast.NodeVisitor):
             self._check_private_module(node, target)
             if alias.asname and target == alias.name:
                 self.module_aliases[alias.asname] = target
+            elif not alias.asname:               # "import ulpflow.golden.formats" binds ulpflow
+                top = alias.name.partition(".")[0]
+                if top in self.scan.modules:
+                    self.module_aliases[top] = top
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
         if node.level:
@@ -233,10 +237,20 @@ class _Visitor(ast.NodeVisitor):
                 self._check_private_module(node, target)
         self.generic_visit(node)
 
+    def _module_of(self, expr) -> str | None:
+        """The scanned module an expression such as ``f`` or ``ulpflow.golden.formats`` names
+        through the module bindings of this file, else None."""
+        if isinstance(expr, ast.Name):
+            return self.module_aliases.get(expr.id)
+        if isinstance(expr, ast.Attribute):
+            base = self._module_of(expr.value)
+            if base is not None and f"{base}.{expr.attr}" in self.scan.modules:
+                return f"{base}.{expr.attr}"
+        return None
+
     def visit_Attribute(self, node: ast.Attribute):
-        if isinstance(node.value, ast.Name) and node.value.id in self.module_aliases \
-                and _is_private(node.attr):
-            owner = self.module_aliases[node.value.id]
+        owner = self._module_of(node.value) if _is_private(node.attr) else None
+        if owner is not None:
             if f"{owner}.{node.attr}" in self.scan.modules:    # m._sub: a private module
                 self._check_private_module(node, f"{owner}.{node.attr}")
             elif owner != self.src.name:
@@ -557,7 +571,9 @@ def test_scanner_private_names():
         ulpflow__hdl__ok="from ulpflow import __version__\nfrom . import _common\n"
                          "def _mine(): pass\nz = _mine\n",
         ulpflow__sim__x="from ulpflow.hdl._common import check\n",
-        ulpflow__sim__y="import ulpflow.hdl._common\n"))
+        ulpflow__sim__y="import ulpflow.hdl._common\n",
+        ulpflow__sim__z="import ulpflow.hdl.rounding\nf = ulpflow.hdl.rounding._lzc\n"
+                        "g = ulpflow.hdl.rounding.RoundPack\nh = ulpflow.hdl._common.check\n"))
     assert sorted(s.private) == [
         "ulpflow/hdl/conv.py:2: ulpflow.hdl.conv imports the private name '_lzc' from "
         "ulpflow.hdl.rounding",
@@ -566,6 +582,10 @@ def test_scanner_private_names():
         "ulpflow/sim/x.py:1: ulpflow.sim.x imports the private module ulpflow.hdl._common from "
         "outside ulpflow.hdl",
         "ulpflow/sim/y.py:1: ulpflow.sim.y imports the private module ulpflow.hdl._common from "
+        "outside ulpflow.hdl",
+        "ulpflow/sim/z.py:2: ulpflow.sim.z imports the private name '_lzc' from "
+        "ulpflow.hdl.rounding",
+        "ulpflow/sim/z.py:4: ulpflow.sim.z imports the private module ulpflow.hdl._common from "
         "outside ulpflow.hdl"]
 
 
