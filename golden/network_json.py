@@ -176,6 +176,7 @@ def loads(text: str):
     except RecursionError:
         pass
     where, depth, line, col = _deepest_place(text)
+    depth = f"more than {_MAX_TEXT_DEPTH}" if depth > _MAX_TEXT_DEPTH else str(depth)
     raise ValueError(f"network JSON: {where}: nested {depth} levels deep at line {line}, column {col}, too "
                      f"deep for the JSON parser; write deep trees in the flat {{\"nodes\": [...]}} form") from None
 
