@@ -1,16 +1,19 @@
 """ulpflow.golden: the bit-exact reference model (NumPy only).
 
 Formats and codes (:mod:`.formats`), the single rounding kernel (:mod:`.rounding`), rounded
-arithmetic (:mod:`.arith`), reduction trees (:mod:`.tree`), activation implementations
-(:mod:`.activations`), the network IR (:mod:`.network`) and its interval semantics
-(:mod:`.interval`).
+arithmetic (:mod:`.arith`), reduction trees as data (:mod:`.tree`) and their evaluation
+(:mod:`.reduction`, exact accumulation in :mod:`.kulisch`), activation implementations
+(:mod:`.activations`), the network IR (:mod:`.network`), evaluated by one walk
+(:mod:`.evaluate`) in concrete, tracing (:mod:`.trace`) and interval (:mod:`.interval`)
+semantics, and its JSON form (:mod:`.network_json`).
 """
 
 from .formats import (CLASS_INF, CLASS_NAMES, CLASS_NAN, CLASS_NORMAL, CLASS_SUBNORMAL,
                       CLASS_ZERO, PRESETS, FixedFormat, FloatFormat, parse_format)
 from .rounding import OVERFLOW_MODES, ROUNDING_MODES, round_pack
 from .arith import abs, add, convert, eq, fma, ge, gt, le, lt, mul, ne, neg, sub
-from .tree import ZERO, Tree, exact_sum, reduce
+from .tree import ZERO_LEAF, Tree
+from .reduction import exact_sum, reduce
 from .activations import Activation, activation_from_json, check, check_allowed, get_activation
 from .network import Divergence, Layer, LayerTrace, Network, Trace, first_divergence
 from .interval import Box
@@ -20,7 +23,7 @@ __all__ = [
     "PRESETS", "FixedFormat", "FloatFormat", "parse_format",
     "OVERFLOW_MODES", "ROUNDING_MODES", "round_pack",
     "abs", "add", "convert", "eq", "fma", "ge", "gt", "le", "lt", "mul", "ne", "neg", "sub",
-    "ZERO", "Tree", "exact_sum", "reduce",
+    "ZERO_LEAF", "Tree", "exact_sum", "reduce",
     "Activation", "activation_from_json", "check", "check_allowed", "get_activation",
     "Divergence", "Layer", "LayerTrace", "Network", "Trace", "first_divergence", "Box",
 ]

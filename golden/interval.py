@@ -1,4 +1,4 @@
-"""Interval (abstract) semantics of networks (SEMANTICS.md §6, IUA.md §3).
+"""Interval (abstract) semantics of networks.
 
 A value of the abstract domain is either ⊤ ("anything, NaN included") or a box ``[lo, hi]`` of
 codes standing for every code whose value lies between ``lo`` and ``hi``. Every operation returns
@@ -16,6 +16,10 @@ the hull of the exact image of its input boxes, computed as follows:
   some code of the box to NaN. ⊤ propagates through every later operation.
 * Fixed-point formats with WRAP overflow are not monotone: a result whose corner computation
   wraps (differs from the saturating result) is ⊤ as well.
+* An exact accumulation (a layer with ``accumulate="exact"``) is monotone in every term: the
+  exact sums of the lower and of the upper endpoints, each rounded once; ⊤ where some term can
+  be ``+inf`` while another can be ``-inf``, where an endpoint sum is NaN, or where a WRAP
+  result wraps.
 
 Representation
 --------------
@@ -33,9 +37,9 @@ monotone activation therefore looks at both zero codes when an endpoint is zero,
 code of the same value when an endpoint is a subnormal read as zero by a flush-to-zero format.
 
 The interval result always contains the pointwise hull (soundness). It equals the hull when the
-output depends on the input box through a single chain of monotone maps (the IUA constructions;
-a non-monotone activation keeps this only where every code of its input box is attained, e.g.
-applied to the input box itself). Otherwise it may be wider: dependency loss (``x ⊕ (−1)⊗x``
+output depends on the input box through a single chain of monotone maps (a non-monotone
+activation keeps this only where every code of its input box is attained, e.g. applied to the
+input box itself). Otherwise it may be wider: dependency loss (``x ⊕ (−1)⊗x``
 gives ``[lo ⊖ hi, hi ⊖ lo]``, not ``[0, 0]``), or a non-monotone activation seeing codes that the
 previous map skips. tests/golden/test_interval.py shows all three cases by brute force.
 """
@@ -47,8 +51,12 @@ from typing import NamedTuple
 import numpy as np
 
 from . import arith
+from .evaluate import chunk_rows, walk_network
+from .kulisch import exact_accumulate
+from .show import describe_code
 
-__all__ = ["Box", "imin", "imax", "iadd", "imul", "iactivation", "network_interval", "top_fill"]
+__all__ = ["Box", "Intervals", "imin", "imax", "iadd", "imul", "iexact", "iactivation", "network_interval",
+           "top_fill"]
 
 
 # Boxes are evaluated in row chunks of about this many products (memory and cache locality).
@@ -140,7 +148,7 @@ def top_fill(box: Box, fmt) -> Box:
     else:
         hi_c = fmt.max_finite_code
         if fmt.kind == "fixed":
-            lo_c = int(fmt.from_int(np.array([fmt._kmin]))[0])
+            lo_c = int(fmt.from_int(np.array([fmt.kmin]))[0])
         else:
             lo_c = fmt.max_finite_code | (1 << (fmt.bits - 1))
     lo = np.where(top, lo_c, box.lo).astype(fmt.dtype)
@@ -347,58 +355,120 @@ def iactivation(act, x: Box, *, _cache=None) -> Box:
     return top_fill(Box(np.asarray(lo, dtype=fout.dtype), np.asarray(hi, dtype=fout.dtype), top | nan), fout)
 
 
-# ---------------------------------------------------------------------- networks
+# ---------------------------------------------------------------------- exact accumulation
+def iexact(columns, formats, out, rounding=None) -> Box:
+    """The exact sum of boxes, rounded once (monotone): ``[Σ lo, Σ hi]``, ⊤ where NaN is possible.
+
+    NaN is possible where an input is ⊤, an endpoint sum is NaN, or one term can be ``+inf``
+    while another can be ``-inf``; a WRAP fixed-point result that wraps is ⊤ too.
+    """
+    lo = exact_accumulate([c.lo for c in columns], formats, out, rounding)
+    hi = exact_accumulate([c.hi for c in columns], formats, out, rounding)
+    top = np.zeros(np.shape(lo), dtype=bool)
+    n_pos = np.zeros(np.shape(lo), dtype=np.int64)   # terms that can be +inf
+    n_neg = np.zeros(np.shape(lo), dtype=np.int64)   # terms that can be -inf
+    n_both = np.zeros(np.shape(lo), dtype=np.int64)  # terms that can be either
+    for c, f in zip(columns, formats):
+        top = top | np.asarray(c.top, dtype=bool)
+        p, q = _pos_inf(c.hi, f), _neg_inf(c.lo, f)
+        n_pos, n_neg, n_both = n_pos + p, n_neg + q, n_both + (p & q)
+    # +inf and -inf from two different terms: not when the only candidate is one term for both
+    mixed = (n_pos > 0) & (n_neg > 0) & ~((n_pos == 1) & (n_neg == 1) & (n_both == 1))
+    top = top | mixed | _is_nan(lo, out) | _is_nan(hi, out)
+    if out.kind == "fixed" and out.overflow == "WRAP":
+        for r, side in ((lo, "lo"), (hi, "hi")):
+            sat = exact_accumulate([getattr(c, side) for c in columns], formats, out, rounding, overflow="SAT")
+            top = top | (sat != r)
+    return top_fill(Box(lo, hi, top), out)
+
+
+# ---------------------------------------------------------------------- the network semantics
+class Intervals:
+    """Interval semantics for the network walk of :mod:`ulpflow.golden.evaluate`: every value is
+    a :class:`Box`. Activation range tables are cached per semantics object (one network run)."""
+
+    keep_nodes = False
+
+    def __init__(self):
+        self.cache = {}
+
+    # -- node operations
+    @staticmethod
+    def add(a, fa, b, fb, out, rounding):
+        return iadd(a, b, fa, fb, out, rounding)
+
+    @staticmethod
+    def zero(like, fmt):
+        z = np.full(np.shape(like.lo), fmt.zero_code, dtype=fmt.dtype)
+        return Box(z, z, np.zeros(z.shape, dtype=bool))
+
+    @staticmethod
+    def single(a, fa, out, rounding):
+        if fa == out:
+            return a
+        lo = arith.convert(a.lo, fa, out, rounding=rounding)
+        hi = arith.convert(a.hi, fa, out, rounding=rounding)
+        return top_fill(Box(lo, hi, a.top | _is_nan(lo, out) | _is_nan(hi, out)), out)
+
+    @staticmethod
+    def exact(columns, formats, out, rounding):
+        return iexact(columns, formats, out, rounding)
+
+    # -- layer operations
+    @staticmethod
+    def rows(x):
+        return x.lo.shape[0]
+
+    @staticmethod
+    def products(layer, x, in_fmt):
+        W = layer.weights.T[:, None, :]  # (n_in, 1, n_out)
+        wbox = Box(W, W, np.zeros(W.shape, dtype=bool))  # a point: imul needs two corners
+        xb = Box(np.ascontiguousarray(x.lo.T)[:, :, None], np.ascontiguousarray(x.hi.T)[:, :, None],
+                 np.ascontiguousarray(x.top.T)[:, :, None])
+        return imul(wbox, xb, layer.weight_format, in_fmt, layer.product_format, layer.rounding)
+
+    @staticmethod
+    def columns(layer, prod, idx):
+        rows = prod.lo.shape[1]
+        if idx is None:
+            bias = np.broadcast_to(layer.bias, (rows, layer.n_out))
+            return ([Box(prod.lo[j], prod.hi[j], prod.top[j]) for j in range(layer.n_in)]
+                    + [Box(bias, bias, np.zeros(bias.shape, dtype=bool))])
+        bias = np.broadcast_to(layer.bias[idx], (rows, idx.size))
+        return ([Box(prod.lo[j][:, idx], prod.hi[j][:, idx], prod.top[j][:, idx]) for j in range(layer.n_in)]
+                + [Box(bias, bias, np.zeros(bias.shape, dtype=bool))])
+
+    @staticmethod
+    def sums(layer, rows):
+        acc = layer.acc_format
+        return Box(np.empty((rows, layer.n_out), dtype=acc.dtype), np.empty((rows, layer.n_out), dtype=acc.dtype),
+                   np.empty((rows, layer.n_out), dtype=bool))
+
+    @staticmethod
+    def put(sums, idx, root):
+        sel = slice(None) if idx is None else (slice(None), idx)
+        sums.lo[sel], sums.hi[sel], sums.top[sel] = root.lo, root.hi, root.top
+
+    def activation(self, act, sums):
+        return iactivation(act, sums, _cache=self.cache)
+
+    def layer_done(self, layer, x, prod, groups, sums, out):
+        pass
+
+
 def _check_box(net, lo, hi):
     fmt = net.input_format
-    lo = net._check_inputs(lo, "lo")
-    hi = net._check_inputs(hi, "hi")
+    lo = net.check_inputs(lo, "lo")
+    hi = net.check_inputs(hi, "hi")
     if lo.shape != hi.shape:
         raise ValueError(f"lo and hi must have the same shape, got {lo.shape} and {hi.shape}")
     top = _is_nan(lo, fmt) | _is_nan(hi, fmt)
     bad = arith.gt(lo, hi, fmt) & ~top
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        from .network import _describe
-
-        raise ValueError(f"box row {r}, input {c}: lo {_describe(lo[r, c], fmt)} is above hi "
-                         f"{_describe(hi[r, c], fmt)}; expected lo <= hi")
+        raise ValueError(f"box row {r}, input {c}: lo {describe_code(lo[r, c], fmt)} is above hi "
+                         f"{describe_code(hi[r, c], fmt)}; expected lo <= hi")
     return top_fill(Box(lo, hi, top), fmt)
-
-
-def _ireduce(cols, tree, leaf_formats, acc, rounding):
-    """Interval evaluation of one tree over per-leaf boxes (same node order as ``reduce``)."""
-    results = [None] * tree.n_nodes
-    shape = cols[0].lo.shape
-    zero = None
-
-    def operand(ref):
-        nonlocal zero
-        kind, idx = ref
-        if kind == "leaf":
-            return cols[idx], leaf_formats[idx]
-        if kind == "node":
-            v = results[idx]
-            results[idx] = None
-            return v, acc
-        if zero is None:
-            z = np.full(shape, acc.zero_code, dtype=acc.dtype)
-            zero = Box(z, z, np.zeros(shape, dtype=bool))
-        return zero, acc
-
-    last = None
-    for j, (left, right) in enumerate(tree._nodes):
-        a, fa = operand(left)
-        b, fb = operand(right)
-        last = results[j] = iadd(a, b, fa, fb, acc, rounding)
-    if last is None:
-        a, fa = operand(tree.root)
-        if fa != acc:
-            lo = arith.convert(a.lo, fa, acc, rounding=rounding)
-            hi = arith.convert(a.hi, fa, acc, rounding=rounding)
-            last = top_fill(Box(lo, hi, a.top | _is_nan(lo, acc) | _is_nan(hi, acc)), acc)
-        else:
-            last = a
-    return last
 
 
 def network_interval(net, lo, hi, *, return_layers: bool = False):
@@ -408,49 +478,14 @@ def network_interval(net, lo, hi, *, return_layers: bool = False):
     (activation outputs).
     """
     x = _check_box(net, lo, hi)
-    cache = {}
+    sem = Intervals()
     B = x.lo.shape[0]
     most = max(l.n_out * l.n_in for l in net.layers)
     chunk = max(1, min(B, _MAX_CHUNK_PRODUCTS // most))
     if B <= chunk:
-        per_layer = _interval_rows(net, x, cache)
+        per_layer = walk_network(net, x, sem)
     else:
-        parts = [_interval_rows(net, Box(x.lo[s:s + chunk], x.hi[s:s + chunk], x.top[s:s + chunk]), cache)
-                 for s in range(0, B, chunk)]
+        parts = [walk_network(net, Box(x.lo[s:e], x.hi[s:e], x.top[s:e]), sem) for s, e in chunk_rows(B, chunk)]
         per_layer = [Box(*(np.concatenate([p[i][f] for p in parts]) for f in range(3)))
                      for i in range(len(net.layers))]
     return per_layer if return_layers else per_layer[-1]
-
-
-def _interval_rows(net, x, cache):
-    fmt = net.input_format
-    per_layer = []
-    for layer in net.layers:
-        B = x.lo.shape[0]
-        W = layer.weights.T[:, None, :]  # (n_in, 1, n_out)
-        wbox = Box(W, W, np.zeros(W.shape, dtype=bool))  # a point: imul needs two corners
-        xb = Box(np.ascontiguousarray(x.lo.T)[:, :, None], np.ascontiguousarray(x.hi.T)[:, :, None],
-                 np.ascontiguousarray(x.top.T)[:, :, None])
-        prod = imul(wbox, xb, layer.weight_format, fmt, layer.product_format, layer.rounding)
-        bias = np.broadcast_to(layer.bias, (B, layer.n_out))
-        bias_box = Box(bias, bias, np.zeros(bias.shape, dtype=bool))
-        leaf_formats = [layer.product_format] * layer.n_in + [layer.acc_format]
-        acc = layer.acc_format
-        s_lo = np.empty((B, layer.n_out), dtype=acc.dtype)
-        s_hi = np.empty_like(s_lo)
-        s_top = np.empty((B, layer.n_out), dtype=bool)
-        for tree, idx in layer._groups():
-            if idx is None:
-                cols = [Box(prod.lo[j], prod.hi[j], prod.top[j]) for j in range(layer.n_in)] + [bias_box]
-                sel = slice(None)
-            else:
-                cols = [Box(prod.lo[j][:, idx], prod.hi[j][:, idx], prod.top[j][:, idx])
-                        for j in range(layer.n_in)]
-                cols.append(Box(bias[:, idx], bias[:, idx], np.zeros((B, idx.size), dtype=bool)))
-                sel = (slice(None), idx)
-            r = _ireduce(cols, tree, leaf_formats, acc, layer.rounding)
-            s_lo[sel], s_hi[sel], s_top[sel] = r.lo, r.hi, r.top
-        x = iactivation(layer.activation, Box(s_lo, s_hi, s_top), _cache=cache)
-        fmt = layer.out_format
-        per_layer.append(x)
-    return per_layer

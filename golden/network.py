@@ -1,6 +1,7 @@
 """The network IR: layers of rounded neurons, their golden evaluation, traces and JSON.
 
-A neuron computes ``y = σ̂(reduce(tree, [w_0 ⊗ x_0, …, w_{n-1} ⊗ x_{n-1}, b]))`` (SEMANTICS.md §4):
+A neuron computes ``y = σ̂(reduce(tree, [w_0 ⊗ x_0, …, w_{n-1} ⊗ x_{n-1}, b]))``
+(docs/network-format.md, "What a network computes"):
 
 * each product ``w_i ⊗ x_i`` is one :func:`~ulpflow.golden.mul` of a weight code (``weight_format``)
   and an input code (the previous layer's output format, or the network's input format), rounded
@@ -9,61 +10,53 @@ A neuron computes ``y = σ̂(reduce(tree, [w_0 ⊗ x_0, …, w_{n-1} ⊗ x_{n-1}
   :class:`~ulpflow.golden.tree.Tree`, each addition rounded once to ``acc_format``; a product
   leaf is read in ``product_format`` and the addition is a single mixed-format rounded add, so
   a product format different from the accumulator never adds a conversion step;
+* with ``accumulate="exact"`` the terms and the bias are instead summed exactly and rounded
+  once to ``acc_format`` (a Kulisch accumulator, :mod:`ulpflow.golden.kulisch`); such a layer
+  has no tree;
 * the activation implementation maps ``acc_format`` codes to the layer's output format.
 
 Weights and biases are always stored as codes. ``Layer(...)`` takes codes (integer arrays);
 ``Layer.from_values(...)`` takes exact values and refuses any value the format cannot hold,
-naming the layer, the position, the value and its two representable neighbours.
+naming the layer, the position, the value and its two representable neighbours; it refuses NaN
+(a NaN weight or bias makes its neuron's every output NaN: give such a code to ``Layer`` directly
+if that is really meant).
 
 Mixed float/fixed products are not defined by the golden core (``mul`` needs both operands of
 one kind), so a layer whose weight format and input format differ in kind is rejected when the
 network is built; put a converting activation (e.g. identity from a float to a fixed format) in
 front of it instead. Likewise ``product_format`` and ``acc_format`` must be of one kind.
 
-The JSON form is documented in ``docs/network-format.md``.
+Evaluation is the one walk of :mod:`ulpflow.golden.evaluate` (concrete codes, traces, and the
+interval semantics of :mod:`ulpflow.golden.interval`); traces and divergence reports are in
+:mod:`ulpflow.golden.trace`; the JSON form (``docs/network-format.md``) is read and written by
+:mod:`ulpflow.golden.network_json`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import numbers
 from fractions import Fraction
 
 import numpy as np
 
-from . import arith
-from .formats import FixedFormat, FloatFormat, parse_format
+from .interval import network_interval
+from .evaluate import Codes, chunk_rows, walk_network
+from .formats import as_format
+from .network_json import (ACCUMULATE_KINDS, NETWORK_JSON_FORMAT, NETWORK_JSON_VERSION, layer_to_json,
+                           loads as _json_loads, network_to_json, read_network)
 from .rounding import check_rounding
-from .tree import Tree, _reduce_columns
+from .show import describe_code
+from .trace import Divergence, LayerTrace, Trace, first_divergence
+from .tree import Tree
 
 __all__ = ["Layer", "Network", "LayerTrace", "Trace", "Divergence", "first_divergence",
            "NETWORK_JSON_FORMAT", "NETWORK_JSON_VERSION"]
-
-NETWORK_JSON_FORMAT = "ulpflow-network"
-NETWORK_JSON_VERSION = 1
 
 # Evaluation works on batch chunks: about this many elements per golden call keeps the per-call
 # overhead small, and this many products bounds the memory of one chunk.
 _TARGET_CALL_ELEMENTS = 1 << 16
 _MAX_CHUNK_PRODUCTS = 1 << 22
-
-
-def _format(f, what):
-    if isinstance(f, (FloatFormat, FixedFormat)):
-        return f
-    if isinstance(f, str):
-        return parse_format(f)
-    raise TypeError(f"{what} must be a format or a format name, not {f!r}")
-
-
-def _hex(code: int, fmt) -> str:
-    return f"0x{int(code):0{(fmt.bits + 3) // 4}x}"
-
-
-def _describe(code, fmt) -> str:
-    """``0x3f80 (1.0)`` for error messages and divergence reports."""
-    return f"{_hex(code, fmt)} ({float(fmt.decode(np.array([int(code)], dtype=fmt.dtype))[0])!r})"
 
 
 def _check_activation(act, where):
@@ -97,22 +90,31 @@ class Layer:
         tree per neuron.
     rounding : str
         Rounding mode of every product and addition (activations carry their own).
+    accumulate : ``"tree"`` or ``"exact"``
+        ``"tree"`` (default): the terms are added in the order of the tree, each addition rounded
+        once. ``"exact"``: the terms are summed exactly and rounded once to ``acc_format`` (a
+        Kulisch accumulator; the order does not matter, so ``tree`` must be None).
     name : str, optional
         Used in error messages and kept in JSON.
 
     Members
     -------
     n_in, n_out, weights, bias, weight_format, product_format, acc_format, out_format,
-    activation, trees (one per neuron), tree (the shared tree or None), rounding, name.
+    activation, trees (one per neuron; empty for an exact layer), tree (the shared tree or None),
+    rounding, accumulate, exact, name.
     """
 
     def __init__(self, weights, bias, *, weight_format, acc_format, product_format=None,
-                 activation, tree=None, rounding="RNE", name=None):
+                 activation, tree=None, rounding="RNE", accumulate="tree", name=None):
         where = f"layer {name!r}" if name is not None else "layer"
         self.name = name
-        self.weight_format = _format(weight_format, f"{where}: weight_format")
-        self.acc_format = _format(acc_format, f"{where}: acc_format")
-        self.product_format = self.acc_format if product_format is None else _format(product_format, f"{where}: product_format")
+        if accumulate not in ACCUMULATE_KINDS:
+            raise ValueError(f"{where}: accumulate must be one of {', '.join(map(repr, ACCUMULATE_KINDS))}, "
+                             f"not {accumulate!r}")
+        self.accumulate = accumulate
+        self.weight_format = as_format(weight_format, f"{where}: weight_format")
+        self.acc_format = as_format(acc_format, f"{where}: acc_format")
+        self.product_format = self.acc_format if product_format is None else as_format(product_format, f"{where}: product_format")
         self.rounding = check_rounding(rounding)
         w = np.asarray(weights)
         b = np.asarray(bias)
@@ -137,7 +139,12 @@ class Layer:
             raise ValueError(f"{where}: product format {self.product_format} and accumulator format "
                              f"{self.acc_format} must both be float or both fixed point")
         n_terms = n_in + 1
-        if tree is None:
+        if accumulate == "exact":
+            if tree is not None:
+                raise ValueError(f"{where}: an exact accumulation has no order of additions; give no tree "
+                                 "(or accumulate='tree')")
+            trees, shared = (), False
+        elif tree is None:
             trees, shared = (Tree.sequential(n_terms),) * n_out, True
         elif isinstance(tree, Tree):
             trees, shared = (tree,) * n_out, True
@@ -169,15 +176,18 @@ class Layer:
     def from_values(cls, weights, bias, *, weight_format, acc_format, name=None, **kw) -> "Layer":
         """Layer from exact values (float, int or ``Fraction``), refusing any silent rounding.
 
+        ``±inf`` is accepted where the format has infinities; NaN is refused (every output of
+        the neuron would be NaN): pass the NaN code to :class:`Layer` itself if that is meant.
+
         Raises
         ------
         ValueError
-            If a weight or bias is not representable, naming the layer, the position, the value
-            and its two representable neighbours (round down and round up).
+            If a weight or bias is NaN or not representable, naming the layer, the parameter and
+            position, the value and (for a finite value) its two representable neighbours.
         """
         where = f"layer {name!r}" if name is not None else "layer"
-        wf = _format(weight_format, f"{where}: weight_format")
-        af = _format(acc_format, f"{where}: acc_format")
+        wf = as_format(weight_format, f"{where}: weight_format")
+        af = as_format(acc_format, f"{where}: acc_format")
         w = np.asarray(weights, dtype=object)
         b = np.asarray(bias, dtype=object)
         if w.ndim != 2:
@@ -201,15 +211,26 @@ class Layer:
 
     @property
     def tree(self):
-        """The tree shared by every neuron, or None when trees are given per neuron."""
+        """The tree shared by every neuron, or None when trees are given per neuron (or the layer
+        accumulates exactly)."""
         return self.trees[0] if self._shared else None
 
     @property
     def shared_tree(self) -> bool:
         return self._shared
 
-    def _groups(self):
-        """Neurons grouped by identical tree: [(tree, neuron index array or None = all)]."""
+    @property
+    def exact(self) -> bool:
+        """Whether the layer sums exactly (``accumulate="exact"``) instead of along trees."""
+        return self.accumulate == "exact"
+
+    def tree_groups(self):
+        """Neurons grouped by identical tree: ``[(tree, neuron index array or None = all)]``.
+
+        An exact layer is one group ``(None, None)``: every neuron, no tree.
+        """
+        if self.exact:
+            return [(None, None)]
         if self._shared:
             return [(self.trees[0], None)]
         groups = {}
@@ -224,66 +245,10 @@ class Layer:
         return (f"<Layer{nm} {self.n_in}->{self.n_out} w:{self.weight_format} p:{self.product_format} "
                 f"acc:{self.acc_format} -> {getattr(self.activation, 'name', '?')} -> {self.out_format}>")
 
-    # ------------------------------------------------------------------ evaluation
-    def _products(self, x, in_fmt):
-        """Products laid out (n_in, batch, n_out), so that every term column is contiguous."""
-        return arith.mul(self.weights.T[:, None, :], np.ascontiguousarray(x.T)[:, :, None],
-                         (self.weight_format, in_fmt), rounding=self.rounding, out=self.product_format)
-
-    def _evaluate(self, x, in_fmt, keep=False):
-        """Evaluate on a (batch, n_in) code array; with ``keep`` also return a LayerTrace."""
-        B = x.shape[0]
-        prod = self._products(x, in_fmt)
-        sums = np.empty((B, self.n_out), dtype=self.acc_format.dtype)
-        node_list = [None] * self.n_out if keep else None
-        leaf_formats = [self.product_format] * self.n_in + [self.acc_format]
-        for tree, idx in self._groups():
-            if idx is None:
-                cols = list(prod) + [np.broadcast_to(self.bias, (B, self.n_out))]
-            else:
-                cols = [p[:, idx] for p in prod] + [np.broadcast_to(self.bias[idx], (B, idx.size))]
-            root, nodes = _reduce_columns(cols, tree, leaf_formats, self.acc_format, self.rounding, keep)
-            if idx is None:
-                sums[:] = root
-            else:
-                sums[:, idx] = root
-            if keep:
-                ks = range(self.n_out) if idx is None else idx
-                for pos, k in enumerate(ks):
-                    if nodes:
-                        node_list[k] = np.stack([nd[:, pos] for nd in nodes], axis=-1)
-                    else:
-                        node_list[k] = np.zeros((B, 0), dtype=self.acc_format.dtype)
-        out = np.asarray(self.activation(sums)).astype(self.out_format.dtype, copy=False)
-        if out.shape != sums.shape:
-            out = out.reshape(sums.shape)
-        if not keep:
-            return out
-        return out, LayerTrace(inputs=x, products=np.ascontiguousarray(prod.transpose(1, 2, 0)),
-                               nodes=tuple(node_list), sums=sums, outputs=out)
-
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict:
-        d = {}
-        if self.name is not None:
-            d["name"] = self.name
-        d.update({
-            "n_in": self.n_in,
-            "n_out": self.n_out,
-            "weight_format": str(self.weight_format),
-            "product_format": str(self.product_format),
-            "acc_format": str(self.acc_format),
-            "output_format": str(self.out_format),
-            "rounding": self.rounding,
-            "weights": [[_hex(c, self.weight_format) for c in row] for row in self.weights.tolist()],
-            "bias": [_hex(c, self.acc_format) for c in self.bias.tolist()],
-        })
-        if self._shared:
-            d["tree"] = self.trees[0].to_json()
-        else:
-            d["trees"] = [t.to_json() for t in self.trees]
-        d["activation"] = self.activation.to_json()
-        return d
+        """JSON-ready dict of this layer (docs/network-format.md, "Layer object")."""
+        return layer_to_json(self)
 
 
 def _encode_exactly(values, fmt, what, pos_text):
@@ -295,15 +260,17 @@ def _encode_exactly(values, fmt, what, pos_text):
             v = v.item()
         if isinstance(v, bool) or not isinstance(v, (numbers.Rational, float)):
             raise TypeError(f"{what}{pos_text(idx)} = {v!r} must be a float, int or Fraction")
-        special = isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))
+        if isinstance(v, float) and v != v:
+            raise ValueError(f"{what}{pos_text(idx)} = nan: a NaN {what.rsplit(' ', 1)[-1]} makes every output "
+                             "of its neuron NaN; pass its code to Layer(...) if that is really meant")
+        special = isinstance(v, float) and v in (float("inf"), float("-inf"))
         try:
             # float64 inputs go through the float path so that -0.0 keeps its sign
             c = int(fmt.encode(np.array([v], dtype=np.float64))[0]) if isinstance(v, float) else int(fmt.encode(v))
         except ValueError as e:
             raise ValueError(f"{what}{pos_text(idx)} = {v!r} is not representable in {fmt}: {e}") from None
         if special:
-            ok = fmt.kind == "float" and bool(fmt.is_nan(c) if v != v else
-                                              (fmt.is_inf(c) and bool(fmt.sign(c)) == (v < 0)))
+            ok = fmt.kind == "float" and bool(fmt.is_inf(c) and bool(fmt.sign(c)) == (v < 0))
             if not ok:
                 raise ValueError(f"{what}{pos_text(idx)} = {v!r} is not representable in {fmt}")
             codes[idx] = c
@@ -316,9 +283,9 @@ def _encode_exactly(values, fmt, what, pos_text):
         hi = int(fmt.encode(Fraction(v), "RUP"))
         if lo == hi:  # both directions saturate: the value is beyond the format's range
             raise ValueError(f"{what}{pos_text(idx)} = {v!r} is outside the range of {fmt}; the nearest "
-                             f"representable value is {_describe(lo, fmt)}")
+                             f"representable value is {describe_code(lo, fmt)}")
         raise ValueError(f"{what}{pos_text(idx)} = {v!r} is not representable in {fmt}; its neighbours are "
-                         f"{_describe(lo, fmt)} and {_describe(hi, fmt)}")
+                         f"{describe_code(lo, fmt)} and {describe_code(hi, fmt)}")
     return codes
 
 
@@ -340,7 +307,7 @@ class Network:
     """
 
     def __init__(self, input_format, layers):
-        self.input_format = _format(input_format, "input_format")
+        self.input_format = as_format(input_format, "input_format")
         layers = tuple(layers)
         if not layers:
             raise ValueError("a network needs at least one layer")
@@ -378,7 +345,8 @@ class Network:
         dims = " -> ".join([str(self.n_in)] + [str(l.n_out) for l in self.layers])
         return f"<Network {self.input_format} {dims} -> {self.output_format}>"
 
-    def _check_inputs(self, x, what="x"):
+    def check_inputs(self, x, what="x"):
+        """``x`` as an array of input codes of shape (batch, n_in), or a ValueError naming ``what``."""
         arr = np.asarray(x)
         if arr.ndim != 2 or arr.shape[1] != self.n_in:
             raise ValueError(f"{what} must have shape (batch, {self.n_in}), got {arr.shape}")
@@ -389,68 +357,47 @@ class Network:
 
     def __call__(self, x) -> np.ndarray:
         """Output codes (batch, n_out) for input codes ``x`` (batch, n_in)."""
-        x = self._check_inputs(x)
+        x = self.check_inputs(x)
         B = x.shape[0]
         widest = max(l.n_out for l in self.layers)
         most = max(l.n_out * l.n_in for l in self.layers)
         chunk = max(1, min(B, max(_TARGET_CALL_ELEMENTS // widest, 1), max(_MAX_CHUNK_PRODUCTS // most, 1)))
+        sem = Codes()
         if B <= chunk:
-            return self._forward(x)
+            return walk_network(self, x, sem)[-1]
         out = np.empty((B, self.n_out), dtype=self.output_format.dtype)
-        for s in range(0, B, chunk):
-            out[s:s + chunk] = self._forward(x[s:s + chunk])
+        for s, e in chunk_rows(B, chunk):
+            out[s:e] = walk_network(self, x[s:e], sem)[-1]
         return out
 
-    def _forward(self, x):
-        fmt = self.input_format
-        for layer in self.layers:
-            x = layer._evaluate(x, fmt)
-            fmt = layer.out_format
-        return x
-
-    def trace(self, x) -> "Trace":
+    def trace(self, x) -> Trace:
         """Evaluate ``x`` keeping every product, every tree node, every sum and every output.
 
         Memory grows with batch × Σ n_out·n_in: trace moderate batches.
         """
-        x = self._check_inputs(x)
-        fmt = self.input_format
-        layers = []
-        for layer in self.layers:
-            x, lt = layer._evaluate(x, fmt, keep=True)
-            layers.append(lt)
-            fmt = layer.out_format
-        return Trace(network=self, layers=tuple(layers))
+        x = self.check_inputs(x)
+        sem = Codes(trace=True)
+        walk_network(self, x, sem)
+        return Trace(network=self, layers=tuple(LayerTrace(**lt) for lt in sem.layers))
 
     def interval(self, lo, hi):
         """Interval (abstract) evaluation over boxes; see :mod:`ulpflow.golden.interval`.
 
         Returns a :class:`~ulpflow.golden.interval.Box` ``(lo, hi, top)`` of output codes.
         """
-        from .interval import network_interval
-
         return network_interval(self, lo, hi)
 
     # ------------------------------------------------------------------ JSON
     def to_json(self) -> dict:
         """JSON-ready dict (see docs/network-format.md); ``json.dumps`` it to store."""
-        return {
-            "format": NETWORK_JSON_FORMAT,
-            "version": NETWORK_JSON_VERSION,
-            "input_format": str(self.input_format),
-            "layers": [layer.to_json() for layer in self.layers],
-        }
+        return network_to_json(self)
 
     def dumps(self, **kw) -> str:
         return json.dumps(self.to_json(), **kw)
 
     @classmethod
     def loads(cls, text: str) -> "Network":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"network JSON: not valid JSON: {e}") from None
-        return cls.from_json(data)
+        return cls.from_json(_json_loads(text))
 
     @classmethod
     def from_json(cls, data) -> "Network":
@@ -460,9 +407,13 @@ class Network:
         ------
         ValueError
             One line naming what is wrong and where (``network JSON: layers[1].weights[3][0]:
-            bad hex code '0x1g'``).
+            bad hex code '0x1g'``); see :mod:`ulpflow.golden.network_json`.
         """
-        return _network_from_json(data)
+        in_fmt, layers = read_network(data, Layer)
+        try:
+            return cls(in_fmt, layers)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"network JSON: {e}") from None
 
     def __eq__(self, other):
         if not isinstance(other, Network):
@@ -470,292 +421,3 @@ class Network:
         return self.to_json() == other.to_json()
 
     __hash__ = None
-
-
-# ---------------------------------------------------------------------- JSON reading
-_LAYER_KEYS = {"name", "n_in", "n_out", "weight_format", "product_format", "acc_format", "output_format",
-               "rounding", "weights", "bias", "tree", "trees", "activation"}
-_LAYER_REQUIRED = ("weight_format", "acc_format", "weights", "bias", "activation")
-
-
-class _JSONError(ValueError):
-    pass
-
-
-def _fail(where, msg):
-    raise _JSONError(f"network JSON: {where}: {msg}")
-
-
-def _get(d, key, where):
-    if key not in d:
-        _fail(where, f"missing key {key!r}")
-    return d[key]
-
-
-def _json_format(name, where):
-    if not isinstance(name, str):
-        _fail(where, f"a format name must be a string, not {name!r}")
-    try:
-        return parse_format(name)
-    except (TypeError, ValueError) as e:
-        _fail(where, f"unknown format name {name!r} ({e})")
-
-
-def _json_code(s, fmt, where):
-    if not isinstance(s, str) or not s[:2].lower() == "0x" or len(s) < 3:
-        _fail(where, f"expected a hex string like {_hex(0, fmt)!r}, got {s!r}")
-    try:
-        c = int(s[2:], 16)
-    except ValueError:
-        _fail(where, f"bad hex code {s!r}")
-    if c >= (1 << fmt.bits):
-        _fail(where, f"code {s} does not fit the {fmt.bits}-bit format {fmt}")
-    try:
-        fmt.check_codes(np.array([c]))
-    except ValueError as e:
-        _fail(where, str(e))
-    return c
-
-
-def _network_from_json(data):
-    if not isinstance(data, dict):
-        raise ValueError(f"network JSON: expected an object at the top level, not {type(data).__name__}")
-    top_keys = {"format", "version", "input_format", "layers"}
-    extra = sorted(set(data) - top_keys)
-    if extra:
-        _fail("top level", f"unknown key {extra[0]!r} (expected {sorted(top_keys)})")
-    tag = _get(data, "format", "top level")
-    if tag != NETWORK_JSON_FORMAT:
-        _fail("format", f"expected {NETWORK_JSON_FORMAT!r}, got {tag!r}")
-    version = _get(data, "version", "top level")
-    if version != NETWORK_JSON_VERSION:
-        _fail("version", f"this reader understands version {NETWORK_JSON_VERSION}, got {version!r}")
-    in_fmt = _json_format(_get(data, "input_format", "top level"), "input_format")
-    layers_data = _get(data, "layers", "top level")
-    if not isinstance(layers_data, list) or not layers_data:
-        _fail("layers", "expected a non-empty list of layer objects")
-    layers = []
-    n_prev = None
-    for i, ld in enumerate(layers_data):
-        where = f"layers[{i}]"
-        layers.append(_layer_from_json(ld, where, n_prev))
-        n_prev = layers[-1].n_out
-    try:
-        return Network(in_fmt, layers)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"network JSON: {e}") from None
-
-
-def _layer_from_json(ld, where, n_prev):
-    if not isinstance(ld, dict):
-        _fail(where, f"expected a layer object, not {type(ld).__name__}")
-    extra = sorted(set(ld) - _LAYER_KEYS)
-    if extra:
-        _fail(where, f"unknown key {extra[0]!r}")
-    for key in _LAYER_REQUIRED:
-        _get(ld, key, where)
-    wf = _json_format(ld["weight_format"], f"{where}.weight_format")
-    af = _json_format(ld["acc_format"], f"{where}.acc_format")
-    pf = _json_format(ld["product_format"], f"{where}.product_format") if "product_format" in ld else af
-    rounding = ld.get("rounding", "RNE")
-    try:
-        rounding = check_rounding(rounding)
-    except ValueError as e:
-        _fail(f"{where}.rounding", str(e))
-    W = ld["weights"]
-    if not isinstance(W, list) or not W or not all(isinstance(r, list) for r in W):
-        _fail(f"{where}.weights", "expected a non-empty list of rows (n_out lists of n_in hex codes)")
-    n_out, n_in = len(W), len(W[0])
-    for r, row in enumerate(W):
-        if len(row) != n_in:
-            _fail(f"{where}.weights", f"row {r} has {len(row)} codes but row 0 has {n_in} (shape must be n_out × n_in)")
-    if n_in == 0:
-        _fail(f"{where}.weights", "rows must not be empty")
-    if n_prev is not None and n_in != n_prev:
-        _fail(f"{where}.weights", f"rows have {n_in} codes but the previous layer has {n_prev} outputs")
-    if "n_in" in ld and ld["n_in"] != n_in:
-        _fail(f"{where}.n_in", f"says {ld['n_in']!r} but the weight rows have {n_in} codes")
-    if "n_out" in ld and ld["n_out"] != n_out:
-        _fail(f"{where}.n_out", f"says {ld['n_out']!r} but there are {n_out} weight rows")
-    wc = np.array([[_json_code(s, wf, f"{where}.weights[{r}][{c}]") for c, s in enumerate(row)]
-                   for r, row in enumerate(W)], dtype=np.int64)
-    B = ld["bias"]
-    if not isinstance(B, list) or len(B) != n_out:
-        _fail(f"{where}.bias", f"expected a list of {n_out} hex codes (one per neuron), got "
-              f"{len(B) if isinstance(B, list) else type(B).__name__}")
-    bc = np.array([_json_code(s, af, f"{where}.bias[{k}]") for k, s in enumerate(B)], dtype=np.int64)
-    if ("tree" in ld) and ("trees" in ld):
-        _fail(where, "give either 'tree' (shared) or 'trees' (one per neuron), not both")
-    try:
-        if "tree" in ld:
-            tree = Tree.from_json(ld["tree"], n_terms=n_in + 1, where=f"network JSON: {where}.tree")
-        elif "trees" in ld:
-            ts = ld["trees"]
-            if not isinstance(ts, list) or len(ts) != n_out:
-                _fail(f"{where}.trees", f"expected a list of {n_out} trees (one per neuron)")
-            tree = [Tree.from_json(t, n_terms=n_in + 1, where=f"network JSON: {where}.trees[{k}]")
-                    for k, t in enumerate(ts)]
-        else:
-            tree = None
-    except _JSONError:
-        raise
-    except ValueError as e:
-        raise ValueError(str(e)) from None
-    act = _activation_from_json(ld["activation"], f"{where}.activation")
-    if "output_format" in ld:
-        of = _json_format(ld["output_format"], f"{where}.output_format")
-        if of != act.out_format:
-            _fail(f"{where}.output_format", f"says {of} but the activation produces {act.out_format}")
-    try:
-        return Layer(wc, bc, weight_format=wf, acc_format=af, product_format=pf, activation=act,
-                     tree=tree, rounding=rounding, name=ld.get("name"))
-    except (TypeError, ValueError) as e:
-        _fail(where, str(e))
-
-
-def _activation_from_json(d, where):
-    try:
-        from .activations import activation_from_json
-    except ImportError as e:  # the activations module is a separate component
-        _fail(where, f"cannot load activations: {e}")
-    if not isinstance(d, dict):
-        _fail(where, f"expected an activation object, not {type(d).__name__}")
-    try:
-        return activation_from_json(d)
-    except (KeyError, TypeError, ValueError) as e:
-        msg = f"missing key {e}" if isinstance(e, KeyError) else str(e)
-        _fail(where, msg)
-
-
-# ---------------------------------------------------------------------- traces
-@dataclasses.dataclass(frozen=True)
-class LayerTrace:
-    """Every intermediate value of one layer for a batch (any field may be None when a source,
-    e.g. a hardware run, does not observe it).
-
-    Members
-    -------
-    inputs : (batch, n_in) codes of the layer's input format
-    products : (batch, n_out, n_in) codes of the product format
-    nodes : tuple over neurons of (batch, tree.n_nodes) codes of the accumulator format;
-        ``nodes[k][:, j]`` is internal node ``j`` of neuron ``k``'s tree
-    sums : (batch, n_out) accumulator codes (the tree roots)
-    outputs : (batch, n_out) activation outputs
-    """
-
-    inputs: np.ndarray | None = None
-    products: np.ndarray | None = None
-    nodes: tuple | None = None
-    sums: np.ndarray | None = None
-    outputs: np.ndarray | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Trace:
-    """Intermediate values of a network run: one :class:`LayerTrace` per layer."""
-
-    network: Network
-    layers: tuple
-
-    @property
-    def outputs(self):
-        return self.layers[-1].outputs
-
-
-@dataclasses.dataclass(frozen=True)
-class Divergence:
-    """The first value where two traces differ (see :func:`first_divergence`)."""
-
-    layer: int
-    stage: str          # "input", "product", "node", "sum" or "output"
-    neuron: int | None
-    index: int | None   # input index (product/input) or node id (node)
-    row: int            # batch row
-    code_a: int
-    code_b: int
-    format: object
-    detail: str = ""
-
-    def __str__(self):
-        where = f"layer {self.layer}, {self.stage}"
-        if self.neuron is not None:
-            where += f", neuron {self.neuron}"
-        if self.index is not None:
-            where += f", {'input' if self.stage in ('product', 'input') else 'node'} {self.index}"
-        if self.detail:
-            where += f" ({self.detail})"
-        return (f"{where}, batch row {self.row}: {_describe(self.code_a, self.format)} vs "
-                f"{_describe(self.code_b, self.format)}")
-
-
-def _differs(a, b, fmt, nan_by_class):
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.shape != b.shape:
-        raise ValueError(f"traces disagree in shape: {a.shape} vs {b.shape}")
-    d = a != b
-    if nan_by_class and fmt.kind == "float" and fmt.nan_code is not None:
-        d &= ~(fmt.is_nan(a) & fmt.is_nan(b))
-    return d
-
-
-def first_divergence(trace_a: Trace, trace_b: Trace, *, nan_by_class: bool = False):
-    """The first differing value of two traces of the same network, or None.
-
-    "First" follows evaluation order: layer by layer; within a layer the inputs, then the
-    products, then the tree nodes in evaluation order (node 0 of every neuron before node 1),
-    then the activation outputs; ties go to the lowest neuron, index and batch row. Fields that
-    are None in either trace are skipped, so a hardware trace may carry only some of them.
-    Codes are compared bit for bit unless ``nan_by_class`` (then any NaN equals any NaN).
-    """
-    net = trace_a.network
-    if len(trace_a.layers) != len(trace_b.layers):
-        raise ValueError(f"traces have {len(trace_a.layers)} and {len(trace_b.layers)} layers")
-    for li, (la, lb) in enumerate(zip(trace_a.layers, trace_b.layers)):
-        layer = net.layers[li]
-        in_fmt = net.layer_input_format(li)
-        if la.inputs is not None and lb.inputs is not None:
-            d = _differs(la.inputs, lb.inputs, in_fmt, nan_by_class)
-            if d.any():
-                # order: input index, then row
-                j_any = np.flatnonzero(d.any(axis=0))[0]
-                row = int(np.flatnonzero(d[:, j_any])[0])
-                return Divergence(li, "input", None, int(j_any), row, int(la.inputs[row, j_any]),
-                                  int(lb.inputs[row, j_any]), in_fmt)
-        if la.products is not None and lb.products is not None:
-            d = _differs(la.products, lb.products, layer.product_format, nan_by_class)
-            if d.any():
-                k, j = np.argwhere(d.any(axis=0))[0]
-                row = int(np.flatnonzero(d[:, k, j])[0])
-                w = int(layer.weights[k, j])
-                return Divergence(li, "product", int(k), int(j), row, int(la.products[row, k, j]),
-                                  int(lb.products[row, k, j]), layer.product_format,
-                                  f"w={_describe(w, layer.weight_format)}")
-        if la.nodes is not None and lb.nodes is not None:
-            best = None
-            for k in range(layer.n_out):
-                d = _differs(la.nodes[k], lb.nodes[k], layer.acc_format, nan_by_class)
-                if d.any():
-                    j = int(np.flatnonzero(d.any(axis=0))[0])
-                    if best is None or j < best[1]:
-                        best = (k, j, int(np.flatnonzero(d[:, j])[0]))
-            if best is not None:
-                k, j, row = best
-                _, left, right = layer.trees[k].internal_nodes()[j]
-                detail = f"{_ref_text(left)} + {_ref_text(right)}"
-                return Divergence(li, "node", k, j, row, int(la.nodes[k][row, j]), int(lb.nodes[k][row, j]),
-                                  layer.acc_format, detail)
-        for stage, fa, fb, fmt in (("sum", la.sums, lb.sums, layer.acc_format),
-                                   ("output", la.outputs, lb.outputs, layer.out_format)):
-            if fa is not None and fb is not None:
-                d = _differs(fa, fb, fmt, nan_by_class)
-                if d.any():
-                    k = int(np.flatnonzero(d.any(axis=0))[0])
-                    row = int(np.flatnonzero(d[:, k])[0])
-                    return Divergence(li, stage, k, None, row, int(fa[row, k]), int(fb[row, k]), fmt)
-    return None
-
-
-def _ref_text(ref):
-    kind, i = ref
-    return {"leaf": f"t{i}", "node": f"node {i}", "zero": "0"}[kind]

@@ -6,8 +6,11 @@ binary tree whose leaves are the term indices ``0 … n_terms-1``, each exactly 
 one optional **zero leaf** (the constant +0 of the accumulator format, used by
 ``Tree.sequential(n, from_zero=True)``). Each internal node is one rounded addition.
 
-The golden model (:func:`reduce`) and the hardware generators consume the very same object: a
-hardware reduction builds one adder per entry of :meth:`Tree.internal_nodes`.
+A Tree is pure data (structure, printing, JSON). The golden model evaluates it in
+:mod:`ulpflow.golden.reduction` (:func:`~ulpflow.golden.reduction.reduce`, one rounded addition per
+node) and in the network evaluator (:mod:`ulpflow.golden.evaluate`); the hardware generators
+build one adder per entry of :meth:`Tree.internal_nodes`. All of them read a tree only through
+its public members (:meth:`Tree.internal_nodes`, :attr:`Tree.root`, :attr:`Tree.n_terms`).
 
 Operand references
 ------------------
@@ -36,13 +39,17 @@ sequential sum is −0 while the from-zero sum is +0 (except under RDN, where (+
 from __future__ import annotations
 
 import numbers
+import reprlib
 
 import numpy as np
 
-__all__ = ["Tree", "ZERO", "reduce", "exact_sum"]
+__all__ = ["Tree", "ZERO_LEAF", "ZERO", "reduce", "exact_sum"]
 
-#: Marker for the zero leaf in nested form (``Tree.from_nested((("zero", 0), 1))``) and in JSON.
-ZERO = "zero"
+#: Marker for the zero leaf in nested form (``Tree.from_nested(((ZERO_LEAF, 0), 1))``), in
+#: orders (``Tree.from_order([ZERO_LEAF, 0, 1])``) and in JSON (the string ``"zero"``).
+ZERO_LEAF = "zero"
+#: Former name of :data:`ZERO_LEAF`, kept for existing imports (``ulpflow.golden.tree.ZERO``).
+ZERO = ZERO_LEAF
 
 _LEAF, _NODE, _ZREF = "leaf", "node", "zero"
 _ZERO_REF = (_ZREF, None)
@@ -50,6 +57,15 @@ _ZERO_REF = (_ZREF, None)
 
 def _is_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 40, 40
+
+
+def _short(x) -> str:
+    """A bounded repr for messages (a deeply nested tree must not hit the recursion limit)."""
+    return _REPR.repr(x)
 
 
 class Tree:
@@ -85,6 +101,9 @@ class Tree:
 
     __slots__ = ("_nodes", "_root", "_n_terms", "_has_zero", "_levels", "_hash")
 
+    #: The zero-leaf marker (same object as the module's :data:`ZERO_LEAF`).
+    ZERO = ZERO_LEAF
+
     def __init__(self, nodes, root, n_terms):
         # ``nodes`` must already be canonical: post-order, left subtree first, validated.
         self._nodes = tuple(nodes)
@@ -107,7 +126,7 @@ class Tree:
         """Validate and canonicalise a tree given by a root handle and a ``children`` function.
 
         ``children(h)`` returns ``None`` for a leaf handle (then ``h`` itself is the leaf: an int
-        or ``ZERO``) or the ``(left, right)`` handles of an internal node. Iterative, so that
+        or ``ZERO_LEAF``) or the ``(left, right)`` handles of an internal node. Iterative, so that
         trees with thousands of levels never hit the recursion limit.
         """
         nodes = []
@@ -116,11 +135,11 @@ class Tree:
 
         def leaf_ref(h):
             nonlocal zero_count
-            if isinstance(h, str) and h == ZERO:
+            if isinstance(h, str) and h == ZERO_LEAF:
                 zero_count += 1
                 return _ZERO_REF
             if not _is_int(h):
-                raise ValueError(f"{where}: a leaf must be a non-negative term index or {ZERO!r}, not {h!r}")
+                raise ValueError(f"{where}: a leaf must be a non-negative term index or {ZERO_LEAF!r}, not {_short(h)}")
             i = int(h)
             if i < 0:
                 raise ValueError(f"{where}: leaf {i} is negative; leaves are term indices 0 … n_terms-1")
@@ -183,7 +202,7 @@ class Tree:
         def children(h):
             if isinstance(h, (tuple, list)):
                 if len(h) != 2:
-                    raise ValueError(f"{where}: an internal node needs exactly 2 children, got {len(h)}: {h!r}")
+                    raise ValueError(f"{where}: an internal node needs exactly 2 children, got {len(h)}: {_short(h)}")
                 return h[0], h[1]
             return None
 
@@ -194,19 +213,19 @@ class Tree:
     def sequential(cls, n_terms: int, from_zero: bool = False) -> "Tree":
         """Left to right, bias last: ``((t0 + t1) + t2) + …``; ``from_zero`` starts from +0."""
         n = cls._check_n(n_terms)
-        seq = ([ZERO] if from_zero else []) + list(range(n))
+        seq = ([ZERO_LEAF] if from_zero else []) + list(range(n))
         return cls.from_order(seq, n_terms=n)
 
     @classmethod
     def reversed(cls, n_terms: int, from_zero: bool = False) -> "Tree":
         """Right to left, bias first: ``((t_{n-1} + t_{n-2}) + …) + t0``."""
         n = cls._check_n(n_terms)
-        seq = ([ZERO] if from_zero else []) + list(range(n - 1, -1, -1))
+        seq = ([ZERO_LEAF] if from_zero else []) + list(range(n - 1, -1, -1))
         return cls.from_order(seq, n_terms=n)
 
     @classmethod
     def from_order(cls, order, n_terms: int | None = None) -> "Tree":
-        """Sequential sum in the given order of leaves (``ZERO`` may appear once, usually first)."""
+        """Sequential sum in the given order of leaves (``ZERO_LEAF`` may appear once, usually first)."""
         order = list(order)
         nested = cls._chain(order, "Tree.from_order")
         return cls._from_structure(nested, cls._nested_children("Tree.from_order"), n_terms, "Tree.from_order")
@@ -232,11 +251,12 @@ class Tree:
     def random(cls, n_terms: int, seed) -> "Tree":
         """A random tree: repeatedly add two randomly chosen partial sums (random left/right).
 
-        Deterministic for a given ``seed`` (NumPy ``default_rng``); store the tree itself (JSON),
-        not the seed, when results must be reproducible across NumPy versions.
+        Deterministic for a given ``seed``: a non-negative integer (or a NumPy ``SeedSequence``,
+        ``BitGenerator`` or ``Generator``), passed to ``numpy.random.default_rng``. Store the tree
+        itself (JSON), not the seed, when results must be reproducible across NumPy versions.
         """
         n = cls._check_n(n_terms)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_check_seed(seed))
         pool = list(range(n))
         while len(pool) > 1:
             i, j = rng.choice(len(pool), size=2, replace=False)
@@ -293,7 +313,7 @@ class Tree:
     def chain_order(self):
         """The leaf order if this tree is a left-deep chain (a sequential sum), else ``None``.
 
-        The order lists term indices and possibly ``ZERO``; ``Tree.from_order(order)`` rebuilds
+        The order lists term indices and possibly ``ZERO_LEAF``; ``Tree.from_order(order)`` rebuilds
         the tree. A one-leaf tree is the chain ``[0]``.
         """
         if not self._nodes:
@@ -312,10 +332,10 @@ class Tree:
 
     @staticmethod
     def _leaf_token(ref):
-        return ZERO if ref[0] == _ZREF else ref[1]
+        return ZERO_LEAF if ref[0] == _ZREF else ref[1]
 
     def to_nested(self):
-        """Nested tuples of leaf indices (``ZERO`` for the zero leaf); inverse of :meth:`from_nested`."""
+        """Nested tuples of leaf indices (``ZERO_LEAF`` for the zero leaf); inverse of :meth:`from_nested`."""
         built = []
         for left, right in self._nodes:
             built.append((self._nested_of(left, built), self._nested_of(right, built)))
@@ -352,7 +372,7 @@ class Tree:
     def _json_ref(ref):
         if ref[0] == _NODE:
             return f"n{ref[1]}"
-        return ZERO if ref[0] == _ZREF else ref[1]
+        return ZERO_LEAF if ref[0] == _ZREF else ref[1]
 
     @classmethod
     def from_json(cls, data, n_terms: int | None = None, where: str = "tree") -> "Tree":
@@ -368,7 +388,7 @@ class Tree:
             if keys == {"sequence"}:
                 seq = data["sequence"]
                 if not isinstance(seq, list) or not seq:
-                    raise ValueError(f"{where}: 'sequence' must be a non-empty list of leaf indices, not {seq!r}")
+                    raise ValueError(f"{where}: 'sequence' must be a non-empty list of leaf indices, not {_short(seq)}")
                 nested = cls._chain(seq, where)
                 return cls._from_structure(nested, cls._nested_children(where), n_terms, where)
             if keys == {"nodes"}:
@@ -376,11 +396,11 @@ class Tree:
             raise ValueError(
                 f"{where}: a tree object must have exactly one key 'sequence' or 'nodes', got {sorted(keys)!r}"
             )
-        if isinstance(data, (list, int)) or data == ZERO:
+        if isinstance(data, (list, int)) or data == ZERO_LEAF:
             if isinstance(data, bool):
-                raise ValueError(f"{where}: a leaf must be a term index, not {data!r}")
+                raise ValueError(f"{where}: a leaf must be a term index, not {_short(data)}")
             return cls._from_structure(data, cls._nested_children(where), n_terms, where)
-        raise ValueError(f"{where}: expected a nested list of leaf indices or an object with 'sequence' or 'nodes', not {data!r}")
+        raise ValueError(f"{where}: expected a nested list of leaf indices or an object with 'sequence' or 'nodes', not {_short(data)}")
 
     @classmethod
     def _from_flat(cls, nodes, n_terms, where):
@@ -389,7 +409,7 @@ class Tree:
         used = set()
         for j, pair in enumerate(nodes):
             if not isinstance(pair, list) or len(pair) != 2:
-                raise ValueError(f"{where}: node n{j} must be a [left, right] pair, not {pair!r}")
+                raise ValueError(f"{where}: node n{j} must be a [left, right] pair, not {_short(pair)}")
             for x in pair:
                 if isinstance(x, str) and x.startswith("n") and x[1:].isdigit():
                     k = int(x[1:])
@@ -453,6 +473,18 @@ class Tree:
         return f"<Tree n_terms={self._n_terms} depth={self.depth}: {text}>"
 
 
+def _check_seed(seed):
+    """The seed of :meth:`Tree.random`, checked here rather than deep inside NumPy."""
+    if isinstance(seed, (np.random.SeedSequence, np.random.BitGenerator, np.random.Generator)):
+        return seed
+    if not _is_int(seed):
+        raise TypeError(f"Tree.random: seed must be a non-negative integer (or a NumPy SeedSequence "
+                        f"or Generator), not {_short(seed)}")
+    if seed < 0:
+        raise ValueError(f"Tree.random: seed must be a non-negative integer, not {int(seed)}")
+    return int(seed)
+
+
 def _flat_handle(x):
     if isinstance(x, str) and x.startswith("n") and x[1:].isdigit():
         return ("n", int(x[1:]))
@@ -478,222 +510,9 @@ def _to_lists(nested):
     return root
 
 
-# ---------------------------------------------------------------------- evaluation
-def _golden():
-    # Imported lazily so that Tree (pure data) works before/without the arithmetic core.
-    from . import arith, rounding
-
-    return arith, rounding
-
-
-def _check_codes(terms, fmt, name="terms"):
-    arr = np.asarray(terms)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name} must be an integer array of {fmt} codes, not dtype {arr.dtype}")
-    if arr.size:
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi >= (1 << fmt.bits):
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{name}: code {bad} is out of range for {fmt} (0 … {(1 << fmt.bits) - 1})")
-    return arr.astype(fmt.dtype, copy=False)
-
-
-def _reduce_columns(columns, tree, leaf_formats, acc_fmt, rounding, keep_nodes):
-    """Evaluate ``tree`` over per-leaf code arrays (all of one shape) with per-leaf formats.
-
-    Each internal node is one ``golden.add`` of its two operands, rounded once to ``acc_fmt``;
-    a leaf operand is read in its own format (mixed-format addition), a node operand in
-    ``acc_fmt``. Returns ``(root, nodes)`` where ``nodes`` is a list of node arrays (or None).
-    """
-    arith, _ = _golden()
-    shape = columns[0].shape if len(columns) else ()
-    results = [None] * tree.n_nodes
-    kept = [] if keep_nodes else None
-    zero = None
-
-    def operand(ref):
-        nonlocal zero
-        kind, idx = ref
-        if kind == _LEAF:
-            return columns[idx], leaf_formats[idx]
-        if kind == _NODE:
-            value = results[idx]
-            if not keep_nodes:
-                results[idx] = None  # every node is consumed exactly once
-            return value, acc_fmt
-        if zero is None:
-            zero = np.full(shape, acc_fmt.zero_code, dtype=acc_fmt.dtype)
-        return zero, acc_fmt
-
-    for j, (left, right) in enumerate(tree._nodes):
-        a, fa = operand(left)
-        b, fb = operand(right)
-        if fa == acc_fmt and fb == acc_fmt:
-            r = arith.add(a, b, acc_fmt, rounding=rounding)
-        else:
-            r = arith.add(a, b, (fa, fb), rounding=rounding, out=acc_fmt)
-        results[j] = r
-        if keep_nodes:
-            kept.append(r)
-    if tree.n_nodes == 0:
-        a, fa = operand(tree.root)
-        if fa != acc_fmt:
-            a = arith.convert(a, fa, acc_fmt, rounding=rounding)
-        root = np.array(a, dtype=acc_fmt.dtype, copy=True)
-    else:
-        root = kept[-1] if keep_nodes else results[-1]
-    return root, kept
-
-
-def reduce(terms, tree: Tree, fmt, *, rounding=None, return_nodes: bool = False):
-    """Sum codes along the last axis in the order of ``tree``, one rounded addition per node.
-
-    Parameters
-    ----------
-    terms : integer array, shape (..., tree.n_terms)
-        Codes of ``fmt``; usually ``(batch, n_terms)``.
-    tree : Tree
-    fmt : FloatFormat or FixedFormat
-        Accumulator format; every addition is rounded (or, for fixed point, overflow-handled)
-        once to it.
-    rounding : str, optional
-        Rounding mode, ``None`` = RNE.
-    return_nodes : bool
-        Also return every partial sum: an array of shape ``(..., tree.n_nodes)`` whose entry
-        ``[..., j]`` is the result of internal node ``j`` of ``tree.internal_nodes()``.
-
-    Returns
-    -------
-    codes of shape ``terms.shape[:-1]`` (and the node array if ``return_nodes``).
-
-    Examples
-    --------
-    >>> e4m3 = parse_format("e4m3")                                   # doctest: +SKIP
-    >>> t = e4m3.encode(np.array([[1.0, 16.0, 1.0, 1.0]]))           # doctest: +SKIP
-    >>> e4m3.decode(reduce(t, Tree.sequential(4), e4m3))              # doctest: +SKIP
-    array([16.])
-    """
-    if not isinstance(tree, Tree):
-        raise TypeError(f"tree must be a Tree, not {type(tree).__name__}")
-    _, rnd = _golden()
-    rounding = rnd.check_rounding(rounding)
-    arr = _check_codes(terms, fmt)
-    if arr.ndim < 1 or arr.shape[-1] != tree.n_terms:
-        raise ValueError(f"terms must have shape (..., {tree.n_terms}) for a tree over {tree.n_terms} terms, got {arr.shape}")
-    columns = list(np.ascontiguousarray(np.moveaxis(arr, -1, 0)))
-    root, nodes = _reduce_columns(columns, tree, [fmt] * tree.n_terms, fmt, rounding, return_nodes)
-    if not return_nodes:
-        return root
-    if nodes:
-        node_arr = np.stack(nodes, axis=-1)
-    else:
-        node_arr = np.zeros(arr.shape[:-1] + (0,), dtype=fmt.dtype)
-    return root, node_arr
-
-
-# ---------------------------------------------------------------------- exact sum
-def _unpack(codes, fmt):
-    """Exact ``(neg, sig, exp, nan, inf)`` of codes: value = (-1)^neg * sig * 2^exp.
-
-    Uses the format's own unpacking: flush-to-zero formats read subnormals as signed zero, and
-    the fnuz NaN code is a NaN, not −0. Zeros, infinities and NaNs get ``sig = 0``.
-    """
-    from .formats import CLASS_INF, CLASS_NAN
-
-    neg, sig, exp, cls = fmt.unpack(codes, raw=True)
-    return (np.asarray(neg, dtype=bool), np.asarray(sig, dtype=np.int64), np.asarray(exp, dtype=np.int64),
-            cls == CLASS_NAN, cls == CLASS_INF)
-
-
-def exact_sum(terms, fmt, *, rounding=None):
-    """The exact sum of the terms along the last axis, rounded once to ``fmt``.
-
-    A Kulisch-style reduction: every code is unpacked to an integer significand and exponent,
-    the terms are aligned to a common exponent and added with exact integer arithmetic (int64
-    when the format's exponent range fits, Python integers otherwise), and the single rounding
-    is done by the golden kernel :func:`~ulpflow.golden.rounding.round_pack`.
-
-    Specials follow IEEE 754: any NaN, or +inf together with −inf, gives NaN; otherwise an
-    infinity gives that infinity. An exact zero sum is −0 when every term is −0, or when the
-    rounding is RDN and some term is −0 or the terms cancel; otherwise +0 (fnuz formats have no
-    −0). A non-zero sum that rounds to zero keeps its sign. These are the results of a
-    sequential IEEE sum over the same zeros and infinities.
-
-    Parameters
-    ----------
-    terms : integer array, shape (..., n_terms)
-    fmt : FloatFormat or FixedFormat
-    rounding : str, optional
-        ``None`` = RNE. Fixed-point sums are exact up to the format's overflow policy.
-    """
-    _, rnd = _golden()
-    mode = rnd.check_rounding(rounding)
-    arr = _check_codes(terms, fmt)
-    if arr.ndim < 1 or arr.shape[-1] < 1:
-        raise ValueError(f"terms must have shape (..., n_terms) with n_terms >= 1, got {arr.shape}")
-    out_shape = arr.shape[:-1]
-    flat = arr.reshape(-1, arr.shape[-1])
-    n = flat.shape[1]
-    neg, sig, exp, nan, inf = _unpack(flat, fmt)
-
-    # Align every term to the lowest exponent of a non-zero term; bits needed above it:
-    nonzero = sig != 0
-    lo_exp = int(exp[nonzero].min()) if nonzero.any() else 0
-    hi_exp = int(exp[nonzero].max()) if nonzero.any() else 0
-    exp = np.where(nonzero, exp, lo_exp)
-    sig_bits = int(sig.max()).bit_length() if sig.size else 0
-    width = (hi_exp - lo_exp) + sig_bits + max(n, 1).bit_length() + 1
-    if width <= 62:
-        aligned = sig << (exp - lo_exp)
-        signed = np.where(neg, -aligned, aligned)
-        total = signed[:, 0].copy()
-        for k in range(1, n):
-            total = total + signed[:, k]
-        s_neg = total < 0
-        mag = np.abs(total)
-        sticky = None
-        e = np.full(mag.shape, lo_exp, dtype=np.int64)
-    else:
-        shifts = (exp - lo_exp).astype(object)
-        big = sig.astype(object) << shifts  # exact Python integers
-        signed = np.where(neg, -big, big)
-        total = signed[:, 0].copy()
-        for k in range(1, n):
-            total = total + signed[:, k]
-        s_neg = np.array([t < 0 for t in total], dtype=bool)
-        mags = [abs(int(t)) for t in total]
-        # Keep at most 60 significant bits; the rest goes into the sticky bit (>= 2 guard bits
-        # remain below any format's rounding position, as round_pack requires).
-        keep = 60
-        m_out, e_out, st_out = [], [], []
-        for m in mags:
-            drop = max(m.bit_length() - keep, 0)
-            m_out.append(m >> drop)
-            e_out.append(lo_exp + drop)
-            st_out.append(drop > 0 and (m & ((1 << drop) - 1)) != 0)
-        mag = np.array(m_out, dtype=np.int64).reshape(total.shape)
-        e = np.array(e_out, dtype=np.int64).reshape(total.shape)
-        sticky = np.array(st_out, dtype=bool).reshape(total.shape)
-
-    zero_sum = mag == 0
-    if zero_sum.any():
-        is_zero_term = sig == 0
-        all_neg_zero = np.all(is_zero_term & neg, axis=1)  # np.all is a boolean test, not a sum
-        any_neg_zero = np.any(is_zero_term & neg, axis=1)
-        all_zero_terms = np.all(is_zero_term, axis=1)
-        if mode == "RDN":
-            zsign = (~all_zero_terms) | any_neg_zero
-        else:
-            zsign = all_neg_zero
-        s_neg = np.where(zero_sum, zsign, s_neg)
-    codes = rnd.round_pack(s_neg, mag, e, fmt, mode, sticky=sticky)
-
-    pos_inf = np.any(inf & ~neg, axis=1)
-    neg_inf = np.any(inf & neg, axis=1)
-    result_nan = np.any(nan, axis=1) | (pos_inf & neg_inf)
-    result_inf = (pos_inf | neg_inf) & ~result_nan
-    if result_nan.any() or result_inf.any():
-        from .arith import _apply_specials  # the core's one place for special encodings
-
-        codes = _apply_specials(codes, fmt, result_nan, result_inf, neg_inf)
-    return np.asarray(codes).astype(fmt.dtype).reshape(out_shape)
+# Compatibility: ``reduce`` and ``exact_sum`` used to live here and are still importable from
+# this module (``from ulpflow.golden.tree import Tree, reduce``). They are defined in
+# ``golden/reduction.py``, which reads trees only through their public members and never imports
+# this module, so this re-export creates no import cycle. New code imports them from
+# ``ulpflow.golden``.
+from .reduction import exact_sum, reduce  # noqa: E402

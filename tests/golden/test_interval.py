@@ -431,3 +431,69 @@ def test_box_validation():
     res = network_interval(net, np.array([[0x80]], np.uint8), np.array([[0x00]], np.uint8),
                            return_layers=True)
     assert len(res) == 3 and all(isinstance(b, Box) for b in res)
+
+
+# ---------------------------------------------------------------------------- exact accumulation
+
+def _as_exact(net, which):
+    layers = [Layer(l.weights, l.bias, weight_format=l.weight_format, acc_format=l.acc_format,
+                    product_format=l.product_format, activation=l.activation, rounding=l.rounding,
+                    **({"accumulate": "exact"} if i in which else {"tree": list(l.trees)}))
+              for i, l in enumerate(net.layers)]
+    return Network(net.input_format, layers)
+
+
+def test_exact_layers_every_1d_box_equals_the_hull():
+    """The exact sum rounded once is monotone in every term: with accumulate="exact" layers the
+    single-chain network of test_every_1d_box_interval_equals_the_hull is still exact."""
+    net = _as_exact(exact_1d_net(), {0, 1, 2})
+    box_lo, box_hi, i, j = all_boxes_1d(E4)
+    res = net.interval(box_lo[:, None], box_hi[:, None])
+    lo_h, hi_h, nan_h = brute_force_hulls_1d(net, E4)
+    lo_h, hi_h, nan_h = lo_h[i, j], hi_h[i, j], nan_h[i, j]
+    top = res.top[:, 0]
+    assert np.all(top[nan_h])
+    ok = ~top
+    assert ok.sum() > 0.9 * ok.size
+    got_lo, got_hi = E4.decode(res.lo[:, 0]), E4.decode(res.hi[:, 0])
+    assert not (ok & ((got_lo != lo_h) | (got_hi != hi_h))).any()
+
+
+def test_exact_layer_random_2d_boxes_contain_the_hull():
+    net = _as_exact(general_net(), {1})
+    lo, hi = random_boxes(E4, 2, 120, 12, 5)
+    lo[:4, 0] = 0xF8  # -inf
+    hi[2:6, 1] = 0x78  # +inf
+    res = net.interval(lo, hi)
+    codes, vals = value_sorted_codes(E4)
+    for r in range(lo.shape[0]):
+        p0 = points_in(E4.decode(lo[r, 0]), E4.decode(hi[r, 0]), codes, vals)
+        p1 = points_in(E4.decode(lo[r, 1]), E4.decode(hi[r, 1]), codes, vals)
+        pts = np.stack(np.meshgrid(p0, p1, indexing="ij"), axis=-1).reshape(-1, 2)
+        h_lo, h_hi, h_nan = hull(net(pts)[:, 0], E4)
+        if h_nan:
+            assert res.top[r, 0], f"box {r}: image contains NaN but the result is not ⊤"
+        elif not res.top[r, 0]:
+            g_lo, g_hi = E4.decode(res.lo[r, 0]), E4.decode(res.hi[r, 0])
+            assert g_lo <= h_lo and h_hi <= g_hi, f"box {r}: [{g_lo}, {g_hi}] misses hull [{h_lo}, {h_hi}]"
+    assert (~res.top).sum() > 60
+
+
+def test_exact_inf_rule_and_wrap():
+    from ulpflow.golden.interval import iexact
+
+    inf, ninf, one = 0x78, 0xF8, 0x38
+    f = np.zeros(3, bool)
+    pt = lambda c: Box(np.array(c, np.uint8), np.array(c, np.uint8), f)
+    # term 0 is [-inf, +inf] alone: no NaN; with another term that can be -inf: ⊤
+    a = Box(np.array([ninf, ninf, one], np.uint8), np.array([inf, inf, inf], np.uint8), f)
+    b = Box(np.array([one, ninf, ninf], np.uint8), np.array([one, one, one], np.uint8), f)
+    r = iexact([a, b, pt([one] * 3)], [e4m3] * 3, e4m3)
+    assert r.top.tolist() == [False, True, True]
+    assert (r.lo[0], r.hi[0]) == (ninf, inf)
+    # WRAP: a sum that wraps is ⊤ (the whole range); one that does not is exact
+    qw = g.parse_format("q4.4_wrap")
+    k = lambda v: qw.from_int(np.array(v))
+    x = Box(k([16 * 6, 16 * 1]), k([16 * 7, 16 * 2]), np.zeros(2, bool))
+    r = iexact([x, x], [qw, qw], qw)
+    assert r.top.tolist() == [True, False] and qw.to_int(r.lo[1]) == 32 and qw.to_int(r.hi[1]) == 64

@@ -472,3 +472,266 @@ def test_bad_json_text_and_kulp_table():
     d["layers"][0]["activation"]["table"][3] = "0xZZ"
     with pytest.raises(ValueError, match=r"layers\[0\]\.activation: activation table entry 3"):
         Network.from_json(d)
+
+
+# ---------------------------------------------------------------------------- exact accumulation
+
+def fraction_exact_layer(layer, x, in_spec):
+    """accumulate="exact" recomputed without the golden model: MPFR products (``o_mul``), their
+    values and the bias as exact Fractions summed in Python, one MPFR (float) or integer (fixed)
+    rounding of the sum. Zero sums: −0 only when every term is −0 (or, under RDN, when some
+    term is −0 or the terms cancel). Inputs here are finite."""
+    from fractions import Fraction
+
+    from oracles import gmpy2_round_fractions
+
+    ws, ps, acs = spec_of(layer.weight_format), spec_of(layer.product_format), spec_of(layer.acc_format)
+    mode = layer.rounding
+    B = x.shape[0]
+    sums = np.empty((B, layer.n_out), dtype=acs.dtype)
+    for k in range(layer.n_out):
+        prods = [o_mul(np.full(B, layer.weights[k, j], ws.dtype), x[:, j], ws, in_spec, ps, mode)
+                 for j in range(layer.n_in)]
+        bias = np.full(B, layer.bias[k], acs.dtype)
+        if isinstance(acs, FixedSpec):
+            F = max(ps.F, acs.F)
+            total = sum(ps.to_int(p).astype(object) << (F - ps.F) for p in prods) + \
+                (acs.to_int(bias).astype(object) << (F - acs.F))
+            kk = round_shift(total, F - acs.F, mode) if F >= acs.F else total << (acs.F - F)
+            sums[:, k] = acs.from_int(fixed_finish(kk, acs))
+            continue
+        cols = [(ps, p) for p in prods] + [(acs, bias)]
+        fv = np.stack([s.decode(c) for s, c in cols], axis=1)  # float64 values (exact)
+        negz = np.signbit(fv) & (fv == 0)
+        zero = fv == 0
+        finite = np.isfinite(fv).all(axis=1)
+        exact = [sum(Fraction(float(v)) for v in fv[r]) if finite[r] else Fraction(0) for r in range(B)]
+        codes = gmpy2_round_fractions(exact, acs, mode)
+        for r in range(B):
+            if not finite[r]:  # IEEE: NaN, or +inf with -inf, is NaN; otherwise the infinity
+                pos, neg = (fv[r] == np.inf).any(), (fv[r] == -np.inf).any()
+                codes[r] = acs.canonical_nan if np.isnan(fv[r]).any() or (pos and neg) else \
+                    acs.inf_code | (acs.sign_bit if neg else 0)
+            elif exact[r] == 0:
+                neg = negz[r].any() or not zero[r].all() if mode == "RDN" else negz[r].all()
+                codes[r] = acs.sign_bit if (neg and acs.has_neg_zero) else 0
+        sums[:, k] = codes
+    return sums
+
+
+def exact_net(rounding="RNE"):
+    e4m3 = g.parse_format("e4m3")
+    ident16 = get_activation("identity", "fp16")
+    l1 = Layer.from_values([[1.0, -0.5, 0.75], [0.125, 2.0, -3.0], [-1.5, 1.5, 0.0625]],
+                           [0.5, -0.25, 0.0], weight_format="e4m3", product_format="fp16",
+                           acc_format="e4m3", activation=get_activation("identity", e4m3),
+                           rounding=rounding, accumulate="exact", name="exact-mixed")
+    l2 = Layer.from_values([[3.0, -2.0, 1.0], [0.5, 0.25, -0.125]], [1.0, 0.0], weight_format="e4m3",
+                           product_format="fp16", acc_format="fp16", activation=ident16,
+                           rounding=rounding, accumulate="exact")
+    return Network(e4m3, [l1, l2])
+
+
+def finite_inputs(fmt, n_in, rows, seed):
+    x = random_inputs(fmt, n_in, rows, seed)
+    return np.where(fmt.is_finite(x), x, fmt.zero_code).astype(fmt.dtype)
+
+
+@pytest.mark.parametrize("rounding", ["RNE", "RDN", "RUP"])
+def test_exact_layers_match_a_fraction_computation(rounding):
+    net = exact_net(rounding)
+    x = finite_inputs(net.input_format, 3, 300, 11)
+    x[:5] = np.uint8(0x80)  # all −0 inputs: −0 products, then the zero-sum sign rules
+    tr = net.trace(x)
+    in_spec = spec_of(net.input_format)
+    for i, layer in enumerate(net.layers):
+        acs = spec_of(layer.acc_format)
+        lt = tr.layers[i]
+        assert lt.nodes is None                  # an exact sum has no partial sums
+        exp = fraction_exact_layer(layer, lt.inputs, in_spec)
+        assert_codes_equal(lt.sums, exp, acs, what=f"layer {i} exact sums ({rounding})")
+        in_spec = spec_of(layer.out_format)
+    assert np.array_equal(net(x), tr.outputs)
+    # a different semantics than the rounded tree over the same terms
+    tree_layer = Layer(net.layers[0].weights, net.layers[0].bias, weight_format="e4m3",
+                       product_format="fp16", acc_format="e4m3",
+                       activation=net.layers[0].activation, rounding=rounding)
+    assert not np.array_equal(Network("e4m3", [tree_layer])(x), tr.layers[0].outputs)
+
+
+def test_exact_fixed_layer_rounds_and_wraps_once():
+    l1 = Layer.from_values([[1.0, -0.5], [0.75, 2.0], [-1.5, 0.0625]], [0.5, -0.25, 0.0],
+                           weight_format="q4.4", product_format="q8.8", acc_format="q4.4_wrap",
+                           activation=get_activation("identity", "q4.4_wrap"), rounding="RNE",
+                           accumulate="exact")
+    net = Network("q4.4", [l1])
+    x = random_inputs(net.input_format, 2, 400, 5)
+    exp = fraction_exact_layer(l1, x, spec_of(net.input_format))
+    assert_codes_equal(net.trace(x).layers[0].sums, exp, spec_of(l1.acc_format), what="exact q4.4_wrap")
+
+
+def test_exact_layer_specials_and_options():
+    e4m3 = g.parse_format("e4m3")
+    ident = get_activation("identity", e4m3)
+    layer = Layer.from_values([[1.0, 1.0]], [0.0], weight_format=e4m3, acc_format=e4m3,
+                              activation=ident, accumulate="exact")
+    net = Network(e4m3, [layer])
+    inf, ninf, nan, one = 0x78, 0xF8, 0x7F, 0x38
+    y = net(np.array([[inf, one], [inf, ninf], [nan, one], [ninf, ninf]], np.uint8))[:, 0]
+    assert y[0] == inf and e4m3.is_nan(y[1]) and e4m3.is_nan(y[2]) and y[3] == ninf
+    assert layer.exact and layer.trees == () and layer.tree is None
+    with pytest.raises(ValueError, match="an exact accumulation has no order of additions"):
+        Layer.from_values([[1.0]], [0.0], weight_format=e4m3, acc_format=e4m3, activation=ident,
+                          accumulate="exact", tree=Tree.sequential(2))
+    with pytest.raises(ValueError, match="accumulate must be one of 'tree', 'exact', not 'kulisch'"):
+        Layer.from_values([[1.0]], [0.0], weight_format=e4m3, acc_format=e4m3, activation=ident,
+                          accumulate="kulisch")
+
+
+def test_exact_layer_json_round_trip():
+    net = exact_net()
+    d = net.to_json()
+    assert d["layers"][0]["accumulate"] == "exact" and "tree" not in d["layers"][0]
+    assert "accumulate" not in float_net().to_json()["layers"][0]  # the default is not written
+    back = Network.loads(net.dumps())
+    assert back == net and back.layers[0].exact
+    x = finite_inputs(net.input_format, 3, 100, 2)
+    assert np.array_equal(back(x), net(x))
+    bad = json.loads(net.dumps())
+    bad["layers"][0]["tree"] = {"sequence": [0, 1, 2, 3]}
+    with pytest.raises(ValueError, match=r"network JSON: layers\[0\]: an exact accumulation has no order"):
+        Network.from_json(bad)
+    bad = json.loads(net.dumps())
+    bad["layers"][0]["accumulate"] = "fused"
+    with pytest.raises(ValueError, match=r"layers\[0\]\.accumulate: expected one of 'tree', 'exact', got 'fused'"):
+        Network.from_json(bad)
+
+
+# ---------------------------------------------------------------------------- strict JSON
+
+def _bad(mutate):
+    d = float_net().to_json()
+    mutate(d)
+    with pytest.raises(ValueError) as e:
+        Network.from_json(d)
+    msg = str(e.value)
+    assert msg.startswith("network JSON: ") and "\n" not in msg
+    return msg
+
+
+def test_json_activation_kind_is_checked():
+    def wrong(d):
+        d["layers"][0]["activation"]["kind"] = "ulpflow.tree"
+    assert "layers[0].activation.kind: expected 'ulpflow.activation', got 'ulpflow.tree'" in _bad(wrong)
+
+    def missing(d):
+        del d["layers"][0]["activation"]["kind"]
+    assert "layers[0].activation: missing key 'kind'" in _bad(missing)
+
+
+def test_json_activation_version_is_checked():
+    def newer(d):
+        d["layers"][0]["activation"]["version"] = 2
+    assert "layers[0].activation.version: this reader understands activation version 1, got 2" in _bad(newer)
+
+    def boolean(d):
+        d["layers"][0]["activation"]["version"] = True
+    assert "activation version 1, got true" in _bad(boolean)
+
+
+def test_json_unknown_activation_key():
+    def extra(d):
+        d["layers"][2]["activation"]["tabel"] = []
+    assert "layers[2].activation: unknown key 'tabel'" in _bad(extra)
+
+
+def test_json_bool_version_is_refused():
+    def boolean(d):
+        d["version"] = True
+    assert "version: this reader understands version 1, got true" in _bad(boolean)
+
+
+def test_json_bool_sizes_are_refused():
+    net = Network("e4m3", [Layer.from_values([[1.0]], [0.0], weight_format="e4m3", acc_format="e4m3",
+                                             activation=get_activation("relu", "e4m3"))])
+    d = net.to_json()
+    d["layers"][0]["n_in"] = True  # True == 1 in Python: must not pass for n_in = 1
+    with pytest.raises(ValueError, match=r"network JSON: layers\[0\]\.n_in: expected an integer, not true"):
+        Network.from_json(d)
+
+
+def test_json_bool_activation_parameter_is_refused():
+    d = json_nets()[5].to_json()  # kulp: params k and seed
+    d["layers"][0]["activation"]["params"]["k"] = True
+    with pytest.raises(ValueError, match=r"layers\[0\]\.activation\.params\.k: expected a number or a string, not true"):
+        Network.from_json(d)
+
+
+@pytest.mark.parametrize("code, message", [
+    ("0x8", "code 0x8 has 1 hex digits; e4m3 codes are written with exactly 2"),
+    ("0x038", "code 0x038 has 3 hex digits; e4m3 codes are written with exactly 2"),
+    ("0X38", "expected a hex string like '0x00', got '0X38'"),
+    (" 0x38", "expected a hex string like '0x00', got ' 0x38'"),
+    ("0x3_8", "bad hex code '0x3_8'"),
+    ("0x+8", "bad hex code '0x+8'"),
+    (56, "expected a hex string like '0x00', got 56"),
+])
+def test_json_codes_are_0x_and_exactly_the_documented_digits(code, message):
+    def mutate(d):
+        d["layers"][0]["weights"][1][0] = code
+    assert f"layers[0].weights[1][0]: {message}" in _bad(mutate)
+
+
+def test_json_codes_accept_either_case_of_digits():
+    d = float_net().to_json()
+    d["layers"][1]["bias"] = [c.upper().replace("0X", "0x") for c in d["layers"][1]["bias"]]
+    assert Network.from_json(d) == float_net()
+
+
+def test_json_activation_table_entries_are_strict():
+    d = json_nets()[5].to_json()
+    d["layers"][0]["activation"]["table"][7] = "0x1"
+    with pytest.raises(ValueError, match=r"network JSON: layers\[0\]\.activation: activation table entry 7 is "
+                                         r"'0x1', expected '0x' and exactly 2 hex digits"):
+        Network.from_json(d)
+
+
+def _deep_tree_network_text(depth):
+    """A one-layer network whose tree is a right comb nested ``depth`` lists deep, as text."""
+    d = Network("e4m3", [Layer.from_values([[1.0]], [0.0], weight_format="e4m3", acc_format="e4m3",
+                                           activation=get_activation("identity", "e4m3"))]).to_json()
+    d["layers"][0]["tree"] = "TREE"
+    return json.dumps(d).replace('"TREE"', "[0, " * depth + "1" + "]" * depth)
+
+
+def test_json_deep_tree_text_is_a_network_json_error():
+    with pytest.raises(ValueError) as e:
+        Network.loads(_deep_tree_network_text(200_000))
+    msg = str(e.value)
+    assert msg.startswith("network JSON: layers[0].tree: nested ") and "too deep for the JSON parser" in msg
+    assert "\n" not in msg and '{"nodes": [...]}' in msg
+
+
+def test_json_deep_tree_object_is_a_network_json_error():
+    """A bad node whose subtree is 100,000 lists deep: the message shows a bounded excerpt
+    instead of failing with a RecursionError while printing it."""
+    deep = 1
+    for _ in range(100_000):
+        deep = [0, deep]
+    d = json.loads(_deep_tree_network_text(1))
+    d["layers"][0]["tree"] = [deep, 1, 2]
+    with pytest.raises(ValueError, match=r"^network JSON: layers\[0\]\.tree: an internal node needs "
+                                         r"exactly 2 children, got 3: \[\[0, \[0, ") as e:
+        Network.from_json(d)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 300
+
+
+def test_from_values_refuses_nan_naming_the_parameter():
+    relu = get_activation("relu", "e4m3")
+    with pytest.raises(ValueError, match=r"layer 'h': weight\[0, 1\] = nan: a NaN weight makes every output"):
+        Layer.from_values([[1.0, float("nan")]], [0.0], weight_format="e4m3", acc_format="e4m3",
+                          activation=relu, name="h")
+    with pytest.raises(ValueError, match=r"layer: bias\[1\] = nan: a NaN bias makes every output"):
+        Layer.from_values([[1.0], [2.0]], [0.0, np.float32("nan")], weight_format="e4m3",
+                          acc_format="e4m3", activation=relu)
+    # an infinity the format holds stays accepted (test_from_values_accepts_exact_values)

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import ulpflow.golden as g
-from ulpflow.golden.tree import ZERO, Tree, exact_sum, reduce
+from ulpflow.golden import Tree, exact_sum, reduce
+from ulpflow.golden.tree import ZERO_LEAF as ZERO
 from oracles import (FLOAT_PRESETS, ROUNDING_MODES, FixedSpec, FloatSpec, assert_codes_equal,
                      gmpy2_op, gmpy2_round_values, mismatch_mask)
 
@@ -420,3 +421,67 @@ def test_exact_sum_big_cancellation_fp32():
     # the sequential tree loses the small term: the exact reduction is a different semantics
     assert spec.decode(reduce(terms, Tree.sequential(3), fmt)).tolist()[:2] == [0.0, 0.0]
     assert Fraction(float(spec.decode(got)[1])) == Fraction(1, 2 ** 149)
+
+
+# ---------------------------------------------------------------------------- API details
+
+def test_zero_leaf_names():
+    import ulpflow.golden.tree as tree_mod
+
+    assert g.ZERO_LEAF == Tree.ZERO == tree_mod.ZERO == "zero"
+    assert not hasattr(g, "ZERO")  # the top level does not export a bare ZERO
+    # the former home of reduce/exact_sum still works
+    assert tree_mod.reduce is reduce and tree_mod.exact_sum is exact_sum
+
+
+@pytest.mark.parametrize("seed, error, message", [
+    ("x", TypeError, "Tree.random: seed must be a non-negative integer .* not 'x'"),
+    (1.5, TypeError, "seed must be a non-negative integer .* not 1.5"),
+    (True, TypeError, "seed must be a non-negative integer .* not True"),
+    (-3, ValueError, "Tree.random: seed must be a non-negative integer, not -3"),
+])
+def test_random_tree_seed_is_checked(seed, error, message):
+    with pytest.raises(error, match=message):
+        Tree.random(5, seed=seed)
+
+
+def test_random_tree_accepts_numpy_seeds():
+    assert Tree.random(6, np.int64(4)) == Tree.random(6, 4)
+    assert Tree.random(6, np.random.SeedSequence(4)) == Tree.random(6, np.random.SeedSequence(4))
+    assert Tree.random(6, np.random.default_rng(4)).n_terms == 6
+
+
+def test_reduce_and_exact_sum_accept_format_names():
+    e4m3 = g.parse_format("e4m3")
+    terms = e4m3.encode(np.array([[1.0, 16.0, 1.0, 1.0]]))
+    for tree in (Tree.sequential(4), Tree.pairwise(4)):
+        assert np.array_equal(reduce(terms, tree, "e4m3"), reduce(terms, tree, e4m3))
+    assert np.array_equal(exact_sum(terms, "e4m3", rounding="RUP"), exact_sum(terms, e4m3, rounding="RUP"))
+    with pytest.raises(TypeError, match="fmt must be a FloatFormat, FixedFormat or format name, not 3"):
+        reduce(terms, Tree.sequential(4), 3)
+    with pytest.raises(TypeError, match="tree must be a Tree, not list"):
+        reduce(terms, [0, 1, 2, 3], "e4m3")
+
+
+def test_mixed_format_exact_accumulation_vs_fractions():
+    """kulisch.exact_accumulate over columns of two formats (as an exact layer uses it): the
+    exact Fraction sum rounded once by MPFR."""
+    from ulpflow.golden.kulisch import exact_accumulate
+    from oracles import gmpy2_round_fractions
+
+    fp16, e4m3 = FLOAT_PRESETS["fp16"], FLOAT_PRESETS["e4m3"]
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 1 << 16, (3, 400)).astype(np.uint16)
+    a = np.where(np.isfinite(fp16.decode(a)), a, 0).astype(np.uint16)
+    b = rng.integers(0, 256, 400).astype(np.uint8)
+    b = np.where(np.isfinite(e4m3.decode(b)), b, 0).astype(np.uint8)
+    cols = list(a) + [b]
+    fmts = [g.parse_format("fp16")] * 3 + [g.parse_format("e4m3")]
+    for mode in ("RNE", "RTZ", "RDN"):
+        got = exact_accumulate(cols, fmts, g.parse_format("e4m3"), mode)
+        vals = [fp16.decode(c) for c in a] + [e4m3.decode(b)]
+        exact = [sum(Fraction(float(v[r])) for v in vals) for r in range(400)]
+        exp = gmpy2_round_fractions(exact, e4m3, mode)
+        nz = np.array([q != 0 for q in exact])
+        assert nz.sum() > 390
+        assert_codes_equal(got[nz], exp[nz], e4m3, what=f"mixed exact sum {mode}")

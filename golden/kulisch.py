@@ -1,0 +1,149 @@
+"""Exact (Kulisch) accumulation: the exact sum of many terms, rounded once.
+
+Every term is unpacked to an exact integer significand and exponent in its own format, the terms
+are aligned to the lowest exponent and added with exact integer arithmetic (int64 while the
+aligned width fits, Python integers otherwise), and the single rounding is the golden kernel
+:func:`~ulpflow.golden.rounding.round_pack`. This is the arithmetic of a Kulisch accumulator: an
+order-independent sum with one rounding at the end.
+
+:func:`exact_accumulate` is used by :func:`ulpflow.golden.exact_sum` (all terms of one format)
+and by network layers built with ``accumulate="exact"`` (products in the product format, the
+bias in the accumulator format, the result rounded once to the accumulator format).
+
+Specials follow IEEE 754: any NaN, or +inf together with −inf, gives NaN; otherwise an infinity
+gives that infinity. Both are encoded into the destination format by the golden core's own
+policy (:func:`~ulpflow.golden.convert` of the special from the format it came in), so a
+destination without infinities or without NaN behaves exactly as a rounded addition would. An
+exact zero sum is −0 when every term is −0, or when the rounding is RDN and some term is −0 or
+the terms cancel; otherwise +0 (fnuz formats have no −0). A non-zero sum that rounds to zero
+keeps its sign. These are the results of a sequential IEEE sum over the same zeros and
+infinities. Fixed-point sums are exact up to the destination's overflow policy, applied once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import arith
+from .formats import CLASS_INF, CLASS_NAN
+from .rounding import check_rounding, round_pack
+
+__all__ = ["exact_accumulate"]
+
+
+def _unpack(codes, fmt):
+    """Exact ``(neg, sig, exp, nan, inf)`` of codes: value = (-1)^neg * sig * 2^exp.
+
+    Uses the format's own unpacking: flush-to-zero formats read subnormals as signed zero, and
+    the fnuz NaN code is a NaN, not −0. Zeros, infinities and NaNs get ``sig = 0``.
+    """
+    neg, sig, exp, cls = fmt.unpack(codes, raw=True)
+    return (np.asarray(neg, dtype=bool), np.asarray(sig, dtype=np.int64), np.asarray(exp, dtype=np.int64),
+            cls == CLASS_NAN, cls == CLASS_INF)
+
+
+def exact_accumulate(columns, formats, out, rounding="RNE", *, overflow=None):
+    """The exact sum of ``columns[0] + columns[1] + …`` rounded once to ``out``.
+
+    Parameters
+    ----------
+    columns : sequence of code arrays, all of one shape
+        Column ``k`` holds codes of ``formats[k]`` (already checked by the caller).
+    formats : sequence of formats, one per column
+    out : FloatFormat or FixedFormat
+        Destination format of the single rounding.
+    rounding : str
+    overflow : str, optional
+        Fixed-point destinations: ``"SAT"`` or ``"WRAP"`` instead of the format's own policy.
+
+    Returns
+    -------
+    codes of ``out``, of the columns' shape.
+    """
+    mode = check_rounding(rounding)
+    if len(columns) != len(formats) or not columns:
+        raise ValueError(f"exact_accumulate needs one format per column and at least one column, got "
+                         f"{len(columns)} columns and {len(formats)} formats")
+    out_shape = np.shape(columns[0])
+    parts = [_unpack(np.asarray(c).reshape(-1), f) for c, f in zip(columns, formats)]
+    neg, sig, exp, nan, inf = (np.stack([p[i] for p in parts], axis=1) for i in range(5))
+    n = len(columns)
+
+    # Align every term to the lowest exponent of a non-zero term; bits needed above it:
+    nonzero = sig != 0
+    lo_exp = int(exp[nonzero].min()) if nonzero.any() else 0
+    hi_exp = int(exp[nonzero].max()) if nonzero.any() else 0
+    exp = np.where(nonzero, exp, lo_exp)
+    sig_bits = int(sig.max()).bit_length() if sig.size else 0
+    width = (hi_exp - lo_exp) + sig_bits + max(n, 1).bit_length() + 1
+    if width <= 62:
+        aligned = sig << (exp - lo_exp)
+        signed = np.where(neg, -aligned, aligned)
+        total = signed[:, 0].copy()
+        for k in range(1, n):
+            total = total + signed[:, k]
+        s_neg = total < 0
+        mag = np.abs(total)
+        sticky = None
+        e = np.full(mag.shape, lo_exp, dtype=np.int64)
+    else:
+        shifts = (exp - lo_exp).astype(object)
+        big = sig.astype(object) << shifts  # exact Python integers
+        signed = np.where(neg, -big, big)
+        total = signed[:, 0].copy()
+        for k in range(1, n):
+            total = total + signed[:, k]
+        s_neg = np.array([t < 0 for t in total], dtype=bool)
+        mags = [abs(int(t)) for t in total]
+        # Keep at most 60 significant bits; the rest goes into the sticky bit (>= 2 guard bits
+        # remain below any format's rounding position, as round_pack requires).
+        keep = 60
+        m_out, e_out, st_out = [], [], []
+        for m in mags:
+            drop = max(m.bit_length() - keep, 0)
+            m_out.append(m >> drop)
+            e_out.append(lo_exp + drop)
+            st_out.append(drop > 0 and (m & ((1 << drop) - 1)) != 0)
+        mag = np.array(m_out, dtype=np.int64).reshape(total.shape)
+        e = np.array(e_out, dtype=np.int64).reshape(total.shape)
+        sticky = np.array(st_out, dtype=bool).reshape(total.shape)
+
+    zero_sum = mag == 0
+    if zero_sum.any():
+        is_zero_term = sig == 0
+        all_neg_zero = np.all(is_zero_term & neg, axis=1)  # np.all is a boolean test, not a sum
+        any_neg_zero = np.any(is_zero_term & neg, axis=1)
+        all_zero_terms = np.all(is_zero_term, axis=1)
+        if mode == "RDN":
+            zsign = (~all_zero_terms) | any_neg_zero
+        else:
+            zsign = all_neg_zero
+        s_neg = np.where(zero_sum, zsign, s_neg)
+    codes = round_pack(s_neg, mag, e, out, mode, sticky=sticky, overflow=overflow)
+
+    pos_inf = np.any(inf & ~neg, axis=1)
+    neg_inf = np.any(inf & neg, axis=1)
+    result_nan = np.any(nan, axis=1) | (pos_inf & neg_inf)
+    result_inf = (pos_inf | neg_inf) & ~result_nan
+    if result_nan.any() or result_inf.any():
+        codes = _encode_specials(codes, result_nan, result_inf, neg_inf, formats, out, mode)
+    return np.asarray(codes).astype(out.dtype).reshape(out_shape)
+
+
+def _encode_specials(codes, nan, inf, inf_neg, formats, out, mode):
+    """Overwrite the NaN and infinite lanes with ``out``'s encoding of that special.
+
+    The special is converted by the golden core from a format that holds it (one of the terms'
+    formats: a NaN or an infinity can only come from a term), so the destination's policy
+    (inf → NaN or ±max in formats without inf, NaN in formats without NaN) is the core's.
+    """
+    codes = np.array(codes, dtype=out.dtype, copy=True)
+    for mask, attr in ((inf, "inf_code"), (nan, "nan_code")):
+        if not mask.any():
+            continue
+        src = next(f for f in formats if f.kind == "float" and getattr(f, attr) is not None)
+        special = np.full(int(np.count_nonzero(mask)), getattr(src, attr), dtype=np.int64)
+        if attr == "inf_code":
+            special = np.where(inf_neg[mask], special | (1 << (src.bits - 1)), special)
+        codes[mask] = arith.convert(special.astype(src.dtype), src, out, rounding=mode)
+    return codes
