@@ -39,7 +39,8 @@ def round_increment(mode, sign, lsb, r, s, *, mutate=None):
     """The rounding decision: 1 when the kept magnitude must go up by one unit.
 
     ``lsb`` is the kept LSB, ``r`` the first dropped bit, ``s`` the OR of everything below it
-    (sticky included). Same truth table as golden ``_shift_right_round``.
+    (sticky included). Same truth table as the golden kernel ``golden.rounding.round_pack``
+    (docs/semantics.md, "Rounding").
     """
     if mutate == "ties_away" and mode == "RNE":
         mode = "RNA"
@@ -88,7 +89,7 @@ class RoundPack(wiring.Component):
         1 bit each: the exact result is NaN / an infinity of sign ``sign`` (produced by the caller's special
         case logic). Float: NaN gives ``fmt.nan_code``; an exact infinity stays ±inf in ieee
         formats (even saturating ones: saturation only changes overflow) and gives NaN (fn/fnuz)
-        or ±max (saturating or finite) elsewhere, as golden ``_apply_specials``. A ``finite``
+        or ±max (saturating or finite) elsewhere, as golden ``add``/``mul`` do. A ``finite``
         destination has no NaN: NaN gives +max (golden raises there). Fixed point has neither:
         NaN gives 0, ±inf saturate to the range ends.
     o : Out(stream)

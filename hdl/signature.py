@@ -20,13 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ulpflow.golden.formats import FixedFormat, FloatFormat
 
-__all__ = ["Field", "UnitSignature", "stream_fields"]
+__all__ = ["Field", "UnitSignature", "stream_fields", "chain"]
 
 
 def _field_shape(name, spec):
@@ -194,3 +194,28 @@ def stream_fields(signature, flow):
                 leaf = name  # a payload that is a bare shape: name the field after the stream
             fields.append(Field(leaf, port, offset, s.width, s.signed, formats.get(leaf)))
     return fields
+
+
+def chain(m, source, sink):
+    """Feed ``sink``'s input stream from ``source``'s output stream (in module ``m``).
+
+    ``wiring.connect`` joins streams whose payload layouts are equal, field names included (a
+    top's own ``i`` to its first unit's ``i``). Between two units the names differ (``result``
+    -> ``a``): ``chain`` joins them when the leaf fields agree in order, width and format, and
+    raises naming the first difference otherwise. The valid (and, without ``always_ready``, the
+    ready) signals are connected too.
+    """
+    out = stream_fields(source.signature, wiring.Out)
+    inp = stream_fields(sink.signature, wiring.In)
+    shape = [(f.width, f.signed, f.format) for f in out]
+    want = [(f.width, f.signed, f.format) for f in inp]
+    if shape != want:
+        raise ValueError(f"cannot chain {source!r} into {sink!r}: output fields "
+                         f"{[(f.name, f.format or f.width) for f in out]} do not match input "
+                         f"fields {[(f.name, f.format or f.width) for f in inp]}")
+    m.d.comb += [Value.cast(sink.i.payload).eq(Value.cast(source.o.payload)),
+                 sink.i.valid.eq(source.o.valid)]
+    ready = (source.signature.members["o"].signature.always_ready
+             and sink.signature.members["i"].signature.always_ready)
+    if not ready:
+        m.d.comb += source.o.ready.eq(sink.i.ready)

@@ -201,9 +201,9 @@ def _sim_reads_streams():
     from ulpflow.sim import UnitSimulator
 
     probe = FloatConverter("e4m3", "e5m2")
-    names = {p.name for p in UnitSimulator(probe).inputs}
+    names = {p.name for p in getattr(UnitSimulator(probe), "inputs", ())}
     probe._MustUse__silence = True
-    return "a" in names
+    return "i__payload" not in names
 
 
 def run_verilator(unit, inputs):
@@ -259,7 +259,7 @@ def all_pairs(fa, fb=None):
 
 
 def corner_codes(fmt):
-    """Codes every float sweep must contain (VERIFICATION.md level 1 operands), both signs."""
+    """Codes every float sweep must contain (the level-1 corner operands), both signs."""
     if fmt.kind == "fixed":
         kmax = int(fmt.to_int(np.array([fmt.max_finite_code]))[0])
         ks = {0, 1, 2, 3, -1, -2, kmax, kmax - 1, 1 << fmt.frac_bits}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from amaranth.lib import wiring
@@ -19,8 +20,8 @@ from ulpflow.golden import ROUNDING_MODES, parse_format
 from ulpflow.golden.activations import get_activation
 from ulpflow.golden.tree import ZERO, Tree, reduce
 from ulpflow.hdl import (FixedAdder, FixedMultiplier, FloatAdder, FloatConverter,
-                         FloatMultiplier, FoldedMAC, ReductionTree, RoundPack, TableActivation,
-                         to_verilog)
+                         FloatMultiplier, FoldedMAC, ReductionTree, ReLU, RoundPack,
+                         TableActivation, UnitSignature, chain, to_verilog)
 from ulpflow.hdl.signature import stream_fields
 
 F = parse_format
@@ -199,6 +200,50 @@ def test_table_activation_is_the_table():
     out = run_amaranth(unit, {"a": x})
     assert (unit.emulate(a=x)["result"] == impl(x.astype(np.uint8))).all()
     check_codes("table", impl.out_format, out["result"], unit.emulate(a=x)["result"])
+
+
+class _ConvertThenReLU(wiring.Component):
+    """A two-unit top built only from the stream signatures: connect, chain, connect."""
+
+    def __init__(self, src, dst):
+        self.conv = FloatConverter(src, dst, rounding="RUP", latency=2)
+        self.relu = ReLU(dst, latency=1)
+        self.latency = self.conv.latency + self.relu.latency
+        super().__init__(UnitSignature({"a": src}, {"result": dst}))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.conv, m.submodules.relu = self.conv, self.relu
+        wiring.connect(m, wiring.flipped(self.i), self.conv.i)
+        chain(m, self.conv, self.relu)
+        wiring.connect(m, self.relu.o, wiring.flipped(self.o))
+        return m
+
+
+def test_units_chain_through_their_streams():
+    fp16, e4m3 = F("fp16"), F("e4m3")
+    top = _ConvertThenReLU(fp16, e4m3)
+    x = np.random.default_rng(1).integers(0, 1 << 16, 3000)
+    out = run_amaranth(top, {"a": x})
+    mid = top.conv.emulate(a=x)["result"]
+    check_codes("convert then relu", e4m3, out["result"], top.relu.emulate(a=mid)["result"])
+    m, units = Module(), (FloatConverter(fp16, e4m3), ReLU(fp16))
+    with pytest.raises(ValueError, match="cannot chain"):
+        chain(m, *units)
+    for u in (m, *units):
+        u._MustUse__silence = True  # built for the error only
+
+
+def test_emulate_names_its_inputs():
+    add = FloatAdder(F("e4m3"))
+    with pytest.raises(ValueError, match=r"takes the inputs \['a', 'b'\]; missing \['b'\]"):
+        add.emulate(a=[1])
+    with pytest.raises(ValueError, match=r"unknown \['c'\]"):
+        add.emulate(a=[1], b=[2], c=[3])
+    tree = ReductionTree(Tree.pairwise(3), F("e4m3"))
+    assert tree.signature.input_names() == ["terms__0", "terms__1", "terms__2"]
+    assert list(tree.emulate(terms__0=[0x38], terms__1=[0x38], terms__2=[0])) == ["result"]
+    add._MustUse__silence = tree._MustUse__silence = True  # emulated, never elaborated
 
 
 def test_to_verilog_ports():
