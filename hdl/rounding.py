@@ -86,8 +86,8 @@ class RoundPack(wiring.Component):
         The exact value (sticky: non-zero bits below ``sig``'s LSB; callers keep >= 2 guard bits
         below the rounding position whenever it can be set, as golden requires).
     nan, inf
-        1 bit each: the exact result is NaN / an infinity of sign ``sign`` (produced by the caller's special
-        case logic). Float: NaN gives ``fmt.nan_code``; an exact infinity stays ±inf in ieee
+        1 bit each: the exact result is NaN / an infinity of sign ``sign`` (produced by the
+        caller's special case logic). Float: NaN gives ``fmt.nan_code``; an exact infinity stays ±inf in ieee
         formats (even saturating ones: saturation only changes overflow) and gives NaN (fn/fnuz)
         or ±max (saturating or finite) elsewhere, as golden ``add``/``mul`` do. A ``finite``
         destination has no NaN: NaN gives +max (golden raises there). Fixed point has neither:
@@ -98,8 +98,11 @@ class RoundPack(wiring.Component):
 
     Attributes
     ----------
-    out_format : the destination format. ``emulate(sign=, sig=, exp=, sticky=, nan=, inf=)``
-        gives ``{"result": codes}`` from golden ``round_pack``.
+    out_format : FloatFormat or FixedFormat
+        The destination format (``fmt``).
+
+    ``emulate(sign=, sig=, exp=, sticky=, nan=, inf=)`` gives ``{"result": codes}`` from golden
+    ``round_pack`` with this format, mode and overflow policy.
 
     Notes
     -----
@@ -142,8 +145,8 @@ class RoundPack(wiring.Component):
             {"result": fmt}))
 
     def __repr__(self):
-        return (f"RoundPack({self.out_format}, sig_width={self.sig_width}, exp_range={self.exp_range}, "
-                f"rounding={self.rounding!r}, latency={self.latency})")
+        return (f"RoundPack({self.out_format}, sig_width={self.sig_width}, "
+                f"exp_range={self.exp_range}, rounding={self.rounding!r}, latency={self.latency})")
 
     def emulate(self, **inputs):
         """Golden ``round_pack`` with this unit's format, mode and overflow policy.
