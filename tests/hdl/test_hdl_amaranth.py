@@ -240,6 +240,12 @@ def test_emulate_names_its_inputs():
         add.emulate(a=[1])
     with pytest.raises(ValueError, match=r"unknown \['c'\]"):
         add.emulate(a=[1], b=[2], c=[3])
+    with pytest.raises(ValueError, match="code 256 is out of range for e4m3"):
+        add.emulate(a=[256], b=[0])
+    rp = RoundPack(F("e4m3"), sig_width=4, exp_range=(-3, 3))
+    with pytest.raises(ValueError, match=r"input 'exp' of .* is -5, outside its field \(-4 .. 3\)"):
+        rp.emulate(sign=[0], sig=[1], exp=[-5], sticky=[0], nan=[0], inf=[0])
+    rp._MustUse__silence = True
     tree = ReductionTree(Tree.pairwise(3), F("e4m3"))
     assert tree.signature.input_names() == ["terms__0", "terms__1", "terms__2"]
     assert list(tree.emulate(terms__0=[0x38], terms__1=[0x38], terms__2=[0])) == ["result"]
