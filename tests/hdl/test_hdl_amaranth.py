@@ -15,7 +15,8 @@ from amaranth.sim import Simulator
 
 from amaranth.lib import wiring
 
-from hdl_testing import Bundle, all_pairs, check_codes, check_unit, run_amaranth
+from hdl_testing import (Bundle, all_pairs, check_codes, check_unit, one_unit_of_each_kind,
+                         run_amaranth)
 from ulpflow.golden import ROUNDING_MODES, parse_format
 from ulpflow.golden.activations import get_activation
 from ulpflow.golden.tree import ZERO, Tree, reduce
@@ -255,10 +256,8 @@ def test_emulate_names_its_inputs():
 def test_every_unit_has_a_signature_and_a_golden_twin():
     """Each kind of unit: a UnitSignature with field formats, emulate() keyed by its output
     fields, Verilog without ready ports, and a clock only when it has registers."""
-    from test_synth_smoke import _units
-
     rng = np.random.default_rng(2)
-    for name, unit in _units().items():
+    for name, unit in one_unit_of_each_kind().items():
         sig = unit.signature
         assert isinstance(sig, UnitSignature), name
         assert sig.output_names() == ["result"], name
