@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from amaranth.back import verilog
 from amaranth.hdl import Signal, ValueCastable
-from amaranth.hdl._ir import PortDirection  # what amaranth.back.verilog.convert itself uses
 from amaranth.lib import wiring
 
 __all__ = ["to_verilog", "verilog_ports"]
 
 
 def verilog_ports(unit):
-    """The module ports of a unit: ``{name: (signal, direction)}`` from its signature.
+    """The module ports of a unit: ``{name: (signal, None)}`` from its signature.
 
     Members are flattened with ``__`` as Amaranth names them (``i__payload``, ``i__valid``,
     ``o__payload``, ``o__valid``, side members under their own names). Constant members, such as
@@ -23,8 +22,8 @@ def verilog_ports(unit):
             value = value.as_value()
         if not isinstance(value, Signal):
             continue  # Const members (always_ready's ready = 1) are not ports
-        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
-        ports["__".join(map(str, path))] = (value, direction)
+        # direction None: Amaranth infers it from the drivers (every Out member is driven)
+        ports["__".join(map(str, path))] = (value, None)
     return ports
 
 
