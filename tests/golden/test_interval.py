@@ -1,14 +1,16 @@
-"""Interval semantics (SEMANTICS.md §6) checked three ways, none of them golden vs golden.
+"""Interval semantics (the rules in golden/interval.py's module docstring) checked three ways,
+none of them golden vs golden.
 
 1. Soundness by brute force: every code of a box is evaluated pointwise with ``net()`` and the
    hull of the outputs must lie inside the interval result (and a possible NaN must give ⊤).
    Run over *every* box of a 1-D e4m3 input and over random 2-D boxes.
 2. Exactness where the theory says so: when each neuron sees a single interval input through
    monotone maps (one non-zero weight per neuron, any activation), the interval result *equals*
-   the brute-force hull on every box (the argument of IUA.md §3). A deliberately dependent
-   network (x ⊕ (−1)⊗x) shows the other direction: the result is the documented, wider box.
+   the brute-force hull on every box (monotone maps send the ends of a box to the ends of its
+   image). A deliberately dependent network (x ⊕ (−1)⊗x) shows the other direction: the
+   result is the documented, wider box.
 3. The documented rules themselves: an independent, differently organised implementation of
-   §6 in this file (MPFR arithmetic on endpoints via ``oracles.gmpy2_op``, min/max by decoded
+   the rules in this file (MPFR arithmetic on endpoints via ``oracles.gmpy2_op``, min/max by decoded
    value with −0 < +0, activation ranges by enumerating codes, NaN rules by hand) must give the
    same codes and ⊤ flags on random boxes of a multi-input network, where the result is in
    general wider than the hull, so soundness alone would not pin it down.
@@ -267,7 +269,7 @@ def _vmax(a, b, spec):
 
 
 def reference_interval(net, lo, hi):
-    """§6 written out independently: MPFR endpoints, value comparisons, enumerated codes."""
+    """The interval rules written out independently: MPFR endpoints, value comparisons, enumerated codes."""
     spec = E4
     B = lo.shape[0]
     xl, xh = lo.astype(np.uint8), hi.astype(np.uint8)
