@@ -35,11 +35,6 @@ def _signature(in_fmt, out_fmt):
             "valid_out": Out(1)}
 
 
-def _nan_or_zero(fmt):
-    nan = getattr(fmt, "nan_code", None)
-    return fmt.zero_code if nan is None else nan
-
-
 def _check_activation(impl):
     # duck-typed so that activations rebuilt from JSON (same class) and future kinds work
     for attr in ("name", "method", "in_format", "out_format", "rounding", "table"):
@@ -110,7 +105,7 @@ class _Exact(wiring.Component):
             else:
                 m.d.comb += y.eq(conv)
         out = Signal(fo.bits, name="out")
-        m.d.comb += out.eq(Mux(nan, _nan_or_zero(fo), y))
+        m.d.comb += out.eq(Mux(nan, fo.nan_result_code, y))
         m.d.comb += self.result.eq(delay(m, out, self.latency, name="out"))
         valid_chain(m, self.valid_in, self.valid_out, self.latency)
         return m
@@ -257,7 +252,7 @@ class PWLActivation(wiring.Component):
             right_code = ident.result
         else:
             right_code = Const(p.right_code, fo.bits)
-        m.d.comb += tail.eq(Mux(nan, _nan_or_zero(fo), Mux(left, p.left_code, right_code)))
+        m.d.comb += tail.eq(Mux(nan, fo.nan_result_code, Mux(left, p.left_code, right_code)))
         use_tail = nan | left | right
         tail = delay(m, tail, self.latency, name="tail_d")
         use_tail = delay(m, use_tail, self.latency, name="use_tail_d")

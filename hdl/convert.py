@@ -37,9 +37,11 @@ class FloatConverter(wiring.Component):
 
     Notes
     -----
-    Float NaN into fixed point gives 0 and ±inf saturates to the range ends, whatever the
-    overflow policy (as golden). NaN into a ``finite`` float format has no encoding: golden
-    raises, the hardware gives +max.
+    Specials follow the destination's policy (``dst.nan_result_code``,
+    ``dst.inf_result_code``), lane by lane: float NaN into fixed point or into a ``finite``
+    float gives +0 and ±inf into fixed point saturates to the range ends, whatever the
+    overflow policy — golden ``convert(..., strict=False)`` bit for bit (by default golden
+    refuses NaN into a ``finite`` float; docs/semantics.md, NaN into a format without NaN).
     """
 
     CUTS = ("rp.norm", "unpack", "rp.inc")
@@ -49,12 +51,9 @@ class FloatConverter(wiring.Component):
         self.src = check_format(src, "src")
         self.dst = check_format(dst, "dst")
         self.rounding = check_rounding(rounding)
-        if overflow is not None:
-            overflow = check_overflow(overflow)
-            if self.dst.kind != "fixed":
-                raise ValueError(f"overflow={overflow!r} applies to fixed-point results, "
-                                 f"not to {self.dst}")
-        self.overflow = overflow
+        # the destination states the rule (floats take no overflow=, no WRAP if symmetric)
+        self.dst.check_overflow_mode(overflow)
+        self.overflow = None if overflow is None else check_overflow(overflow)
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
         super().__init__({"a": In(self.src.bits), "valid_in": In(1),

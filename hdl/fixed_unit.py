@@ -30,17 +30,9 @@ class _FixedBinary(wiring.Component):
         self.fmt_a, self.fmt_b = operand_formats(fmt, check_fixed)
         self.out = self.fmt_a if out is None else check_format(out, "out")
         self.rounding = check_rounding(rounding)
-        if overflow is not None:
-            overflow = check_overflow(overflow)
-            if self.out.kind != "fixed":
-                raise ValueError(f"overflow={overflow!r} applies to fixed-point results, "
-                                 f"not to {self.out}")
-        if self.out.kind == "fixed":
-            eff = self.out.overflow if overflow is None else overflow
-            if eff == "WRAP" and self.out.symmetric:
-                raise ValueError("WRAP overflow is not defined for the symmetric format "
-                                 f"{self.out}")
-        self.overflow = overflow
+        # the destination states the rule (floats take no overflow=, no WRAP if symmetric)
+        self.out.check_overflow_mode(overflow)
+        self.overflow = None if overflow is None else check_overflow(overflow)
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
         super().__init__(_binary_signature(self.fmt_a, self.fmt_b, self.out))
