@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -103,6 +104,40 @@ class UnitSignature(wiring.Signature):
             "o": Out(stream.Signature(layouts[1], always_ready=self.always_ready)),
             **self.side,
         })
+
+    @classmethod
+    def unary(cls, in_format, out_format, **kwargs):
+        """``a`` -> ``result``: the signature of a one-operand unit (conversion, activation)."""
+        return cls({"a": in_format}, {"result": out_format}, **kwargs)
+
+    @classmethod
+    def binary(cls, a_format, b_format, out_format, **kwargs):
+        """``a``, ``b`` -> ``result``: the signature of a two-operand unit (adder, multiplier)."""
+        return cls({"a": a_format, "b": b_format}, {"result": out_format}, **kwargs)
+
+    def input_names(self):
+        """Leaf names of the input payload (``a``, ``b``; ``terms__0`` ...), in order."""
+        return [f.name for f in stream_fields(self, wiring.In)]
+
+    def output_names(self):
+        """Leaf names of the output payload (``result`` ...), in order."""
+        return [f.name for f in stream_fields(self, wiring.Out)]
+
+    def cast_inputs(self, inputs, what="unit"):
+        """Check that ``inputs`` names exactly the input payload fields and cast each to the
+        dtype of its format (plain fields: int64). Used by every unit's ``emulate``."""
+        names = self.input_names()
+        missing = [n for n in names if n not in inputs]
+        unknown = [n for n in inputs if n not in names]
+        if missing or unknown:
+            wrong = f"missing {missing}" if missing else f"unknown {unknown}"
+            raise ValueError(f"{what} takes the inputs {names}; {wrong}")
+        out = {}
+        for name in names:
+            fmt = self.formats.get(name)
+            arr = np.asarray(inputs[name])
+            out[name] = arr.astype(fmt.dtype) if fmt is not None else arr.astype(np.int64)
+        return out
 
     def __eq__(self, other):
         return (type(other) is type(self) and self.inputs == other.inputs
