@@ -1,8 +1,8 @@
 """Activation implementations: functions from codes of one format to codes of another.
 
-SEMANTICS.md §5 in code. Every implementation is an immutable :class:`Activation` built by
-:func:`get_activation`; it maps codes of ``in_format`` to codes of ``out_format`` and carries a
-description with its measured worst error against the correctly rounded reference.
+Every implementation is an immutable :class:`Activation` built by :func:`get_activation`; it
+maps codes of ``in_format`` to codes of ``out_format`` and carries a description with its
+measured worst error against the correctly rounded reference.
 
 Methods
 -------
@@ -31,7 +31,8 @@ Methods
 Conventions
 -----------
 - NaN inputs give NaN. Where the output format has no NaN (fixed point, "finite" floats) the
-  result is the zero code instead, as :func:`ulpflow.golden.convert` does for float → fixed.
+  result is +0 (``out_format.nan_result_code``), lane by lane, as in every hardware unit
+  (docs/semantics.md, "NaN into a format without NaN").
 - Infinite results are encoded by the output format's own rules: ±inf, NaN for the OCP fn/fnuz
   styles, ±max for saturating/finite formats, and the ends of the range for fixed point.
 - Zero results carry the sign IEEE arithmetic on the defining formula gives: tanh(-0) = -0,

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, as_format
+from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, as_format, ordinal
 from .rounding import GUARD_BITS, ZERO_EXP, bit_length, check_rounding, round_pack
 
 # Significands of the float adder's operands are normalised to W bits; the aligned sum keeps
@@ -80,37 +80,28 @@ def _apply_specials(codes, out, nan, inf, inf_sign):
     return np.where(nan, t(out.nan_result_code), codes).astype(out.dtype)
 
 
-def _special_lanes(special, nan_of, sign=None, inf_sign_of=None):
-    """Full-size ``nan``/``inf`` masks for round_pack from the rare ``special`` lanes.
-
-    ``nan_of(idx)`` returns ``(nan, inf)`` for the lanes ``idx``; ``inf_sign_of(idx)`` the sign
-    of their infinities, written into a copy of ``sign``. Returns ``(nan, inf, sign)``.
-    """
-    idx = np.flatnonzero(special)
-    if not idx.size:
-        return None, None, sign
-    n_sub, i_sub = nan_of(idx)
-    nan = np.zeros(special.shape, dtype=bool)
-    inf = np.zeros(special.shape, dtype=bool)
-    nan.ravel()[idx] = n_sub
-    inf.ravel()[idx] = i_sub
-    if inf_sign_of is not None:
-        sign = np.array(sign, dtype=bool)
-        sign.ravel()[idx] = inf_sign_of(idx)
-    return nan, inf, sign
+def _special_lanes(special, nan_sub, shape):
+    """Full-size ``nan``/``inf`` masks for round_pack: ``special`` lanes (indices) are NaN where
+    ``nan_sub`` is set and infinite elsewhere (an inf/NaN operand gives one or the other)."""
+    nan = np.zeros(shape, dtype=bool)
+    nan.ravel()[special] = nan_sub
+    inf = np.zeros(shape, dtype=bool)
+    inf.ravel()[special] = ~nan_sub
+    return nan, inf
 
 
 def _sum_specials(ca, cb, sa, sb, sign):
-    """IEEE rules for inf/NaN operands of a sum (effective signs ``sa``, ``sb``)."""
-    def nan_of(idx):
-        a, b = ca.ravel()[idx], cb.ravel()[idx]
-        nan = _invalid_sum(a, b, sa.ravel()[idx], sb.ravel()[idx])
-        return nan, ((a == CLASS_INF) | (b == CLASS_INF)) & ~nan
-
-    def inf_sign_of(idx):
-        return np.where(ca.ravel()[idx] == CLASS_INF, sa.ravel()[idx], sb.ravel()[idx])
-
-    return _special_lanes(np.maximum(ca, cb) >= CLASS_INF, nan_of, sign, inf_sign_of)
+    """IEEE rules for inf/NaN operands of a sum (effective signs ``sa``, ``sb``): returns
+    ``(nan, inf, sign)`` for round_pack, ``sign`` carrying the infinities' signs."""
+    idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
+    if not idx.size:
+        return None, None, sign
+    a, b = ca.ravel()[idx], cb.ravel()[idx]
+    ea, eb = sa.ravel()[idx], sb.ravel()[idx]
+    nan, inf = _special_lanes(idx, _invalid_sum(a, b, ea, eb), ca.shape)
+    sign = np.array(sign, dtype=bool)
+    sign.ravel()[idx] = np.where(a == CLASS_INF, ea, eb)
+    return nan, inf, sign
 
 
 # -- the float adder core ----------------------------------------------------------------------
@@ -294,8 +285,7 @@ def _invalid_product(ca, cb):
 
 
 def _valid(f, codes):
-    m = f._valid_mask(codes.astype(f.dtype))
-    return np.ones(codes.shape, dtype=bool) if m is None else m
+    return f.is_code(np.asarray(codes).astype(np.uint64))
 
 
 def _add_impl(a, b, fa, fb, out, mode, overflow, negate=False):
@@ -324,12 +314,10 @@ def _mul_impl(a, b, fa, fb, out, mode, overflow):
     exp = np.where(zero, 0, ea + eb)
     nan = inf = None
     if fa.kind == "float":
-        def nan_of(idx):
-            a_, b_ = ca.ravel()[idx], cb.ravel()[idx]
-            n = _invalid_product(a_, b_)
-            return n, ((a_ == CLASS_INF) | (b_ == CLASS_INF)) & ~n
-
-        nan, inf, _ = _special_lanes(np.maximum(ca, cb) >= CLASS_INF, nan_of)
+        idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
+        if idx.size:
+            nan, inf = _special_lanes(idx, _invalid_product(ca.ravel()[idx], cb.ravel()[idx]),
+                                      ca.shape)
     return round_pack(sign, sig, exp, out, mode, overflow=overflow, nan=nan, inf=inf)
 
 
@@ -478,10 +466,8 @@ def _keys(a, b, fmt):
     if fa.kind == "fixed":
         z = np.zeros(np.broadcast(a, b).shape, dtype=bool)
         return fa.to_int(a), fa.to_int(b), z
-    ka = fa._order_key(np.where(fa.is_zero(a), 0, a).astype(fa.dtype))
-    kb = fa._order_key(np.where(fa.is_zero(b), 0, b).astype(fa.dtype))
-    unordered = fa.is_nan(a) | fa.is_nan(b)
-    return ka, kb, unordered
+    (ka, na), (kb, nb) = ordinal(fa, a), ordinal(fa, b)  # +0 == -0; FTZ subnormals are zeros
+    return ka, kb, na | nb
 
 
 def eq(a, b, fmt):

@@ -86,6 +86,14 @@ class _Format:
     def _valid_mask(self, codes):
         return None
 
+    def is_code(self, values) -> np.ndarray:
+        """Bool mask: which integers are codes of the format (in range, and not the excluded
+        most negative pattern of a symmetric fixed format)."""
+        v = np.asarray(values)
+        ok = (v >= 0) & (v < (1 << self.bits)) if v.dtype.kind in "iu" else np.zeros(v.shape, bool)
+        inner = self._valid_mask(np.where(ok, v, 0).astype(self.dtype))
+        return ok if inner is None else ok & inner
+
     # -- showing codes -------------------------------------------------------------------------
     def hex(self, code) -> str:
         """One code in hex, zero-padded to the format's width: ``e4m3.hex(0x38) == "0x38"``."""

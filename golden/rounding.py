@@ -152,16 +152,23 @@ def round_pack(sign, sig, exp, fmt, rounding="RNE", *, sticky=None, overflow=Non
 
 def _apply_specials(codes, fmt, sign, nan, inf):
     """Overwrite the (rare) NaN and infinity lanes by the format's policy."""
-    shape = np.broadcast_shapes(codes.shape, *(np.shape(m) for m in (nan, inf) if m is not None))
-    flags = [None if m is None else np.broadcast_to(np.asarray(m, dtype=bool), shape).ravel()
-             for m in (nan, inf)]
+    shape = codes.shape
+    flags = []
+    for m in (nan, inf):
+        if m is not None:
+            m = np.asarray(m, dtype=bool)
+            if m.shape != shape:
+                shape = np.broadcast_shapes(shape, m.shape)
+        flags.append(m)
+    flags = [None if m is None else (m if m.shape == shape else np.broadcast_to(m, shape)).ravel()
+             for m in flags]
     special = flags[0] if flags[1] is None else flags[1] if flags[0] is None else flags[0] | flags[1]
     idx = np.flatnonzero(special)
     if not idx.size:
         return codes
     codes = np.array(np.broadcast_to(codes, shape), dtype=fmt.dtype)
     flat = codes.reshape(-1)
-    neg = np.broadcast_to(sign, shape).ravel()[idx]
+    neg = (sign if sign.shape == shape else np.broadcast_to(sign, shape)).ravel()[idx]
     t = fmt.dtype.type
     vals = np.where(neg, t(fmt.inf_result_code(True)), t(fmt.inf_result_code(False)))
     if flags[0] is not None:
