@@ -87,8 +87,11 @@ def test_converter_nan_into_format_without_nan(src, dst):
     lanes are +0 (the documented per-lane substitute)."""
     fs, fd = parse_format(src), parse_format(dst)
     codes = fs.all_codes()
-    got = run_amaranth(FloatConverter(fs, fd, rounding="RNE"), {"a": codes})["result"]
+    unit = FloatConverter(fs, fd, rounding="RNE")
+    got = run_amaranth(unit, {"a": codes})["result"]
     want = convert(codes, fs, fd, strict=False)
     _assert_same(f"FloatConverter({src}, {dst})", fd, got, want, {"a": codes})
+    _assert_same(f"FloatConverter({src}, {dst}).emulate", fd, unit.emulate(a=codes)["result"],
+                 want, {"a": codes})
     assert (want[fs.is_nan(codes)] == fd.nan_result_code).all()
     assert fd.nan_result_code == 0
