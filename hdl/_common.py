@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value
 
 from ulpflow.golden.formats import as_format
@@ -56,11 +57,12 @@ def format_spec(fa, fb):
 
 
 def check_latency(latency):
-    if isinstance(latency, bool) or not isinstance(latency, int):
+    """A number of cycles: a non-negative Python or NumPy integer (returned as ``int``)."""
+    if isinstance(latency, (bool, np.bool_)) or not isinstance(latency, (int, np.integer)):
         raise TypeError(f"latency must be an integer number of cycles, not {latency!r}")
     if latency < 0:
         raise ValueError(f"latency must be >= 0, got {latency}")
-    return latency
+    return int(latency)
 
 
 def check_mutation(mutate):

@@ -39,7 +39,8 @@ def round_increment(mode, sign, lsb, r, s, *, mutate=None):
     """The rounding decision: 1 when the kept magnitude must go up by one unit.
 
     ``lsb`` is the kept LSB, ``r`` the first dropped bit, ``s`` the OR of everything below it
-    (sticky included). Same truth table as golden ``_shift_right_round``.
+    (sticky included). Same truth table as the golden kernel ``golden.rounding.round_pack``
+    (docs/semantics.md, "Rounding").
     """
     if mutate == "ties_away" and mode == "RNE":
         mode = "RNA"
@@ -97,8 +98,11 @@ class RoundPack(wiring.Component):
 
     Attributes
     ----------
-    out_format : the destination format. ``emulate(sign=, sig=, exp=, sticky=, nan=, inf=)``
-        gives ``{"result": codes}`` from golden ``round_pack``.
+    out_format : FloatFormat or FixedFormat
+        The destination format (``fmt``).
+
+    ``emulate(sign=, sig=, exp=, sticky=, nan=, inf=)`` gives ``{"result": codes}`` from golden
+    ``round_pack`` with this format, mode and overflow policy.
 
     Notes
     -----
@@ -136,8 +140,8 @@ class RoundPack(wiring.Component):
             {"result": fmt}))
 
     def __repr__(self):
-        return (f"RoundPack({self.out_format}, sig_width={self.sig_width}, exp_range={self.exp_range}, "
-                f"rounding={self.rounding!r}, latency={self.latency})")
+        return (f"RoundPack({self.out_format}, sig_width={self.sig_width}, "
+                f"exp_range={self.exp_range}, rounding={self.rounding!r}, latency={self.latency})")
 
     def emulate(self, **inputs):
         """Golden ``round_pack`` with this unit's format, mode and overflow policy.

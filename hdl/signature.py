@@ -20,13 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ulpflow.golden.formats import FixedFormat, FloatFormat
 
-__all__ = ["Field", "UnitSignature", "stream_fields"]
+__all__ = ["Field", "UnitSignature", "stream_fields", "chain"]
 
 
 def _field_shape(name, spec):
@@ -124,19 +124,31 @@ class UnitSignature(wiring.Signature):
         return [f.name for f in stream_fields(self, wiring.Out)]
 
     def cast_inputs(self, inputs, what="unit"):
-        """Check that ``inputs`` names exactly the input payload fields and cast each to the
-        dtype of its format (plain fields: int64). Used by every unit's ``emulate``."""
-        names = self.input_names()
-        missing = [n for n in names if n not in inputs]
-        unknown = [n for n in inputs if n not in names]
+        """Check that ``inputs`` names exactly the input payload fields and that every value
+        fits its field, and return arrays: codes of the field's format (its ``check_codes``),
+        plain fields as int64. Used by every unit's ``emulate``."""
+        fields = {f.name: f for f in stream_fields(self, wiring.In)}
+        missing = [n for n in fields if n not in inputs]
+        unknown = [n for n in inputs if n not in fields]
         if missing or unknown:
             wrong = f"missing {missing}" if missing else f"unknown {unknown}"
-            raise ValueError(f"{what} takes the inputs {names}; {wrong}")
+            raise ValueError(f"{what} takes the inputs {list(fields)}; {wrong}")
         out = {}
-        for name in names:
-            fmt = self.formats.get(name)
+        for name, f in fields.items():
             arr = np.asarray(inputs[name])
-            out[name] = arr.astype(fmt.dtype) if fmt is not None else arr.astype(np.int64)
+            if f.format is not None:
+                out[name] = f.format.check_codes(arr)
+                continue
+            if arr.dtype.kind not in "uib":
+                raise TypeError(f"input {name!r} of {what} must be integers, not {arr.dtype}")
+            arr = arr.astype(np.int64)
+            lo, hi = (-(1 << (f.width - 1)), (1 << (f.width - 1)) - 1) if f.signed else (
+                0, (1 << f.width) - 1)
+            if arr.size and (arr.min() < lo or arr.max() > hi):
+                bad = int(arr.min()) if arr.min() < lo else int(arr.max())
+                raise ValueError(f"input {name!r} of {what} is {bad}, outside its field "
+                                 f"({lo} .. {hi})")
+            out[name] = arr
         return out
 
     def __eq__(self, other):
@@ -194,3 +206,28 @@ def stream_fields(signature, flow):
                 leaf = name  # a payload that is a bare shape: name the field after the stream
             fields.append(Field(leaf, port, offset, s.width, s.signed, formats.get(leaf)))
     return fields
+
+
+def chain(m, source, sink):
+    """Feed ``sink``'s input stream from ``source``'s output stream (in module ``m``).
+
+    ``wiring.connect`` joins streams whose payload layouts are equal, field names included (a
+    top's own ``i`` to its first unit's ``i``). Between two units the names differ (``result``
+    -> ``a``): ``chain`` joins them when the leaf fields agree in order, width and format, and
+    raises naming the first difference otherwise. The valid (and, without ``always_ready``, the
+    ready) signals are connected too.
+    """
+    out = stream_fields(source.signature, wiring.Out)
+    inp = stream_fields(sink.signature, wiring.In)
+    shape = [(f.width, f.signed, f.format) for f in out]
+    want = [(f.width, f.signed, f.format) for f in inp]
+    if shape != want:
+        raise ValueError(f"cannot chain {source!r} into {sink!r}: output fields "
+                         f"{[(f.name, f.format or f.width) for f in out]} do not match input "
+                         f"fields {[(f.name, f.format or f.width) for f in inp]}")
+    m.d.comb += [Value.cast(sink.i.payload).eq(Value.cast(source.o.payload)),
+                 sink.i.valid.eq(source.o.valid)]
+    ready = (source.signature.members["o"].signature.always_ready
+             and sink.signature.members["i"].signature.always_ready)
+    if not ready:
+        m.d.comb += source.o.ready.eq(sink.i.ready)

@@ -18,8 +18,8 @@ from ulpflow.golden.arith import mul
 from ulpflow.golden.formats import as_format
 from ulpflow.golden.tree import ZERO, Tree, reduce
 
-from ._common import (check_latency, check_rounding, checked_init, delay, format_spec,
-                      operand_formats, valid_chain)
+from ._common import (check_latency, check_mutation, check_rounding, checked_init, delay,
+                      format_spec, operand_formats, valid_chain)
 from .fixed_unit import FixedAdder, FixedMultiplier
 from .float_unit import FloatAdder, FloatMultiplier
 from .signature import UnitSignature
@@ -73,7 +73,7 @@ class ReductionTree(wiring.Component):
         self.rounding = check_rounding(rounding)
         self.level_latency = check_latency(level_latency)
         self.latency = tree.depth * self.level_latency
-        self._mutate = _mutate
+        self._mutate = check_mutation(_mutate)
         super().__init__(UnitSignature({"terms": (self.in_format, tree.n_terms)},
                                        {"result": self.out_format}))
 
@@ -205,7 +205,7 @@ class FoldedMAC(wiring.Component):
         self.rounding = check_rounding(rounding)
         self.mul_latency = check_latency(mul_latency)
         self.latency = self.mul_latency + 1
-        self._mutate = _mutate
+        self._mutate = check_mutation(_mutate)
         super().__init__(UnitSignature(
             {"w": w_fmt, "x": x_fmt, "bias": self.out_format}, {"result": self.out_format},
             side={"index": Out(range(self.n_terms))}))
