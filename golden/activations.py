@@ -1,8 +1,8 @@
 """Activation implementations: functions from codes of one format to codes of another.
 
-SEMANTICS.md §5 in code. Every implementation is an immutable :class:`Activation` built by
-:func:`get_activation`; it maps codes of ``in_format`` to codes of ``out_format`` and carries a
-description with its measured worst error against the correctly rounded reference.
+Every implementation is an immutable :class:`Activation` built by :func:`get_activation`; it
+maps codes of ``in_format`` to codes of ``out_format`` and carries a description with its
+measured worst error against the correctly rounded reference.
 
 Methods
 -------
@@ -31,7 +31,8 @@ Methods
 Conventions
 -----------
 - NaN inputs give NaN. Where the output format has no NaN (fixed point, "finite" floats) the
-  result is the zero code instead, as :func:`ulpflow.golden.convert` does for float → fixed.
+  result is +0 (``out_format.nan_result_code``), lane by lane, as in every hardware unit
+  (docs/semantics.md, "NaN into a format without NaN").
 - Infinite results are encoded by the output format's own rules: ±inf, NaN for the OCP fn/fnuz
   styles, ±max for saturating/finite formats, and the ends of the range for fixed point.
 - Zero results carry the sign IEEE arithmetic on the defining formula gives: tanh(-0) = -0,
@@ -58,7 +59,9 @@ array([-0.15820312,  0.34570312])
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -72,13 +75,14 @@ import numpy as np
 from .activations_cr import (CR_FUNCTIONS, SELU_ALPHA, SELU_LAMBDA, exact_mpfr, round_mpfr,
                              special_value, start_precision)
 from .arith import convert
-from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, FixedFormat, FloatFormat, parse_format
+from .formats import (CLASS_INF, CLASS_NAN, CLASS_ZERO, as_format, from_ordinal, ordinal,
+                      ulp_distance)
 from .rounding import check_rounding
 
 __all__ = [
     "Activation", "CheckReport", "EXACT_FUNCTIONS", "CR_FUNCTIONS", "FUNCTIONS", "METHODS",
     "PWL_FUNCTIONS", "SELU_ALPHA", "SELU_LAMBDA", "TABLE_VERSION", "activation_from_json",
-    "cache_dir", "catalogue", "check", "check_allowed", "clear_memory_cache", "from_ordinal",
+    "cache_dir", "catalogue", "check_activation", "check_allowed", "clear_memory_cache", "from_ordinal",
     "get_activation", "ordinal", "rounding_bounds", "ulp_distance",
 ]
 
@@ -101,87 +105,6 @@ _JSON_KIND = "ulpflow.activation"
 # ============================================================================================
 # Formats, ordinals and distances
 # ============================================================================================
-
-def _format(f, what):
-    if isinstance(f, (FloatFormat, FixedFormat)):
-        return f
-    if isinstance(f, str):
-        return parse_format(f)
-    raise TypeError(f"{what} must be a FloatFormat, FixedFormat or format name, not {f!r}")
-
-
-def ordinal(fmt, codes):
-    """Position of each code on the ordered number line of ``fmt``.
-
-    Returns ``(ord, nan)``: int64 positions where +0 and -0 are both 0, consecutive
-    representable values differ by 1, ±inf sit one step beyond ±max (subnormal codes of a
-    flush-to-zero format are skipped: they are not values of the format), and a bool mask of
-    NaN codes (whose position is meaningless). Fixed point: the integer k of value k·2^-F.
-    """
-    fmt = _format(fmt, "fmt")
-    codes = fmt.check_codes(codes)
-    if fmt.kind == "fixed":
-        return fmt.to_int(codes), np.zeros(codes.shape, dtype=bool)
-    c = codes.astype(np.int64)
-    mag = c & ((1 << (fmt.bits - 1)) - 1)
-    if not fmt.subnormals:
-        mag = np.where(mag < (1 << fmt.man_bits), 0, mag - (1 << fmt.man_bits) + 1)
-    neg = (c >> (fmt.bits - 1)) == 1
-    return np.where(neg, -mag, mag), fmt.classify(codes) == CLASS_NAN
-
-
-def from_ordinal(fmt, ords, negative_zero=None):
-    """Codes at positions ``ords`` (inverse of :func:`ordinal` on non-NaN codes).
-
-    Position 0 gives +0, or -0 where ``negative_zero`` is True and the format has -0.
-    """
-    fmt = _format(fmt, "fmt")
-    ords = np.asarray(ords, dtype=np.int64)
-    if fmt.kind == "fixed":
-        return fmt.from_int(ords)
-    mag = np.abs(ords)
-    if not fmt.subnormals:
-        mag = np.where(mag > 0, mag + (1 << fmt.man_bits) - 1, 0)
-    neg = ords < 0
-    if negative_zero is not None and fmt.specials != "fnuz":
-        neg = neg | ((ords == 0) & np.asarray(negative_zero, dtype=bool))
-    codes = np.where(neg, mag | (1 << (fmt.bits - 1)), mag)
-    return codes.astype(fmt.dtype)
-
-
-def ulp_distance(a, b, fmt):
-    """Distance in ulps between codes ``a`` and ``b`` of ``fmt`` (float64 array).
-
-    The number of steps between the two values along the ordered number line (+0 and -0 are
-    one point); NaN vs NaN is 0, NaN vs anything else is inf.
-    """
-    fmt = _format(fmt, "fmt")
-    oa, na = ordinal(fmt, a)
-    ob, nb = ordinal(fmt, b)
-    d = np.abs(oa - ob).astype(np.float64)
-    d = np.where(na | nb, np.inf, d)
-    return np.where(na & nb, 0.0, d)
-
-
-def _fixed_range(fmt):
-    """(kmin, kmax): the integer range of a fixed-point format."""
-    if not fmt.signed:
-        return 0, (1 << fmt.bits) - 1
-    return -(1 << (fmt.bits - 1)) + (1 if fmt.symmetric else 0), (1 << (fmt.bits - 1)) - 1
-
-
-def _nan_or_zero(fmt):
-    return fmt.nan_code if getattr(fmt, "nan_code", None) is not None else fmt.zero_code
-
-
-def _hex(fmt, code) -> str:
-    return f"0x{int(code):0{(fmt.bits + 3) // 4}x}"
-
-
-def _show(fmt, code) -> str:
-    """One code as ``0xNNNN (value)`` for reports."""
-    return f"{_hex(fmt, code)} ({float(fmt.decode(np.array([int(code)]))[0])!r})"
-
 
 def _float64_exact(fmt) -> bool:
     if fmt.kind == "fixed":
@@ -271,7 +194,7 @@ def _exact_codes(name, in_fmt, out_fmt, mode, codes):
         y = convert(safe, in_fmt, out_fmt, rounding=mode)
         if name == "relu":
             y = np.where(neg | zero, out_fmt.zero_code, y)
-    y = np.where(nan, _nan_or_zero(out_fmt), y)
+    y = np.where(nan, out_fmt.nan_result_code, y)
     return np.asarray(y).astype(out_fmt.dtype)
 
 
@@ -287,7 +210,8 @@ def _input_values(fmt, codes):
 
 
 def _encode_results(out_fmt, results, mode):
-    """Codes for exactly known results (floats nan/±inf/±0.0 or Fractions)."""
+    """Codes for exactly known results (floats nan/±inf/±0.0 or Fractions), each by the output
+    format's specials policy (NaN: ``nan_result_code``; ±inf: ``inf_result_code``)."""
     n = len(results)
     codes = np.zeros(n, dtype=out_fmt.dtype)
     floats, frac_idx, fracs = [], [], []
@@ -301,18 +225,8 @@ def _encode_results(out_fmt, results, mode):
         arr = np.empty(len(fracs), dtype=object)
         arr[:] = fracs
         codes[frac_idx] = out_fmt.encode(arr, mode)
-    for i in floats:
-        r = results[i]
-        if r != r:
-            codes[i] = _nan_or_zero(out_fmt)
-        elif out_fmt.kind == "fixed":
-            if r == 0:
-                codes[i] = out_fmt.zero_code
-            else:  # infinite values saturate to the ends of the range
-                lo, hi = _fixed_range(out_fmt)
-                codes[i] = out_fmt.from_int(np.array(hi if r > 0 else lo))
-        else:
-            codes[i] = out_fmt.encode(np.array([r]), mode)[0]
+    if floats:
+        codes[floats] = out_fmt.encode(np.array([results[i] for i in floats]), mode, strict=False)
     return codes
 
 
@@ -367,10 +281,19 @@ def cache_dir() -> Path:
     return Path(root) / "activations"
 
 
+@functools.lru_cache(maxsize=1)
+def _package_version() -> str:
+    """The installed ulpflow version (from the package metadata: golden imports nothing of
+    the package above it)."""
+    try:
+        return importlib.metadata.version("ulpflow")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _cache_key(name, in_fmt, out_fmt, mode, params):
-    from ulpflow import __version__
     text = "|".join([name, str(in_fmt), str(out_fmt), mode, _params_key(params),
-                     f"table{TABLE_VERSION}", f"ulpflow{__version__}"])
+                     f"table{TABLE_VERSION}", f"ulpflow{_package_version()}"])
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return text, f"{name}_{in_fmt}_{out_fmt}_{mode}_{digest}.npy"
 
@@ -441,9 +364,6 @@ def clear_memory_cache():
 # Seeded choices (independent of array order: a hash of seed and input code)
 # ============================================================================================
 
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
 def _mix64(z):
     with np.errstate(over="ignore"):
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -464,7 +384,7 @@ def _kulp_move(out_fmt, ref, k, seed, codes):
     d = (h % np.uint64(2 * k + 1)).astype(np.int64) - k
     o, nan = ordinal(out_fmt, ref)
     if out_fmt.kind == "fixed":
-        lo, hi = _fixed_range(out_fmt)
+        lo, hi = out_fmt.kmin, out_fmt.kmax
         special = np.zeros(ref.shape, dtype=bool)
     else:
         top = ordinal(out_fmt, np.array([out_fmt.max_finite_code]))[0][0]
@@ -588,7 +508,7 @@ class Activation:
             rd = self._reference(codes, "RDN")
             ru = self._reference(codes, "RUP")
             up = (_hash_codes(self.params["seed"], 0x66616974, codes) & np.uint64(1)) == 1
-            if getattr(self.out_format, "nan_code", None) is not None:
+            if self.out_format.has_nan:
                 # fn/fnuz formats turn an upward overflow into NaN: take the finite RD there
                 _, rd_nan = ordinal(self.out_format, rd)
                 _, ru_nan = ordinal(self.out_format, ru)
@@ -654,7 +574,7 @@ class Activation:
                     "reference": "this is the correctly rounded reference"}
         inputs = self.in_format.all_codes() if self.has_table else _sample_codes(self.in_format)
         ref = _reference_activation(self)
-        rep = check(self, ref, 0, inputs=inputs)
+        rep = check_activation(self, ref, 0, inputs=inputs)
         err = ulp_distance(self(inputs), ref(inputs), self.out_format)
         edges = [(0, 0), (1, 1), (2, 4), (5, 16), (17, 256), (257, np.inf)]
         hist = {(f"{a}" if a == b else f"{a}-{b}" if np.isfinite(b) else f">{a - 1}"):
@@ -767,8 +687,8 @@ def get_activation(name, in_fmt, out_fmt=None, *, method=None, rounding=None, **
     """
     if not isinstance(name, str) or name not in FUNCTIONS:
         raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(FUNCTIONS)}")
-    in_fmt = _format(in_fmt, "in_fmt")
-    out_fmt = in_fmt if out_fmt is None else _format(out_fmt, "out_fmt")
+    in_fmt = as_format(in_fmt, "in_fmt")
+    out_fmt = in_fmt if out_fmt is None else as_format(out_fmt, "out_fmt")
     if method is None:
         method = "exact" if name in EXACT_FUNCTIONS else "cr"
     if method not in METHODS:
@@ -835,9 +755,9 @@ def activation_from_json(d, *, verify=False) -> Activation:
         bad = np.flatnonzero(fresh != t)
         if bad.size:
             i = int(bad[0])
-            raise ValueError(f"activation table entry {_hex(act.in_format, i)} is "
-                             f"{_hex(act.out_format, t[i])}, recomputed "
-                             f"{_hex(act.out_format, fresh[i])} ({bad.size} entries differ)")
+            raise ValueError(f"activation table entry {act.in_format.hex(i)} is "
+                             f"{act.out_format.hex(t[i])}, recomputed "
+                             f"{act.out_format.hex(fresh[i])} ({bad.size} entries differ)")
     return Activation(act.name, act.method, act.in_format, act.out_format, act.rounding,
                       dict(act.params), table=t)
 
@@ -848,7 +768,7 @@ def activation_from_json(d, *, verify=False) -> Activation:
 
 @dataclasses.dataclass(frozen=True)
 class CheckReport:
-    """Result of :func:`check` / :func:`check_allowed`.
+    """Result of :func:`check_activation` / :func:`check_allowed`.
 
     ``worst_input`` is the input code with the largest error (the lowest such code on ties),
     ``worst_ulps`` its error in ulps (inf for NaN against non-NaN), ``count_over`` the number
@@ -885,7 +805,8 @@ def _outputs(impl, inputs, in_fmt):
     return t if inputs is None else t[np.asarray(inputs).astype(np.int64)]
 
 
-def check(impl, reference, allowed_ulps=0, *, inputs=None, out_fmt=None, in_fmt=None):
+def check_activation(impl, reference, allowed_ulps=0, *, inputs=None, out_fmt=None,
+                     in_fmt=None):
     """Compare an implementation with a reference, input by input, in ulps.
 
     Parameters
@@ -916,6 +837,10 @@ def check(impl, reference, allowed_ulps=0, *, inputs=None, out_fmt=None, in_fmt=
     ref = out_fmt.check_codes(_outputs(reference, inputs, in_fmt))
     err = ulp_distance(got, ref, out_fmt)
     return _report(in_fmt, out_fmt, inputs, got, ref, err, err > allowed_ulps, allowed_ulps)
+
+
+#: Former name of :func:`check_activation`, kept while ``ulpflow.golden`` re-exports it.
+check = check_activation
 
 
 def check_allowed(impl, allowed, *, inputs=None, out_fmt=None, in_fmt=None):
@@ -959,7 +884,7 @@ def _check_formats(impl, reference, in_fmt, out_fmt):
             out_fmt = out_fmt or obj.out_format
     if in_fmt is None or out_fmt is None:
         raise TypeError("pass in_fmt and out_fmt when neither side is an Activation")
-    return _format(in_fmt, "in_fmt"), _format(out_fmt, "out_fmt")
+    return as_format(in_fmt, "in_fmt"), as_format(out_fmt, "out_fmt")
 
 
 def _report(in_fmt, out_fmt, inputs, got, ref, err, over, allowed):
@@ -972,9 +897,9 @@ def _report(in_fmt, out_fmt, inputs, got, ref, err, over, allowed):
     code = int(inputs[i])
     return CheckReport(
         n_checked=n, count_over=int(np.count_nonzero(over)),
-        worst_input=_show(in_fmt, code), worst_input_code=code,
+        worst_input=in_fmt.show(code), worst_input_code=code,
         worst_input_value=float(in_fmt.decode(np.array([code]))[0]), worst_ulps=worst,
-        worst_output=_show(out_fmt, got[i]), worst_reference=_show(out_fmt, ref[i]),
+        worst_output=out_fmt.show(got[i]), worst_reference=out_fmt.show(ref[i]),
         allowed_ulps=allowed)
 
 
@@ -1008,8 +933,8 @@ def catalogue(fmt, out_fmt=None, *, names=None, methods=None, progress=None) -> 
     after the first run (a cold bf16 catalogue builds ~40 tables). ``progress``, if given, is
     called as ``progress(name, method)`` before each implementation is built.
     """
-    fmt = _format(fmt, "fmt")
-    out_fmt = fmt if out_fmt is None else _format(out_fmt, "out_fmt")
+    fmt = as_format(fmt, "fmt")
+    out_fmt = fmt if out_fmt is None else as_format(out_fmt, "out_fmt")
     names = FUNCTIONS if names is None else tuple(names)
     methods = METHODS if methods is None else tuple(methods)
     rows = []

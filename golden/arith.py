@@ -18,27 +18,17 @@ array(16.)
 
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 
 import numpy as np
 
-from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, FixedFormat, FloatFormat, parse_format
-from .rounding import ZERO_EXP, bit_length, check_overflow, check_rounding, round_pack
+from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, as_format, ordinal
+from .rounding import GUARD_BITS, ZERO_EXP, bit_length, check_rounding, round_pack
 
 # Significands of the float adder's operands are normalised to W bits; the aligned sum keeps
-# G guard bits plus one jammed sticky bit (see _float_add). W + G + 2 must stay below 62.
-_GUARD = 3
+# GUARD_BITS guard bits plus one jammed sticky bit (see _float_add). W + G + 2 must stay below 62.
 _MAX_ARITH_MAN_BITS = 27
 _TABLE_BITS = 8
-
-
-def _fmt(f, what="format"):
-    if isinstance(f, (FloatFormat, FixedFormat)):
-        return f
-    if isinstance(f, str):
-        return parse_format(f)
-    raise TypeError(f"{what} must be a FloatFormat, FixedFormat or format name, not {f!r}")
 
 
 def _formats(fmt, n):
@@ -46,9 +36,9 @@ def _formats(fmt, n):
     if isinstance(fmt, (tuple, list)):
         if len(fmt) != n:
             raise ValueError(f"expected {n} operand formats, got {len(fmt)}: {fmt!r}")
-        fs = tuple(_fmt(f) for f in fmt)
+        fs = tuple(as_format(f) for f in fmt)
     else:
-        fs = (_fmt(fmt),) * n
+        fs = (as_format(fmt),) * n
     for f in fs:
         if f.kind == "float" and f.man_bits > _MAX_ARITH_MAN_BITS:
             raise ValueError(f"arithmetic supports float formats with at most {_MAX_ARITH_MAN_BITS} "
@@ -56,54 +46,62 @@ def _formats(fmt, n):
     return fs
 
 
-def _nan_result(out, shape):
-    if out.kind == "fixed":
-        return None
-    if out.nan_code is None:
-        return None
-    return np.full(shape, out.nan_code, dtype=out.dtype)
+def _strict(strict, out):
+    """Whether NaN results into a destination without NaN raise (see :func:`add`)."""
+    if out.has_nan:
+        return False
+    return out.kind == "float" if strict is None else bool(strict)
 
 
-class _TableBuild(threading.local):
-    # While a pair table is built, NaN results into NaN-less formats are recorded, not raised;
-    # looking such an entry up raises the same error as computing it directly.
-    mask = None
-
-
-_TABLE_BUILD = _TableBuild()
+def _refuse_nan(op, invalid, out):
+    """Raise for the lanes of ``invalid`` (NaN results into a format without NaN), naming them."""
+    bad = np.flatnonzero(np.asarray(invalid).ravel())
+    if not bad.size:
+        return
+    shape = np.shape(invalid)
+    lanes = [int(i) if len(shape) <= 1 else tuple(int(x) for x in np.unravel_index(i, shape))
+             for i in bad[:3]]
+    more = ", ..." if bad.size > 3 else ""
+    raise ValueError(f"{op}: {bad.size} lane(s) give NaN but {out} has no NaN encoding (lanes "
+                     f"{', '.join(map(str, lanes))}{more}); strict=False gives "
+                     f"{out.show(out.nan_result_code)} there (docs/semantics.md, NaN into a "
+                     "format without NaN)")
 
 
 def _apply_specials(codes, out, nan, inf, inf_sign):
-    """Overwrite NaN and inf lanes of ``codes`` with the destination format's encodings."""
-    if out.kind == "fixed":
-        if inf is not None and inf.any():
-            # fixed point has no inf: an infinite value saturates to the end of the range
-            ends = out.from_int(np.where(inf_sign, out._kmin, out._kmax))
-            codes = np.where(inf, ends, codes)
-        if nan is not None and nan.any():
-            codes = np.where(nan, out.zero_code, codes).astype(out.dtype)
-        return codes
-    if inf is not None and inf.any():
-        # an infinite *operand* stays infinite where the format has inf (saturate only changes
-        # overflow); formats without inf give NaN, or max when they saturate
-        if out.specials == "ieee":
-            pos = out.inf_code
-            val = np.where(inf_sign, pos | (1 << (out.bits - 1)), pos)
-        elif out.specials in ("fn", "fnuz") and not out.saturate:
-            val = np.full(codes.shape, out.nan_code)
-        else:
-            pos = out.max_finite_code
-            val = np.where(inf_sign, pos | (1 << (out.bits - 1)), pos)
-        codes = np.where(inf, val, codes)
-    if nan is not None and nan.any():
-        if out.nan_code is None:
-            # finite formats: an invalid operation has no encoding, and any code would hide it
-            if _TABLE_BUILD.mask is None:
-                raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
-            _TABLE_BUILD.mask.append(np.asarray(nan).copy())
-            nan = np.zeros_like(nan)
-        codes = np.where(nan, out.nan_code, codes)
-    return np.asarray(codes).astype(out.dtype)
+    """Overwrite NaN and infinity lanes of ``codes`` by ``out``'s policy (NaN into a float
+    format without NaN raises). Kept only for ``tree.exact_sum``, which should pass ``nan=`` /
+    ``inf=`` to ``round_pack`` instead; delete this once it does."""
+    if out.kind == "float" and not out.has_nan and np.any(nan):
+        raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
+    t = out.dtype.type
+    codes = np.where(inf, np.where(inf_sign, t(out.inf_result_code(True)),
+                                   t(out.inf_result_code(False))), codes)
+    return np.where(nan, t(out.nan_result_code), codes).astype(out.dtype)
+
+
+def _special_lanes(special, nan_sub, shape):
+    """Full-size ``nan``/``inf`` masks for round_pack: ``special`` lanes (indices) are NaN where
+    ``nan_sub`` is set and infinite elsewhere (an inf/NaN operand gives one or the other)."""
+    nan = np.zeros(shape, dtype=bool)
+    nan.ravel()[special] = nan_sub
+    inf = np.zeros(shape, dtype=bool)
+    inf.ravel()[special] = ~nan_sub
+    return nan, inf
+
+
+def _sum_specials(ca, cb, sa, sb, sign):
+    """IEEE rules for inf/NaN operands of a sum (effective signs ``sa``, ``sb``): returns
+    ``(nan, inf, sign)`` for round_pack, ``sign`` carrying the infinities' signs."""
+    idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
+    if not idx.size:
+        return None, None, sign
+    a, b = ca.ravel()[idx], cb.ravel()[idx]
+    ea, eb = sa.ravel()[idx], sb.ravel()[idx]
+    nan, inf = _special_lanes(idx, _invalid_sum(a, b, ea, eb), ca.shape)
+    sign = np.array(sign, dtype=bool)
+    sign.ravel()[idx] = np.where(a == CLASS_INF, ea, eb)
+    return nan, inf, sign
 
 
 # -- the float adder core ----------------------------------------------------------------------
@@ -173,29 +171,15 @@ def _float_add(a, b, fa, fb, out, mode, negate_b):
     if fb.p != width:
         mb, eb = _normalise(mb, eb, width)
     if out.kind == "float":
-        guard = max(_GUARD, out.p - width + 2)
+        guard = max(GUARD_BITS, out.p - width + 2)
     else:
         raise TypeError(f"float add into the fixed-point format {out}: convert the operands or "
                         "the result explicitly")
     if width + guard + 2 > 62:
         raise ValueError(f"float add from {fa}/{fb} into {out} needs more than 62-bit integers")
     sign, s, e = _exact_add(sa, ma, ea, sb, mb, eb, width, guard, mode)
-    codes = round_pack(sign, s, e, out, mode)
-    return _patch_add_specials(codes, out, ca, cb, sa, sb)
-
-
-def _patch_add_specials(codes, out, ca, cb, sa, sb):
-    """IEEE rules for inf/NaN operands of a sum; those lanes are rare, so patch only them."""
-    idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
-    if not idx.size:
-        return codes
-    ca, cb, sa, sb = ca.ravel()[idx], cb.ravel()[idx], sa.ravel()[idx], sb.ravel()[idx]
-    nan = _invalid_sum(ca, cb, sa, sb)
-    inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
-    patch = _apply_specials(codes.ravel()[idx], out, nan, inf, np.where(ca == CLASS_INF, sa, sb))
-    codes = codes.copy()
-    codes.ravel()[idx] = patch
-    return codes
+    nan, inf, sign = _sum_specials(ca, cb, sa, sb, sign)
+    return round_pack(sign, s, e, out, mode, nan=nan, inf=inf)
 
 
 def _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b):
@@ -208,8 +192,9 @@ def _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b):
     # exact zero: +0 (or -0 under RDN) unless both operands are zeros of one sign
     zero_sign = np.where(sa == sb, sa, mode == "RDN")
     sign = np.where(k == 0, zero_sign, k < 0)
-    codes = round_pack(sign, np.abs(k), np.full(k.shape, q, dtype=np.int64), out, mode)
-    return _patch_add_specials(codes, out, fa.classify(a), fb.classify(b), sa, sb)
+    nan, inf, sign = _sum_specials(fa.classify(a), fb.classify(b), sa, sb, sign)
+    return round_pack(sign, np.abs(k), np.full(k.shape, q, dtype=np.int64), out, mode, nan=nan,
+                      inf=inf)
 
 
 def _fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
@@ -220,27 +205,28 @@ def _fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
     ka = ka << (F - fa.frac_bits)
     kb = kb << (F - fb.frac_bits)
     k = ka - kb if negate_b else ka + kb
-    kw = {} if out.kind == "float" else {"overflow": overflow}
-    return round_pack(k < 0, np.abs(k), np.full(k.shape, -F, dtype=np.int64), out, mode, **kw)
+    return round_pack(k < 0, np.abs(k), np.full(k.shape, -F, dtype=np.int64), out, mode,
+                      overflow=overflow)
 
 
-def _binary(op, a, b, fmt, rounding, out, overflow):
+def _binary(op, a, b, fmt, rounding, out, overflow, strict):
     fa, fb = _formats(fmt, 2)
-    out = fa if out is None else _fmt(out, "out")
+    out = fa if out is None else as_format(out, "out")
     mode = check_rounding(rounding)
     if overflow is not None:
-        overflow = check_overflow(overflow)
-        if out.kind != "fixed":
-            raise ValueError(f"overflow={overflow!r} applies to fixed-point results, not to {out}")
+        out.check_overflow_mode(overflow)  # "applies to fixed point only", unknown modes
     a = fa.check_codes(a)
     b = fb.check_codes(b)
     a, b = np.broadcast_arrays(a, b)
+    refuse = _strict(strict, out) and fa.kind == "float" and fb.kind == "float"
     if fa.bits <= _TABLE_BITS and fb.bits <= _TABLE_BITS and a.size > 1024:
         table, invalid = _pair_table(op, fa, fb, out, mode, overflow)
         idx = (a.astype(np.intp) << fb.bits) | b.astype(np.intp)
-        if invalid is not None and invalid[idx].any():
-            raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
+        if refuse and invalid is not None:
+            _refuse_nan(op, invalid[idx], out)
         return table[idx]
+    if refuse:
+        _refuse_nan(op, _nan_pairs(op, a, b, fa, fb), out)
     return _chunked(_OPS[op], (a, b), (fa, fb, out, mode, overflow), out.dtype)
 
 
@@ -267,19 +253,15 @@ def _pair_table(op, fa, fb, out, mode, overflow):
     va, vb = _valid(fa, a), _valid(fb, b)
     ok = va & vb
     t = np.zeros(a.shape, dtype=out.dtype)
-    _TABLE_BUILD.mask = []
-    try:
-        t[ok] = _OPS[op](a[ok].astype(fa.dtype), b[ok].astype(fb.dtype), fa, fb, out, mode, overflow)
-        invalid = None
-        if _TABLE_BUILD.mask:
-            # the ops patch special lanes in one call per table: the mask covers the lanes
-            # that call saw; recompute which pairs those were by class
-            invalid = np.zeros(a.shape, dtype=bool)
-            invalid[ok] = _nan_pairs(op, a[ok].astype(fa.dtype), b[ok].astype(fb.dtype), fa, fb)
-            invalid.setflags(write=False)
-    finally:
-        _TABLE_BUILD.mask = None
+    ak, bk = a[ok].astype(fa.dtype), b[ok].astype(fb.dtype)
+    t[ok] = _OPS[op](ak, bk, fa, fb, out, mode, overflow)
     t.setflags(write=False)
+    invalid = None
+    if not out.has_nan and fa.kind == "float" and fb.kind == "float":
+        # which pairs give NaN (their entries hold the substitute): strict lookups refuse them
+        invalid = np.zeros(a.shape, dtype=bool)
+        invalid[ok] = _nan_pairs(op, ak, bk, fa, fb)
+        invalid.setflags(write=False)
     return t, invalid
 
 
@@ -303,8 +285,7 @@ def _invalid_product(ca, cb):
 
 
 def _valid(f, codes):
-    m = f._valid_mask(codes.astype(f.dtype))
-    return np.ones(codes.shape, dtype=bool) if m is None else m
+    return f.is_code(np.asarray(codes).astype(np.uint64))
 
 
 def _add_impl(a, b, fa, fb, out, mode, overflow, negate=False):
@@ -331,26 +312,20 @@ def _mul_impl(a, b, fa, fb, out, mode, overflow):
     zero = (ca == CLASS_ZERO) | (cb == CLASS_ZERO)
     sig = np.where(zero, 0, ma * mb)
     exp = np.where(zero, 0, ea + eb)
-    kw = {"overflow": overflow} if out.kind == "fixed" else {}
-    codes = round_pack(sign, sig, exp, out, mode, **kw)
-    if fa.kind == "fixed":
-        return codes
-    idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
-    if idx.size:
-        ca, cb = ca.ravel()[idx], cb.ravel()[idx]
-        nan = _invalid_product(ca, cb)
-        inf = ((ca == CLASS_INF) | (cb == CLASS_INF)) & ~nan
-        patch = _apply_specials(codes.ravel()[idx], out, nan, inf, sign.ravel()[idx])
-        codes = codes.copy()
-        codes.ravel()[idx] = patch
-    return codes
+    nan = inf = None
+    if fa.kind == "float":
+        idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
+        if idx.size:
+            nan, inf = _special_lanes(idx, _invalid_product(ca.ravel()[idx], cb.ravel()[idx]),
+                                      ca.shape)
+    return round_pack(sign, sig, exp, out, mode, overflow=overflow, nan=nan, inf=inf)
 
 
 _OPS = {"add": _add_impl, "sub": _sub_impl, "mul": _mul_impl}
 
 
 # -- public operations ------------------------------------------------------------------------
-def add(a, b, fmt, *, rounding=None, out=None, overflow=None):
+def add(a, b, fmt, *, rounding=None, out=None, overflow=None, strict=None):
     """``a + b`` rounded once to ``out`` (default: the format of ``a``).
 
     Parameters
@@ -365,29 +340,53 @@ def add(a, b, fmt, *, rounding=None, out=None, overflow=None):
         Destination format.
     overflow : {"SAT", "WRAP"}, optional
         Fixed-point destinations only; default the destination's own policy.
+    strict : bool, optional
+        What a NaN result (NaN operand, inf - inf, 0 * inf) becomes in a destination without
+        NaN (``finite`` floats, fixed point): with ``strict`` a ValueError naming the lanes,
+        otherwise, lane by lane, ``out.nan_result_code`` (+0), as the hardware units give.
+        Default: strict for float destinations, not for fixed point (docs/semantics.md).
     """
-    return _binary("add", a, b, fmt, rounding, out, overflow)
+    return _binary("add", a, b, fmt, rounding, out, overflow, strict)
 
 
-def sub(a, b, fmt, *, rounding=None, out=None, overflow=None):
+def sub(a, b, fmt, *, rounding=None, out=None, overflow=None, strict=None):
     """``a - b`` rounded once (see :func:`add`)."""
-    return _binary("sub", a, b, fmt, rounding, out, overflow)
+    return _binary("sub", a, b, fmt, rounding, out, overflow, strict)
 
 
-def mul(a, b, fmt, *, rounding=None, out=None, overflow=None):
+def mul(a, b, fmt, *, rounding=None, out=None, overflow=None, strict=None):
     """``a * b`` rounded once (see :func:`add`; operands may have different formats)."""
-    return _binary("mul", a, b, fmt, rounding, out, overflow)
+    return _binary("mul", a, b, fmt, rounding, out, overflow, strict)
 
 
-def fma(a, b, c, fmt, *, rounding=None, out=None):
-    """``a * b + c`` with a single rounding (floats; never used implicitly by ulpflow)."""
+def fma(a, b, c, fmt, *, rounding=None, out=None, strict=None):
+    """``a * b + c`` with a single rounding (floats; never used implicitly by ulpflow).
+    ``strict``: see :func:`add`."""
     fa, fb, fc = _formats(fmt, 3)
-    out = fa if out is None else _fmt(out, "out")
+    out = fa if out is None else as_format(out, "out")
     mode = check_rounding(rounding)
     if not all(f.kind == "float" for f in (fa, fb, fc, out)):
         raise TypeError("fma is defined for float formats only")
     a, b, c = np.broadcast_arrays(fa.check_codes(a), fb.check_codes(b), fc.check_codes(c))
+    if _strict(strict, out):
+        _refuse_nan("fma", _chunked(_fma_nan, (a, b, c), (fa, fb, fc), bool), out)
     return _chunked(_fma_impl, (a, b, c), (fa, fb, fc, out, mode), out.dtype)
+
+
+def _fma_classes(a, b, c, fa, fb, fc):
+    """``(nan, inf, inf_sign)`` of a * b + c from the operand classes (IEEE invalid cases)."""
+    ca, cb, cc = fa.classify(a), fb.classify(b), fc.classify(c)
+    sp, sc = fa.sign(a) ^ fb.sign(b), fc.sign(c)
+    zero_p = (ca == CLASS_ZERO) | (cb == CLASS_ZERO)
+    inf_p = (ca == CLASS_INF) | (cb == CLASS_INF)
+    nan = ((ca == CLASS_NAN) | (cb == CLASS_NAN) | (cc == CLASS_NAN) | (inf_p & zero_p)
+           | (inf_p & (cc == CLASS_INF) & (sp != sc)))
+    inf = (inf_p | (cc == CLASS_INF)) & ~nan
+    return nan, inf, np.where(inf_p, sp, sc)
+
+
+def _fma_nan(a, b, c, fa, fb, fc):
+    return _fma_classes(a, b, c, fa, fb, fc)[0]
 
 
 def _fma_impl(a, b, c, fa, fb, fc, out, mode):
@@ -400,44 +399,41 @@ def _fma_impl(a, b, c, fa, fb, fc, out, mode):
     sp = sa ^ sb
     mp, ep = _normalise(np.where(zero_p, 0, ma * mb), np.where(zero_p, 0, ea + eb), width)
     mc, ec = _normalise(mc, ec, width)
-    guard = max(_GUARD, out.p - width + 2)
+    guard = max(GUARD_BITS, out.p - width + 2)
     if width + guard + 2 > 62:
         raise ValueError(f"fma of {fa}, {fb}, {fc} into {out} needs more than 62-bit integers")
     sign, s, e = _exact_add(sp, mp, ep, sc, mc, ec, width, guard, mode)
-    codes = round_pack(sign, s, e, out, mode)
-    inf_p = ((ca == CLASS_INF) | (cb == CLASS_INF))
-    nan = ((ca == CLASS_NAN) | (cb == CLASS_NAN) | (cc == CLASS_NAN) | (inf_p & zero_p)
-           | (inf_p & (cc == CLASS_INF) & (sp != sc)))
-    inf = (inf_p | (cc == CLASS_INF)) & ~nan
-    return _apply_specials(codes, out, nan, inf, np.where(inf_p, sp, sc))
+    nan, inf, inf_sign = _fma_classes(a, b, c, fa, fb, fc)
+    return round_pack(np.where(inf, inf_sign, sign), s, e, out, mode, nan=nan, inf=inf)
 
 
-def convert(a, src, dst, *, rounding=None, overflow=None):
+def convert(a, src, dst, *, rounding=None, overflow=None, strict=None):
     """Codes of ``src`` rounded once to ``dst`` (any float/fixed pair).
 
     Float to fixed: NaN becomes 0 and ±inf saturates to the fixed range, whatever the overflow
-    policy (fixed point cannot represent either).
+    policy (fixed point cannot represent either). ``strict``: see :func:`add` (NaN into a
+    ``finite`` float raises by default; ``strict=True`` also refuses NaN into fixed point).
     """
-    src, dst = _fmt(src, "src"), _fmt(dst, "dst")
+    src, dst = as_format(src, "src"), as_format(dst, "dst")
     mode = check_rounding(rounding)
     a = src.check_codes(a)
-    if dst.kind == "fixed" and overflow is not None:
-        overflow = check_overflow(overflow)
+    dst.check_overflow_mode(overflow)
+    if src.kind == "float" and _strict(strict, dst):
+        _refuse_nan("convert", src.is_nan(a), dst)
     return _chunked(_convert_impl, (a,), (src, dst, mode, overflow), dst.dtype)
 
 
 def _convert_impl(a, src, dst, mode, overflow):
     sign, sig, exp, cls = src.unpack(a, raw=True)
-    kw = {"overflow": overflow} if (dst.kind == "fixed" and overflow is not None) else {}
-    codes = round_pack(sign, sig, exp, dst, mode, **kw)
-    if src.kind == "fixed":
-        return codes
-    return _apply_specials(codes, dst, cls == CLASS_NAN, cls == CLASS_INF, sign)
+    nan = inf = None
+    if src.kind == "float" and (src.has_nan or src.has_inf):
+        nan, inf = cls == CLASS_NAN, cls == CLASS_INF
+    return round_pack(sign, sig, exp, dst, mode, overflow=overflow, nan=nan, inf=inf)
 
 
 def neg(a, fmt, *, overflow=None):
     """``-a`` (exact for floats; fixed point applies the overflow policy to ``-min``)."""
-    f = _fmt(fmt)
+    f = as_format(fmt)
     a = f.check_codes(a)
     if f.kind == "float":
         flipped = a ^ f.dtype.type(1 << (f.bits - 1))
@@ -452,7 +448,7 @@ def neg(a, fmt, *, overflow=None):
 
 def abs(a, fmt, *, overflow=None):  # noqa: A001 - mirrors the operation's name
     """``|a|`` (floats clear the sign bit except on NaN; fixed point may overflow on ``min``)."""
-    f = _fmt(fmt)
+    f = as_format(fmt)
     a = f.check_codes(a)
     if f.kind == "float":
         cleared = a & f.dtype.type((1 << (f.bits - 1)) - 1)
@@ -470,10 +466,8 @@ def _keys(a, b, fmt):
     if fa.kind == "fixed":
         z = np.zeros(np.broadcast(a, b).shape, dtype=bool)
         return fa.to_int(a), fa.to_int(b), z
-    ka = fa._order_key(np.where(fa.is_zero(a), 0, a).astype(fa.dtype))
-    kb = fa._order_key(np.where(fa.is_zero(b), 0, b).astype(fa.dtype))
-    unordered = fa.is_nan(a) | fa.is_nan(b)
-    return ka, kb, unordered
+    (ka, na), (kb, nb) = ordinal(fa, a), ordinal(fa, b)  # +0 == -0; FTZ subnormals are zeros
+    return ka, kb, na | nb
 
 
 def eq(a, b, fmt):

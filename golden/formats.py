@@ -22,11 +22,20 @@ from numbers import Integral, Rational
 
 import numpy as np
 
-from .rounding import ZERO_EXP, bit_length, check_overflow, check_rounding, round_pack
+from .rounding import (ZERO_EXP, bit_length, check_overflow, check_rounding, round_pack,
+                       rounds_to_inf)
 
 CLASS_ZERO, CLASS_SUBNORMAL, CLASS_NORMAL, CLASS_INF, CLASS_NAN = range(5)
 CLASS_NAMES = ("zero", "subnormal", "normal", "inf", "nan")
 SPECIALS = ("ieee", "fn", "fnuz", "finite")
+
+#: Widest exponent field a FloatFormat may have. With it and :data:`MAX_BIAS`, every exponent
+#: of a format's values (``emin - M`` .. ``emax``) fits in 32-bit integers and stays far above
+#: :data:`ulpflow.golden.rounding.ZERO_EXP`, so golden (and hdl, whose widths derive from the
+#: same format) computes exactly; wider fields are refused when the format is built.
+MAX_EXP_BITS = 30
+#: Largest magnitude of a FloatFormat's exponent bias (see :data:`MAX_EXP_BITS`).
+MAX_BIAS = 1 << 30
 
 # Formats up to this width keep per-code lookup tables (decode, unpack) for speed.
 _TABLE_BITS = 16
@@ -76,6 +85,48 @@ class _Format:
 
     def _valid_mask(self, codes):
         return None
+
+    def is_code(self, values) -> np.ndarray:
+        """Bool mask: which integers are codes of the format (in range, and not the excluded
+        most negative pattern of a symmetric fixed format)."""
+        v = np.asarray(values)
+        ok = (v >= 0) & (v < (1 << self.bits)) if v.dtype.kind in "iu" else np.zeros(v.shape, bool)
+        inner = self._valid_mask(np.where(ok, v, 0).astype(self.dtype))
+        return ok if inner is None else ok & inner
+
+    # -- showing codes -------------------------------------------------------------------------
+    def hex(self, code) -> str:
+        """One code in hex, zero-padded to the format's width: ``e4m3.hex(0x38) == "0x38"``."""
+        return f"0x{int(code):0{(self.bits + 3) // 4}x}"
+
+    def show(self, code) -> str:
+        """One code for people and reports: ``"0x38 (1.0)"`` (hex, then the value it encodes;
+        a number that is not a code of the format says so instead of a value)."""
+        c = int(code)
+        if not 0 <= c < (1 << self.bits):
+            return f"{self.hex(c)} (not a {self} code)"
+        arr = np.array([c], dtype=np.uint64).astype(self.dtype)
+        valid = self._valid_mask(arr)
+        if valid is not None and not valid[0]:
+            return f"{self.hex(c)} (not a {self} code)"
+        return f"{self.hex(c)} ({float(self.decode(arr)[0])!r})"
+
+    # -- the specials policy (docs/semantics.md, "Specials and overflow") ---------------------
+    # One statement of what a NaN, an exact infinity or an overflow becomes in this format,
+    # as plain Python ints: golden's round_pack applies them to arrays, the hardware rounding
+    # module turns them into constants at elaboration time.
+    @property
+    def nan_result_code(self) -> int:
+        """Code of a NaN result (NaN operand or invalid operation): the format's canonical NaN,
+        or +0 (the zero code) where the format has no NaN (fixed point, ``finite`` floats)."""
+        return self.nan_code if self.nan_code is not None else self.zero_code
+
+    def check_overflow_mode(self, overflow):
+        """The effective ``overflow=`` mode of an operation producing this format (a method of
+        the format so that golden and hdl state the rule once): fixed point returns "SAT" or
+        "WRAP" (None: the format's own; WRAP into a symmetric format is refused); floats accept
+        only None ("overflow= applies to fixed point only")."""
+        raise NotImplementedError
 
     def check_codes(self, codes) -> np.ndarray:
         """Return ``codes`` as an array of ``self.dtype``; reject anything that is not a code."""
@@ -134,33 +185,50 @@ class _Format:
         return out
 
     # -- encoding ------------------------------------------------------------------------
-    def encode(self, x, rounding=None, *, overflow=None) -> np.ndarray:
+    def encode(self, x, rounding=None, *, overflow=None, strict=True) -> np.ndarray:
         """Round real values to codes, exactly and once.
 
         ``x`` may be a float64 array (or anything ``np.asarray`` makes float64 without loss),
         or ``Fraction`` / int values (a scalar, a sequence or an object array). Never goes
         through a narrower float, so there is no double rounding.
+
+        A NaN value has no code in a format without NaN, nor ±inf in fixed point: ``strict``
+        (the default) raises naming the first such element; ``strict=False`` encodes them per
+        element by the format's policy (:attr:`nan_result_code`, :meth:`inf_result_code`).
+        ``overflow=`` applies to fixed-point formats only.
         """
         mode = check_rounding(rounding)
         arr = np.asarray(x, dtype=object) if _is_exact_input(x) else None
         if arr is not None:
-            return self._encode_exact(arr, mode, overflow)
+            return self._encode_exact(arr, mode, overflow, strict)
         xf = np.asarray(x)
         if xf.dtype.kind not in "fiub":
             raise TypeError(f"cannot encode values of dtype {xf.dtype} into {self}")
         if xf.dtype.kind in "iu" and xf.size and np.abs(xf.astype(object)).max() > 2 ** 53:
-            return self._encode_exact(xf.astype(object), mode, overflow)
+            return self._encode_exact(xf.astype(object), mode, overflow, strict)
         xf = xf.astype(np.float64)
         nan = np.isnan(xf)
         inf = np.isinf(xf)
         neg = np.signbit(xf)
+        if strict:
+            self._refuse_specials(nan, inf, neg)
         mant, e = np.frexp(np.where(nan | inf, 0.0, xf))
         sig = np.abs(np.ldexp(mant, 53)).astype(np.int64)
         exp = e.astype(np.int64) - 53
-        codes = round_pack(neg, sig, exp, self, mode, **self._overflow_kw(overflow))
-        return self._encode_specials(codes, nan, inf, neg)
+        return round_pack(neg, sig, exp, self, mode, overflow=overflow, nan=nan, inf=inf)
 
-    def _encode_exact(self, arr, mode, overflow):
+    def _refuse_specials(self, nan, inf, neg):
+        """Raise for NaN values without a NaN code, and for ±inf values in fixed point."""
+        if not self.has_nan and nan.any():
+            i = int(np.flatnonzero(nan.ravel())[0])
+            what = "the fixed-point format" if self.kind == "fixed" else "the format"
+            raise ValueError(f"cannot encode NaN (element {i}) into {self}: {what} has no NaN")
+        if self.kind == "fixed" and inf.any():
+            i = int(np.flatnonzero(inf.ravel())[0])
+            raise ValueError(f"cannot encode {'-' if neg.ravel()[i] else '+'}inf (element {i}) "
+                             f"into the fixed-point format {self}")
+
+    def _encode_exact(self, arr, mode, overflow, strict):
         sign = np.zeros(arr.shape, dtype=bool)
         sig = np.zeros(arr.shape, dtype=np.int64)
         exp = np.zeros(arr.shape, dtype=np.int64)
@@ -183,11 +251,10 @@ class _Format:
             v = Fraction(int(v.numerator), int(v.denominator))
             sign[idx] = v < 0
             sig[idx], exp[idx], sticky[idx] = self._exact_triple(abs(v), overflow)
-        codes = round_pack(sign, sig, exp, self, mode, sticky=sticky, **self._overflow_kw(overflow))
-        return self._encode_specials(codes, nan, inf, sign)
-
-    def _overflow_kw(self, overflow):
-        return {}
+        if strict:
+            self._refuse_specials(nan, inf, sign)
+        return round_pack(sign, sig, exp, self, mode, sticky=sticky, overflow=overflow, nan=nan,
+                          inf=inf)
 
     # -- misc ------------------------------------------------------------------------------
     def is_nan(self, codes):
@@ -250,6 +317,9 @@ class FloatFormat(_Format):
                  saturate=False):
         E = _check_int("exp_bits", exp_bits, 1)
         M = _check_int("man_bits", man_bits, 0)
+        if E > MAX_EXP_BITS:
+            raise ValueError(f"exp_bits must be at most {MAX_EXP_BITS}, got {E} (wider exponent "
+                             "fields are not supported)")
         if specials not in SPECIALS:
             raise ValueError(f"unknown specials style {specials!r}; expected one of {', '.join(SPECIALS)}")
         if 1 + E + M > 64:
@@ -261,6 +331,8 @@ class FloatFormat(_Format):
             bias = default_bias
         if isinstance(bias, bool) or not isinstance(bias, Integral):
             raise TypeError(f"bias must be an integer, not {bias!r}")
+        if not -MAX_BIAS <= bias <= MAX_BIAS:
+            raise ValueError(f"bias must be in -2**30 .. 2**30, got {bias!r}")
         self.exp_bits, self.man_bits, self.bias = E, M, int(bias)
         self.subnormals, self.specials, self.saturate = bool(subnormals), specials, bool(saturate)
         self.bits = 1 + E + M
@@ -313,6 +385,71 @@ class FloatFormat(_Format):
     def inf_code(self):
         """Code of +inf, or None."""
         return self._inf_mag
+
+    @property
+    def has_nan(self) -> bool:
+        """The format has a NaN code (every style but ``finite``)."""
+        return self.nan_code is not None
+
+    @property
+    def has_inf(self) -> bool:
+        """The format has ±inf (``ieee`` style only)."""
+        return self._inf_mag is not None
+
+    @property
+    def lsb_exp_range(self) -> tuple[int, int]:
+        """``(lo, hi)``: range of the LSB exponent ``exp`` of ``unpack(codes, raw=True)`` over
+        the finite codes (the subnormal binade shares the first normal binade's grid)."""
+        M = self.man_bits
+        return self.emin - M, max(self._max_mag >> M, 1) - self.bias - M
+
+    def signed_code(self, sign, mag) -> int:
+        """The code of magnitude code ``mag`` with sign bit ``sign``."""
+        return (int(bool(sign)) << (self.bits - 1)) | int(mag)
+
+    def inf_result_code(self, sign) -> int:
+        """Code of an exact infinity of sign ``sign`` (an infinite operand, not an overflow):
+        ±inf in ``ieee`` formats (even saturating ones: saturation only changes overflow), NaN
+        in ``fn``/``fnuz`` formats, ±max where those saturate and in ``finite`` formats."""
+        if self.has_inf:
+            return self.signed_code(sign, self._inf_mag)
+        if self.specials in ("fn", "fnuz") and not self.saturate:
+            return self.nan_code
+        return self.signed_code(sign, self._max_mag)
+
+    def overflow_code(self, sign, rounding="RNE") -> int:
+        """Code of a finite result of sign ``sign`` whose rounded magnitude is above the largest
+        finite value. IEEE 754 decides between ∞ and max by the rounding mode (RNE/RNA: ∞,
+        RTZ: max, RUP: +∞/−max, RDN: +max/−∞); where it says ∞ the format gives ±inf
+        (``ieee``), NaN (``fn``/``fnuz``) or ±max (``saturate=True`` and ``finite``)."""
+        if not rounds_to_inf(check_rounding(rounding), bool(sign)):
+            return self.signed_code(sign, self._max_mag)
+        if self.specials == "finite" or self.saturate:
+            return self.signed_code(sign, self._max_mag)
+        if self.has_inf:
+            return self.signed_code(sign, self._inf_mag)
+        return self.nan_code
+
+    def check_overflow_mode(self, overflow):
+        if overflow is not None:
+            overflow = check_overflow(overflow)
+            raise ValueError(f"overflow={overflow!r} applies to fixed-point results, not to {self}")
+        return None
+
+    def special_flags(self, code, field, frac):
+        """``(nan, inf)``: which codes are NaN / ±inf, from the code and its exponent field and
+        fraction. Built from ``==``, ``!=``, ``&`` and ``|`` only, so the same rule serves NumPy
+        arrays (golden unpacking) and Amaranth values (hdl unpacking); a flag that can never be
+        set is the Python ``False``."""
+        E, M = self.exp_bits, self.man_bits
+        if self.specials == "ieee":
+            top = field == (1 << E) - 1
+            return top & (frac != 0), top & (frac == 0)
+        if self.specials == "fn":
+            return (field == (1 << E) - 1) & (frac == (1 << M) - 1), False
+        if self.specials == "fnuz":
+            return code == (1 << (E + M)), False
+        return False, False
 
     @property
     def max_finite_code(self) -> int:
@@ -392,13 +529,11 @@ class FloatFormat(_Format):
         field = mag >> M
         frac = mag & ((1 << M) - 1)
         cls = np.where(field == 0, np.where(frac == 0, CLASS_ZERO, CLASS_SUBNORMAL), CLASS_NORMAL)
-        if self.specials == "ieee":
-            top = field == (1 << E) - 1
-            cls = np.where(top, np.where(frac == 0, CLASS_INF, CLASS_NAN), cls)
-        elif self.specials == "fn":
-            cls = np.where(mag == (1 << (E + M)) - 1, CLASS_NAN, cls)
-        elif self.specials == "fnuz":
-            cls = np.where(c == (1 << (E + M)), CLASS_NAN, cls)
+        nan, inf = self.special_flags(c, field, frac)
+        if inf is not False:
+            cls = np.where(inf, CLASS_INF, cls)
+        if nan is not False:
+            cls = np.where(nan, CLASS_NAN, cls)
         if not self.subnormals:
             cls = np.where(cls == CLASS_SUBNORMAL, CLASS_ZERO, cls)
         cls = cls.astype(np.uint8)
@@ -430,25 +565,6 @@ class FloatFormat(_Format):
         num, den = (n, d << e) if e >= 0 else (n << -e, d)
         q, r = divmod(num, den)
         return q, e, r != 0
-
-    def _encode_specials(self, codes, nan, inf, neg):
-        if nan.any():
-            if self.nan_code is None:
-                raise ValueError(f"cannot encode NaN into {self}: the format has no NaN")
-            codes = np.where(nan, self.nan_code, codes)
-        if inf.any():
-            if self.specials == "ieee":
-                pos_inf = self._inf_mag
-            elif self.specials in ("fn", "fnuz") and not self.saturate:
-                pos_inf = None
-            else:
-                pos_inf = self._max_mag
-            if pos_inf is None:
-                val = np.full(codes.shape, self.nan_code)
-            else:
-                val = np.where(neg, pos_inf | (1 << (self.bits - 1)), pos_inf)
-            codes = np.where(inf, val, codes)
-        return np.asarray(codes).astype(self.dtype)
 
     # -- neighbours ----------------------------------------------------------------------------
     def _order_key(self, codes):
@@ -560,8 +676,35 @@ class FixedFormat(_Format):
             name += "_wrap"
         return name
 
-    def _overflow_kw(self, overflow):
-        return {} if overflow is None else {"overflow": overflow}
+    # -- the specials policy (see _Format) ----------------------------------------------------
+    has_nan = False
+    has_inf = False
+
+    @property
+    def lsb_exp_range(self) -> tuple[int, int]:
+        """``(-F, -F)``: the LSB exponent of every code (as :attr:`FloatFormat.lsb_exp_range`)."""
+        return -self.frac_bits, -self.frac_bits
+
+    def inf_result_code(self, sign) -> int:
+        """Code of an exact infinity: the end of the range (kmin for -inf, kmax for +inf)."""
+        return self._code_of(self._kmin if sign else self._kmax)
+
+    def overflow_code(self, sign, rounding="RNE", overflow=None):
+        """Code of a result beyond the range under the (effective) overflow mode: SAT gives the
+        end of the range on the result's side; WRAP has no single code (None: the low bits of
+        the integer are kept)."""
+        if self.check_overflow_mode(overflow) == "WRAP":
+            return None
+        return self._code_of(self._kmin if sign else self._kmax)
+
+    def check_overflow_mode(self, overflow):
+        mode = self.overflow if overflow is None else check_overflow(overflow)
+        if mode == "WRAP" and self.symmetric:
+            raise ValueError(f"WRAP overflow is not defined for the symmetric format {self}")
+        return mode
+
+    def _code_of(self, k) -> int:
+        return int(k) & ((1 << self.bits) - 1)
 
     def _valid_mask(self, codes):
         if not self.symmetric:
@@ -638,14 +781,6 @@ class FixedFormat(_Format):
         scaled = v * (1 << (F + 2))
         q, r = divmod(scaled.numerator, scaled.denominator)
         return q, -(F + 2), r != 0
-
-    def _encode_specials(self, codes, nan, inf, neg):
-        if nan.any():
-            raise ValueError(f"cannot encode NaN into the fixed-point format {self}")
-        if inf.any():
-            raise ValueError(f"cannot encode {'-' if neg[inf].flat[0] else '+'}inf into the "
-                             f"fixed-point format {self}")
-        return np.asarray(codes).astype(self.dtype)
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -792,3 +927,57 @@ def parse_format(name) -> FloatFormat | FixedFormat:
         return _construct(name, FixedFormat, int(m.group(2)), int(m.group(3)), **kw)
     raise ValueError(f"unknown format name {name!r}; expected a preset ({', '.join(_FLOAT_PRESETS)}), "
                      "eXmY[_fn|_fnuz|_finite][_b<bias>][_ftz][_sat], qI.F[s][_wrap] or uqI.F[_wrap]")
+
+
+# -- the ordered number line ---------------------------------------------------------------------
+def ordinal(fmt, codes):
+    """Position of each code on the ordered number line of ``fmt``.
+
+    Returns ``(ord, nan)``: int64 positions where +0 and -0 are both 0, consecutive
+    representable values differ by 1, ±inf sit one step beyond ±max (subnormal codes of a
+    flush-to-zero format are skipped: they are not values of the format), and a bool mask of
+    NaN codes (whose position is meaningless). Fixed point: the integer k of value k·2^-F.
+    """
+    fmt = as_format(fmt, "fmt")
+    codes = fmt.check_codes(codes)
+    if fmt.kind == "fixed":
+        return fmt.to_int(codes), np.zeros(codes.shape, dtype=bool)
+    c = codes.astype(np.int64)
+    mag = c & ((1 << (fmt.bits - 1)) - 1)
+    if not fmt.subnormals:
+        mag = np.where(mag < (1 << fmt.man_bits), 0, mag - (1 << fmt.man_bits) + 1)
+    neg = (c >> (fmt.bits - 1)) == 1
+    return np.where(neg, -mag, mag), fmt.classify(codes) == CLASS_NAN
+
+
+def from_ordinal(fmt, ords, negative_zero=None):
+    """Codes at positions ``ords`` (inverse of :func:`ordinal` on non-NaN codes).
+
+    Position 0 gives +0, or -0 where ``negative_zero`` is True and the format has -0.
+    """
+    fmt = as_format(fmt, "fmt")
+    ords = np.asarray(ords, dtype=np.int64)
+    if fmt.kind == "fixed":
+        return fmt.from_int(ords)
+    mag = np.abs(ords)
+    if not fmt.subnormals:
+        mag = np.where(mag > 0, mag + (1 << fmt.man_bits) - 1, 0)
+    neg = ords < 0
+    if negative_zero is not None and fmt.specials != "fnuz":
+        neg = neg | ((ords == 0) & np.asarray(negative_zero, dtype=bool))
+    codes = np.where(neg, mag | (1 << (fmt.bits - 1)), mag)
+    return codes.astype(fmt.dtype)
+
+
+def ulp_distance(a, b, fmt):
+    """Distance in ulps between codes ``a`` and ``b`` of ``fmt`` (float64 array).
+
+    The number of steps between the two values along the ordered number line (+0 and -0 are
+    one point); NaN vs NaN is 0, NaN vs anything else is inf.
+    """
+    fmt = as_format(fmt, "fmt")
+    oa, na = ordinal(fmt, a)
+    ob, nb = ordinal(fmt, b)
+    d = np.abs(oa - ob).astype(np.float64)
+    d = np.where(na | nb, np.inf, d)
+    return np.where(na & nb, 0.0, d)

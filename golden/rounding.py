@@ -39,6 +39,18 @@ def check_rounding(rounding) -> str:
     raise ValueError(f"unknown rounding mode {rounding!r}; expected one of {', '.join(ROUNDING_MODES)}")
 
 
+def rounds_to_inf(rounding: str, sign: bool) -> bool:
+    """IEEE 754's choice for a result beyond the largest finite value: True for ∞ (RNE, RNA,
+    RUP of a positive and RDN of a negative result), False for the largest finite value."""
+    if rounding in ("RNE", "RNA"):
+        return True
+    if rounding == "RUP":
+        return not sign
+    if rounding == "RDN":
+        return bool(sign)
+    return False  # RTZ
+
+
 def check_overflow(overflow) -> str:
     if isinstance(overflow, str) and overflow in OVERFLOW_MODES:
         return overflow
@@ -87,15 +99,23 @@ def _shift_right_round(sig, shift, sign, mode, sticky):
     return kept + up, inexact
 
 
-def round_pack(sign, sig, exp, fmt, rounding="RNE", *, sticky=None, overflow=None):
+def round_pack(sign, sig, exp, fmt, rounding="RNE", *, sticky=None, overflow=None, nan=None,
+               inf=None):
     """Round ``(-1)**sign * (sig [+ sticky]) * 2**exp`` once to codes of ``fmt``.
+
+    The same contract as the hardware ``RoundPack``: besides the exact value, ``nan`` and
+    ``inf`` flag lanes whose exact result is NaN or an infinity of sign ``sign``, and the
+    format's own specials policy decides their codes (``fmt.nan_result_code``,
+    ``fmt.inf_result_code``; overflow by ``fmt.overflow_code``; see docs/semantics.md,
+    "Specials and overflow"). Nothing is raised for those lanes: callers that refuse NaN into a
+    format without NaN check before (``golden.add(..., strict=True)``).
 
     Parameters
     ----------
     sign : bool array
         True for negative values (including negative zero).
     sig : int64 array
-        Non-negative significand, narrower than 62 bits.
+        Non-negative significand, narrower than 62 bits (ignored in ``nan``/``inf`` lanes).
     exp : int64 array
         Exponent of the LSB of ``sig``.
     fmt : FloatFormat or FixedFormat
@@ -105,21 +125,57 @@ def round_pack(sign, sig, exp, fmt, rounding="RNE", *, sticky=None, overflow=Non
     sticky : bool array, optional
         Non-zero bits exist below the LSB of ``sig`` (requires >= 2 guard bits, see module doc).
     overflow : str, optional
-        Fixed point only: ``"SAT"`` or ``"WRAP"``; default the format's own.
+        Fixed point only (``fmt.check_overflow_mode``): ``"SAT"`` or ``"WRAP"``; default the
+        format's own.
+    nan, inf : bool arrays, optional
+        Lanes whose exact result is NaN / ±inf (default: none).
 
     Returns
     -------
     numpy array of ``fmt.dtype`` codes.
     """
     mode = check_rounding(rounding)
+    ovf = fmt.check_overflow_mode(overflow)
     sign = np.asarray(sign, dtype=bool)
     sig = np.asarray(sig, dtype=np.int64)
     exp = np.asarray(exp, dtype=np.int64)
     if sticky is not None:
         sticky = np.asarray(sticky, dtype=bool)
     if fmt.kind == "fixed":
-        return _round_pack_fixed(sign, sig, exp, fmt, mode, sticky, overflow)
-    return _round_pack_float(sign, sig, exp, fmt, mode, sticky)
+        codes = _round_pack_fixed(sign, sig, exp, fmt, mode, sticky, ovf)
+    else:
+        codes = _round_pack_float(sign, sig, exp, fmt, mode, sticky)
+    if nan is None and inf is None:
+        return codes
+    return _apply_specials(codes, fmt, sign, nan, inf)
+
+
+def _apply_specials(codes, fmt, sign, nan, inf):
+    """Overwrite the (rare) NaN and infinity lanes by the format's policy."""
+    shape = codes.shape
+    flags = []
+    for m in (nan, inf):
+        if m is not None:
+            m = np.asarray(m, dtype=bool)
+            if m.shape != shape:
+                shape = np.broadcast_shapes(shape, m.shape)
+        flags.append(m)
+    flags = [None if m is None else (m if m.shape == shape else np.broadcast_to(m, shape)).ravel()
+             for m in flags]
+    special = flags[0] if flags[1] is None else flags[1] if flags[0] is None else flags[0] | flags[1]
+    idx = np.flatnonzero(special)
+    if not idx.size:
+        return codes
+    codes = np.array(np.broadcast_to(codes, shape), dtype=fmt.dtype)
+    flat = codes.reshape(-1)
+    neg = (sign if sign.shape == shape else np.broadcast_to(sign, shape)).ravel()[idx]
+    t = fmt.dtype.type
+    vals = np.where(neg, t(fmt.inf_result_code(True)), t(fmt.inf_result_code(False)))
+    if flags[0] is not None:
+        # NaN wins over inf (an invalid operation on an infinite operand)
+        vals = np.where(flags[0][idx], t(fmt.nan_result_code), vals)
+    flat[idx] = vals
+    return codes
 
 
 def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
@@ -133,42 +189,35 @@ def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
     kept, _ = _shift_right_round(sig << left, shift, sign, mode, sticky)
     # Magnitude code: this one formula covers subnormals, normals and the carry out of rounding
     # (kept == 2**(M+1) lands on the next binade's first code).
-    binade = np.minimum(q - qmin, (1 << (fmt.exp_bits + 1)) + 2)
-    mag = (binade << M) + kept
+    # Clipped at 2**E: every binade from there on overflows, and the magnitude stays below
+    # 2**(E+M) + 2**(M+1), which fits int64 up to E+M = 62 (uint64 for 64-bit formats).
+    binade = np.minimum(q - qmin, 1 << fmt.exp_bits)
+    max_mag = fmt.max_finite_code
+    if fmt.exp_bits + fmt.man_bits >= 63:
+        mag = (binade.astype(np.uint64) << np.uint64(M)) + kept.astype(np.uint64)
+        over = mag > np.uint64(max_mag)
+        mag = np.where(over, 0, mag).astype(np.int64)
+    else:
+        mag = (binade << M) + kept
+        over = mag > max_mag
     if not fmt.subnormals:
         mag = np.where(mag < (1 << M), 0, mag)
-    over = mag > fmt._max_mag
-    if over.any():
-        if mode in ("RNE", "RNA"):
-            to_inf = over
-        elif mode == "RTZ":
-            to_inf = np.zeros_like(over)
-        elif mode == "RUP":
-            to_inf = over & ~sign
-        else:
-            to_inf = over & sign
-        if fmt.specials == "finite" or fmt.saturate:
-            inf_mag = fmt._max_mag
-        elif fmt.specials == "ieee":
-            inf_mag = fmt._inf_mag
-        else:
-            inf_mag = -1  # becomes the format's NaN below
-        mag = np.where(over, np.where(to_inf, inf_mag, fmt._max_mag), mag)
-        is_nan = mag < 0
-    else:
-        is_nan = None
     if fmt.specials == "fnuz":
         sign = sign & (mag != 0)
-    codes = (sign.astype(np.int64) << (fmt.bits - 1)) | np.maximum(mag, 0)
-    if is_nan is not None and is_nan.any():
-        codes = np.where(is_nan, fmt.nan_code, codes)
+    if fmt.bits == 64:
+        codes = (sign.astype(np.uint64) << np.uint64(63)) | mag.astype(np.uint64)
+    else:
+        codes = (sign.astype(np.int64) << (fmt.bits - 1)) | mag
+    if over.any():
+        # IEEE decides between infinity and max per rounding mode and sign; the format says
+        # what "infinity" is (fmt.overflow_code states the whole rule once)
+        t = codes.dtype.type
+        pos, neg = t(fmt.overflow_code(False, mode)), t(fmt.overflow_code(True, mode))
+        codes = np.where(over, np.where(sign, neg, pos), codes)
     return codes.astype(fmt.dtype)
 
 
-def _round_pack_fixed(sign, sig, exp, fmt, mode, sticky, overflow):
-    ovf = fmt.overflow if overflow is None else check_overflow(overflow)
-    if ovf == "WRAP" and fmt.symmetric:
-        raise ValueError(f"WRAP overflow is not defined for the symmetric format {fmt}")
+def _round_pack_fixed(sign, sig, exp, fmt, mode, sticky, ovf):
     n = fmt.bits
     shift = -fmt.frac_bits - exp
     left = np.clip(-shift, 0, _MAX_SHIFT)
@@ -181,6 +230,6 @@ def _round_pack_fixed(sign, sig, exp, fmt, mode, sticky, overflow):
     kept, _ = _shift_right_round(low << np.where(huge, np.minimum(left, n), left), shift, sign, mode, sticky)
     k = np.where(sign, -kept, kept)
     if ovf == "SAT":
-        k = np.where(huge, np.where(sign, fmt._kmin, fmt._kmax), k)
-        k = np.clip(k, fmt._kmin, fmt._kmax)
+        k = np.where(huge, np.where(sign, fmt.kmin, fmt.kmax), k)
+        k = np.clip(k, fmt.kmin, fmt.kmax)
     return (k & ((np.int64(1) << n) - 1)).astype(fmt.dtype)

@@ -77,10 +77,8 @@ def shape_for(lo, hi):
 
 
 def fixed_range(fmt):
-    """``(kmin, kmax)`` of a fixed-point format, read from its public members."""
-    kmax = int(fmt.to_int(fmt.max_finite_code))
-    kmin = int(round(fmt.min_value * (1 << fmt.frac_bits)))  # powers of two: exact in float64
-    return kmin, kmax
+    """``(kmin, kmax)`` of a fixed-point format (``fmt.kmin``, ``fmt.kmax``)."""
+    return fmt.kmin, fmt.kmax
 
 
 # -- pipelining ---------------------------------------------------------------------------------
@@ -160,10 +158,8 @@ class Unpacked:
 
     @staticmethod
     def exp_bounds(fmt):
-        """Range of ``exp`` over the finite codes of a float format (LSB exponent)."""
-        M = fmt.man_bits
-        top_field = fmt.max_finite_code >> M
-        return fmt.emin - M, max(top_field, 1) - fmt.bias - M
+        """Range of ``exp`` over the finite codes of a float format (``fmt.lsb_exp_range``)."""
+        return fmt.lsb_exp_range
 
 
 def unpack_float(m: Module, code, fmt, *, name):
@@ -177,14 +173,12 @@ def unpack_float(m: Module, code, fmt, *, name):
     nan = Signal(name=f"{name}_nan")
     inf = Signal(name=f"{name}_inf")
     zero = Signal(name=f"{name}_zero")
-    if fmt.specials == "ieee":
-        top = field == (1 << E) - 1
-        m.d.comb += [nan.eq(top & (frac != 0)), inf.eq(top & (frac == 0))]
-    elif fmt.specials == "fn":
-        m.d.comb += nan.eq(mag == (1 << (E + M)) - 1)
-    elif fmt.specials == "fnuz":
-        m.d.comb += nan.eq(code == (1 << (E + M)))
-    # "finite": no NaN, no inf (the flags stay 0)
+    # the format's own rule, shared with golden unpacking ("finite": the flags stay 0)
+    is_nan, is_inf = fmt.special_flags(code, field, frac)
+    if is_nan is not False:
+        m.d.comb += nan.eq(is_nan)
+    if is_inf is not False:
+        m.d.comb += inf.eq(is_inf)
     if fmt.subnormals:
         m.d.comb += zero.eq(mag == 0)
     else:

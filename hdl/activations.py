@@ -38,9 +38,6 @@ __all__ = ["ActivationUnit", "Identity", "ReLU", "Step", "TableActivation", "PWL
 MAX_TABLE_BITS = 12
 
 
-def _nan_or_zero(fmt):
-    nan = getattr(fmt, "nan_code", None)
-    return fmt.zero_code if nan is None else nan
 
 
 def _check_activation(impl):
@@ -158,7 +155,7 @@ class _Exact(ActivationUnit):
             else:
                 m.d.comb += y.eq(conv)
         out = Signal(fo.bits, name="out")
-        m.d.comb += out.eq(Mux(nan, _nan_or_zero(fo), y))
+        m.d.comb += out.eq(Mux(nan, fo.nan_result_code, y))
         m.d.comb += self.o.payload.result.eq(delay(m, out, self.latency, name="out"))
         valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
@@ -310,7 +307,7 @@ class PWLActivation(ActivationUnit):
             right_code = ident.o.payload.result
         else:
             right_code = Const(p.right_code, fo.bits)
-        m.d.comb += tail.eq(Mux(nan, _nan_or_zero(fo), Mux(left, p.left_code, right_code)))
+        m.d.comb += tail.eq(Mux(nan, fo.nan_result_code, Mux(left, p.left_code, right_code)))
         use_tail = nan | left | right
         tail = delay(m, tail, self.latency, name="tail_d")
         use_tail = delay(m, use_tail, self.latency, name="use_tail_d")

@@ -45,9 +45,11 @@ class FloatConverter(wiring.Component):
 
     Notes
     -----
-    Float NaN into fixed point gives 0 and ±inf saturates to the range ends, whatever the
-    overflow policy (as golden). NaN into a ``finite`` float format has no encoding: golden
-    raises, the hardware gives +max.
+    Specials follow the destination's policy (``dst.nan_result_code``,
+    ``dst.inf_result_code``), lane by lane: float NaN into fixed point or into a ``finite``
+    float gives +0 and ±inf into fixed point saturates to the range ends, whatever the
+    overflow policy — golden ``convert(..., strict=False)`` bit for bit (by default golden
+    refuses NaN into a ``finite`` float; docs/semantics.md, NaN into a format without NaN).
     """
 
     CUTS = ("rp.norm", "unpack", "rp.inc")
@@ -57,12 +59,9 @@ class FloatConverter(wiring.Component):
         self.in_format = as_format(src, "src")
         self.out_format = as_format(dst, "dst")
         self.rounding = check_rounding(rounding)
-        if overflow is not None:
-            overflow = check_overflow(overflow)
-            if self.out_format.kind != "fixed":
-                raise ValueError(f"overflow={overflow!r} applies to fixed-point results, "
-                                 f"not to {self.out_format}")
-        self.overflow = overflow
+        # the destination states the rule (floats take no overflow=, no WRAP if symmetric)
+        self.out_format.check_overflow_mode(overflow)
+        self.overflow = None if overflow is None else check_overflow(overflow)
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
         super().__init__(UnitSignature.unary(self.in_format, self.out_format))
@@ -76,10 +75,11 @@ class FloatConverter(wiring.Component):
                 f"rounding={self.rounding!r}, latency={self.latency})")
 
     def emulate(self, **inputs):
-        """``{"result": golden.convert(a, src, dst, rounding=, overflow=)}``."""
+        """``{"result": golden.convert(a, src, dst, rounding=, overflow=, strict=False)}``
+        (NaN into a format without NaN: +0 per lane, as the hardware gives)."""
         v = self.signature.cast_inputs(inputs, repr(self))
         return {"result": convert(v["a"], self.in_format, self.out_format,
-                                  rounding=self.rounding, overflow=self.overflow)}
+                                  rounding=self.rounding, overflow=self.overflow, strict=False)}
 
     def elaborate(self, platform):
         m = Module()

@@ -30,17 +30,9 @@ class _FixedBinary(BinaryUnit):
         self.in_formats = operand_formats(fmt, "fixed")
         self.out_format = self.in_formats[0] if out is None else as_format(out, "out")
         self.rounding = check_rounding(rounding)
-        if overflow is not None:
-            overflow = check_overflow(overflow)
-            if self.out_format.kind != "fixed":
-                raise ValueError(f"overflow={overflow!r} applies to fixed-point results, "
-                                 f"not to {self.out_format}")
-        if self.out_format.kind == "fixed":
-            eff = self.out_format.overflow if overflow is None else overflow
-            if eff == "WRAP" and self.out_format.symmetric:
-                raise ValueError("WRAP overflow is not defined for the symmetric format "
-                                 f"{self.out_format}")
-        self.overflow = overflow
+        # the destination states the rule (floats take no overflow=, no WRAP if symmetric)
+        self.out_format.check_overflow_mode(overflow)
+        self.overflow = None if overflow is None else check_overflow(overflow)
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
         super().__init__(self._ports())

@@ -87,11 +87,11 @@ class RoundPack(wiring.Component):
         below the rounding position whenever it can be set, as golden requires).
     nan, inf
         1 bit each: the exact result is NaN / an infinity of sign ``sign`` (produced by the
-        caller's special case logic). Float: NaN gives ``fmt.nan_code``; an exact infinity stays ±inf in ieee
-        formats (even saturating ones: saturation only changes overflow) and gives NaN (fn/fnuz)
-        or ±max (saturating or finite) elsewhere, as golden ``add``/``mul`` do. A ``finite``
-        destination has no NaN: NaN gives +max (golden raises there). Fixed point has neither:
-        NaN gives 0, ±inf saturate to the range ends.
+        caller's special case logic). The codes come from the format's policy, evaluated at
+        elaboration as golden ``round_pack`` applies it: NaN gives ``fmt.nan_result_code`` (the
+        NaN, or +0 in a format without NaN: ``finite`` floats and fixed point), an exact
+        infinity ``fmt.inf_result_code(sign)`` (±inf, NaN for fn/fnuz, ±max when saturating or
+        finite, the range ends in fixed point), an overflow ``fmt.overflow_code(sign, rounding)``.
     o : Out(stream)
         Payload field ``result`` (a code of ``fmt``); ``o.valid`` is ``i.valid`` delayed by
         ``latency`` cycles (both streams are always ready).
@@ -122,14 +122,9 @@ class RoundPack(wiring.Component):
                  _mutate=None):
         fmt = self.out_format = as_format(fmt, "fmt")
         self.rounding = check_rounding(rounding)
-        if fmt.kind == "fixed":
-            self.overflow = fmt.overflow if overflow is None else check_overflow(overflow)
-            if self.overflow == "WRAP" and fmt.symmetric:
-                raise ValueError(f"WRAP overflow is not defined for the symmetric format {fmt}")
-        elif overflow is not None:
-            raise ValueError(f"overflow= applies to fixed-point destinations only, not {fmt}")
-        else:
-            self.overflow = None
+        # the format states the rule (SAT/WRAP, WRAP undefined for symmetric formats, floats
+        # take no overflow=), as for golden round_pack
+        self.overflow = fmt.check_overflow_mode(overflow)
         if not isinstance(sig_width, int) or sig_width < 1:
             raise ValueError(f"sig_width must be a positive integer, got {sig_width!r}")
         lo, hi = exp_range
@@ -238,44 +233,21 @@ class RoundPack(wiring.Component):
 
         max_mag = fmt.max_finite_code
         over = mag > max_mag
-        mode = self.rounding
-        to_inf = {"RNE": Const(1, 1), "RNA": Const(1, 1), "RTZ": Const(0, 1),
-                  "RUP": ~sign, "RDN": sign}[mode]
-        # Where IEEE would round to infinity: inf, NaN or max by the format. An exact infinity
-        # (the ``inf`` input) stays infinite wherever the format has one: saturation only
-        # changes overflow (golden ``_apply_specials``).
-        if fmt.specials == "finite" or fmt.saturate:
-            over_kind = "max"
-        elif fmt.specials == "ieee":
-            over_kind = "inf"
-        else:
-            over_kind = "nan"
-        if fmt.specials == "ieee":
-            exact_inf_kind = "inf"
-        elif fmt.specials in ("fn", "fnuz") and not fmt.saturate:
-            exact_inf_kind = "nan"
-        else:
-            exact_inf_kind = "max"
         code = Signal(fmt.bits, name="code")
         out_sign = sign & (mag != 0) if fmt.specials == "fnuz" else sign
         m.d.comb += code.eq(Cat(mag[:E + M], out_sign))
 
-        def special(kind):
-            if kind == "inf":
-                return Cat(Const(fmt.inf_code, E + M), sign)
-            if kind == "max":
-                return Cat(Const(max_mag, E + M), sign)
-            return Const(fmt.nan_code, fmt.bits)
+        def by_sign(policy):
+            """The format's code for this case, per sign (constants at elaboration)."""
+            pos, neg = policy(False), policy(True)
+            return Const(pos, fmt.bits) if pos == neg else Mux(sign, neg, pos)
 
         with m.If(nan):
-            m.d.comb += code.eq(fmt.nan_code if fmt.nan_code is not None else max_mag)
+            m.d.comb += code.eq(fmt.nan_result_code)
         with m.Elif(inf):
-            m.d.comb += code.eq(special(exact_inf_kind))
+            m.d.comb += code.eq(by_sign(fmt.inf_result_code))
         with m.Elif(over):
-            with m.If(to_inf):
-                m.d.comb += code.eq(special(over_kind))
-            with m.Else():
-                m.d.comb += code.eq(Cat(Const(max_mag, E + M), sign))
+            m.d.comb += code.eq(by_sign(lambda s_: fmt.overflow_code(s_, self.rounding)))
         return code
 
     # -- fixed --------------------------------------------------------------------------------
@@ -321,12 +293,11 @@ class RoundPack(wiring.Component):
         m.d.comb += code.eq(v[:nbits])
         if self.overflow == "SAT":
             with m.If(~sign & (k > kmax)):
-                m.d.comb += code.eq(Const(kmax, signed(nbits + 1))[:nbits])
+                m.d.comb += code.eq(fmt.overflow_code(False, self.rounding, self.overflow))
             with m.Elif(sign & (k > -kmin)):
-                m.d.comb += code.eq(Const(kmin, signed(nbits + 1))[:nbits])
+                m.d.comb += code.eq(fmt.overflow_code(True, self.rounding, self.overflow))
         with m.If(nan):
-            m.d.comb += code.eq(0)
+            m.d.comb += code.eq(fmt.nan_result_code)
         with m.Elif(inf):
-            m.d.comb += code.eq(Mux(sign, Const(kmin, signed(nbits + 1))[:nbits],
-                                    Const(kmax, signed(nbits + 1))[:nbits]))
+            m.d.comb += code.eq(Mux(sign, fmt.inf_result_code(True), fmt.inf_result_code(False)))
         return code

@@ -23,8 +23,9 @@ from test_activation_tables import (FUNCS, MODES, SMALL, input_values, oracle_ta
                                     round_fixed, spec_of, valid_codes)
 from ulpflow.golden import activations as A
 from ulpflow.golden import parse_format
-from ulpflow.golden.activations import (check, check_allowed, get_activation,
-                                        activation_from_json, ulp_distance)
+from ulpflow.golden.activations import (check_activation, check_allowed, get_activation,
+                                        activation_from_json)
+from ulpflow.golden.formats import ulp_distance
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -293,7 +294,8 @@ def test_kulp_within_k(name, fmt, k):
         assert np.array_equal(got, cr)
     cr_t = np.zeros(1 << spec.bits, dtype=spec.dtype)
     cr_t[codes.astype(np.int64)] = cr
-    assert check(act, cr_t, k).ok and (k == 0 or not check(act, cr_t, k - 1).ok)
+    assert check_activation(act, cr_t, k).ok
+    assert k == 0 or not check_activation(act, cr_t, k - 1).ok
     if isinstance(spec, FloatSpec):
         # never onto NaN/inf, never past ±max, except where the reference itself is special
         special = spec.is_nan(cr) | spec.is_inf(cr)
@@ -352,9 +354,9 @@ def test_mutation_caught_by_check():
         tab[i] = f"0x{(v + bump) & 0xFF:02x}"
         mutant["table"] = tab
         m = activation_from_json(mutant)
-        rep = check(m, cr, 0)
+        rep = check_activation(m, cr, 0)
         assert rep.count_over == 1 and rep.worst_input_code == i and rep.worst_ulps == abs(bump)
-        assert check(m, cr, abs(bump)).ok
+        assert check_activation(m, cr, abs(bump)).ok
         with pytest.raises(ValueError, match=f"0x{i:02x}"):
             activation_from_json(mutant, verify=True)
         rd, ru = A.rounding_bounds(cr)
@@ -363,19 +365,19 @@ def test_mutation_caught_by_check():
     mutant = dict(d)
     mutant["table"] = list(d["table"])
     mutant["table"][0x30] = "0x7f"
-    rep = check(activation_from_json(mutant), cr)
+    rep = check_activation(activation_from_json(mutant), cr)
     assert rep.worst_ulps == math.inf and rep.worst_input_code == 0x30
     # and the unmutated table passes
-    assert check(activation_from_json(d), cr).ok
+    assert check_activation(activation_from_json(d), cr).ok
 
 
 def test_check_report_fields():
     act = get_activation("sin", "e4m3", method="kulp", k=2, seed=0)
-    rep = check(act, None, 1)
+    rep = check_activation(act, None, 1)
     assert rep.n_checked == 256 and rep.worst_ulps == 2 and rep.count_over > 0
     assert rep.worst_input.startswith("0x") and "ulp" in str(rep)
     with pytest.raises(TypeError, match="in_fmt and out_fmt"):
-        check(np.zeros(256, np.uint8), np.zeros(256, np.uint8))
+        check_activation(np.zeros(256, np.uint8), np.zeros(256, np.uint8))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -250,3 +250,87 @@ def test_comparison_catches_wrong_mode_encode():
     with pytest.raises(AssertionError, match="differ"):
         assert_codes_equal(g.parse_format("fp16").encode(pts, rounding="RNA"), expected, spec,
                            what="RNA posing as RNE")
+
+
+# ---------------------------------------------------------------------------- NaN without NaN
+
+@pytest.mark.parametrize("n", [7, 5000])          # the direct path and the pair-table path
+@pytest.mark.parametrize("op", ["add", "sub", "mul"])
+def test_nan_into_a_format_without_nan_is_per_lane(op, n):
+    """strict=False: NaN lanes give +0, every other lane is what the strict call gives."""
+    f, out = g.parse_format("e4m3"), g.parse_format("e2m1fn")
+    rng = np.random.default_rng(n)
+    a = rng.integers(0, 256, n).astype(np.uint8)
+    b = rng.integers(0, 256, n).astype(np.uint8)
+    a[:3] = [0x7F, 0x78, 0x00]                      # NaN, +inf, 0
+    b[:3] = [0x38, 0xF8, 0x78]                      # 1, -inf, +inf: NaN, NaN (add), NaN (mul)
+    got = getattr(g, op)(a, b, f, out=out, strict=False)
+    va, vb = f.decode(a), f.decode(b)
+    with np.errstate(all="ignore"):
+        nan = np.isnan({"add": va + vb, "sub": va - vb, "mul": va * vb}[op])
+    assert nan.any() and (got[nan] == 0).all() and out.nan_result_code == 0
+    ok = ~nan
+    assert (got[ok] == getattr(g, op)(a[ok], b[ok], f, out=out)).all()
+    with pytest.raises(ValueError, match="e2m1fn") as e:
+        getattr(g, op)(a, b, f, out=out)           # strict by default for a finite float
+    first = np.flatnonzero(nan)[:3]
+    assert f"lanes {', '.join(map(str, first))}" in str(e.value)
+    assert f"{nan.sum()} lane(s)" in str(e.value)
+
+
+def test_nan_lanes_are_named_in_2d_and_for_convert_and_fma():
+    f, out = g.parse_format("fp16"), g.parse_format("e3m2fn")
+    a = np.array([[0x3C00, 0x7E00], [0x7E00, 0x3C00]], dtype=np.uint16)
+    with pytest.raises(ValueError, match=r"convert: 2 lane\(s\).*lanes \(0, 1\), \(1, 0\)"):
+        g.convert(a, f, out)
+    got = g.convert(a, f, out, strict=False)
+    assert got[0, 1] == got[1, 0] == 0 and got[0, 0] == out.encode(1.0)
+    with pytest.raises(ValueError, match=r"fma: 1 lane"):
+        g.fma(a[0], a[0], a[0], f, out=out)
+    assert g.fma(a[0], a[0], a[0], f, out=out, strict=False)[1] == 0
+
+
+def test_nan_into_fixed_point_default_and_strict():
+    f, q = g.parse_format("e4m3"), g.parse_format("q4.4")
+    codes = np.array([0x7F, 0x78, 0xF8, 0x38], dtype=np.uint8)   # NaN, +inf, -inf, 1
+    assert list(g.convert(codes, f, q)) == [0, 0x7F, 0x80, 0x10]  # documented default
+    with pytest.raises(ValueError, match=r"q4.4.*lanes 0"):
+        g.convert(codes, f, q, strict=True)
+
+
+def test_encode_strict_false_applies_the_policy():
+    fin, q = g.parse_format("e2m1fn"), g.parse_format("q4.4")
+    x = np.array([1.0, np.nan, np.inf, -np.inf])
+    assert list(fin.encode(x, strict=False)) == [0x2, 0x0, 0x7, 0xF]
+    assert list(q.encode(x, strict=False)) == [0x10, 0x00, 0x7F, 0x80]
+    with pytest.raises(ValueError, match=r"element 1"):
+        fin.encode(x)
+    with pytest.raises(ValueError, match=r"\+inf \(element 2\)"):
+        q.encode(x[[0, 0, 2]])
+    with pytest.raises(ValueError, match="applies to fixed-point"):
+        g.parse_format("e4m3").encode(x[:1], overflow="SAT")
+
+
+def test_activation_nan_agrees_with_convert():
+    """Activations give the same per-lane substitute as arithmetic (and the hardware)."""
+    from ulpflow.golden.activations import get_activation
+    f, out = g.parse_format("e4m3"), g.parse_format("e2m3fn")
+    codes = f.all_codes()
+    ident = get_activation("identity", f, out)
+    assert (ident(codes) == g.convert(codes, f, out, strict=False)).all()
+    tanh = get_activation("tanh", f, out)
+    assert (tanh(codes[f.is_nan(codes)]) == out.nan_result_code).all()
+
+
+def test_round_pack_masks():
+    from ulpflow.golden.rounding import round_pack
+    z = np.zeros(4, dtype=np.int64)
+    sign = np.array([0, 1, 0, 1], bool)
+    nan = np.array([1, 0, 0, 1], bool)
+    inf = np.array([0, 1, 1, 1], bool)
+    for name, want in [("e4m3", [0x7C, 0xF8, 0x78, 0x7C]), ("e4m3fn", [0x7F] * 4),
+                       ("e4m3_fn_sat", [0x7F, 0xFE, 0x7E, 0x7F]), ("e2m3fn", [0, 0x3F, 0x1F, 0]),
+                       ("q4.4", [0, 0x80, 0x7F, 0])]:
+        f = g.parse_format(name)
+        got = round_pack(sign, z, z, f, "RNE", nan=nan, inf=inf)
+        assert list(got) == want, name

@@ -280,3 +280,85 @@ def test_fixed_format(fx):
     allc = f.all_codes()
     assert allc.dtype == fx.dtype
     assert np.array_equal(np.sort(allc), np.sort(c)) or (fx.symmetric and allc.size == c.size + 1)
+
+
+# ---------------------------------------------------------------------------- bounds and helpers
+
+@pytest.mark.parametrize("name,what", [("e31m3", "exp_bits"), ("e33m3", "exp_bits"),
+                                       ("e42m3", "exp_bits"), ("e4m3_b4611686018427387904", "bias"),
+                                       ("e8m7_b-1073741825", "bias")])
+def test_formats_beyond_the_bounds_are_refused(name, what):
+    """Formats golden cannot compute exactly are refused when built, naming the value."""
+    with pytest.raises(ValueError, match=what) as e:
+        g.parse_format(name)
+    assert name in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"100000000000000000000"):
+        g.FloatFormat(8, 7, bias=10 ** 20)
+    from ulpflow.golden.formats import MAX_BIAS, MAX_EXP_BITS
+    assert (MAX_EXP_BITS, MAX_BIAS) == (30, 1 << 30)
+
+
+@pytest.mark.parametrize("name", ["e30m3", "e30m33", "e20m43", "e4m3_b1073741824",
+                                  "e8m7_b-1073741824"])
+def test_formats_at_the_bounds_compute_exactly(name):
+    """At the bounds: max_finite, tiny sums and huge encodes are exact (Fraction reference)."""
+    f = g.parse_format(name)
+    top = (f.max_finite_code >> f.man_bits) - f.bias
+    want_max = (2 - Fraction(1, 1 << f.man_bits)) * Fraction(2) ** top
+    assert f.decode_fraction(np.array([f.max_finite_code]))[0] == want_max
+    tiny = np.array([f.min_subnormal_code], dtype=np.uint64).astype(f.dtype)
+    zero = np.zeros(1, dtype=f.dtype)
+    if f.man_bits <= 27:
+        assert g.add(tiny, zero, f)[0] == tiny[0]          # ZERO_EXP stays below every operand
+    big = f.encode([want_max * 4, -want_max * 4, want_max])
+    assert list(big) == [f.overflow_code(False), f.overflow_code(True), f.max_finite_code]
+
+
+def test_64_bit_format_matches_float64():
+    f = g.parse_format("e11m52")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(4000) * 10.0 ** rng.integers(-300, 300, 4000)
+    x = np.concatenate([x, [np.inf, -np.inf, 0.0, -0.0, 5e-324, -1.7976931348623157e308]])
+    assert (f.encode(x) == x.view(np.uint64)).all()
+    assert (f.decode(x.view(np.uint64)) == x).all()
+    assert f.encode([Fraction(2) ** 1024])[0] == f.inf_code
+
+
+def test_show_hex_and_fixed_range():
+    e4m3, q = g.parse_format("e4m3"), g.parse_format("q4.4s")
+    assert e4m3.show(0x38) == "0x38 (1.0)" and e4m3.hex(5) == "0x05"
+    assert g.parse_format("fp16").show(0x7C00) == "0x7c00 (inf)"
+    assert q.show(0x80) == "0x80 (not a q4.4s code)" and q.show(0x90) == "0x90 (-7.0)"
+    assert e4m3.show(0x100) == "0x100 (not a e4m3 code)"
+    assert (q.kmin, q.kmax) == (-127, 127)
+    assert (g.parse_format("uq3.5").kmin, g.parse_format("uq3.5").kmax) == (0, 255)
+    assert list(q.is_code(np.array([0, 0x80, 0xFF, 0x100]))) == [True, False, True, False]
+
+
+@pytest.mark.parametrize("name", list(FLOAT_PRESETS) + ["e5m2_ftz", "e4m3_fn_sat", "e3m0_fn"])
+def test_special_flags_and_lsb_exp_range(name):
+    """The shared NaN/inf rule agrees with classify, and lsb_exp_range with unpack."""
+    f = g.parse_format(name)
+    codes = f.all_codes() if f.bits <= 16 else np.array([0, 1, 0x7F800000, 0x7FC00000, 0xFF800000,
+                                                          0x3F800000], dtype=np.uint32)
+    c = codes.astype(np.int64)
+    field = (c >> f.man_bits) & ((1 << f.exp_bits) - 1)
+    frac = c & ((1 << f.man_bits) - 1)
+    nan, inf = f.special_flags(c, field, frac)
+    cls = f.classify(codes)
+    assert (np.broadcast_to(nan, c.shape) == (cls == g.CLASS_NAN)).all()
+    assert (np.broadcast_to(inf, c.shape) == (cls == g.CLASS_INF)).all()
+    _, _, exp, cls = f.unpack(codes, raw=True)
+    finite = (cls == g.CLASS_NORMAL) | (cls == g.CLASS_SUBNORMAL)
+    lo, hi = f.lsb_exp_range
+    if f.bits <= 16:
+        assert exp[finite].min() == lo and exp[finite].max() == hi
+
+
+def test_ordinal_helpers_are_public_in_formats():
+    from ulpflow.golden import activations, formats
+    assert activations.ordinal is formats.ordinal and activations.ulp_distance is formats.ulp_distance
+    f = g.parse_format("e4m3")
+    assert formats.ulp_distance(np.array([0x38]), np.array([0x3A]), "e4m3")[0] == 2
+    assert (formats.from_ordinal(f, formats.ordinal(f, f.all_codes()[:100])[0])
+            == f.all_codes()[:100]).all()
