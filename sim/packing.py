@@ -31,6 +31,7 @@ __all__ = [
     "Port",
     "UnitPorts",
     "check_latency",
+    "convert_ports",
     "job_table",
     "load_expected",
     "port_table",
@@ -233,6 +234,21 @@ def _carriers(ports, widths) -> dict[str, tuple[int, tuple[Port, ...]]]:
         if width and carried:
             out[verilog] = (width, carried)
     return out
+
+
+def convert_ports(unit) -> list[tuple]:
+    """The ``ports=`` of Amaranth's ``verilog.convert`` for ``unit``: every member of its
+    signature that is a signal, named by its path joined by ``__``. Constant members (the
+    ``ready`` of an ``always_ready`` stream) and zero-width members are no Verilog ports."""
+    from amaranth.hdl import Const, Value
+
+    ports = []
+    for path, _member, value in unit.signature.flatten(unit):
+        v = Value.cast(value)
+        if isinstance(v, Const) or len(v) == 0:
+            continue
+        ports.append(("__".join(map(str, path)), v, None))
+    return ports
 
 
 def verilog_ports(verilog: str, module: str) -> dict[str, str]:

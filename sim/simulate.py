@@ -47,7 +47,7 @@ from .engines import ENGINES, CocotbBulkEngine, CocotbCycleEngine, CppEngine
 from .engines.cocotb_bulk import CLOCK_SOURCES, bench_build_args, check_lanes
 from .engines.harness import DUT_MODULE, Design
 from .errors import SimulationError
-from .packing import Port, check_latency, to_bits, unit_ports, verilog_ports
+from .packing import Port, check_latency, convert_ports, to_bits, unit_ports, verilog_ports
 from .runner import Build, VerilatorRunner
 
 __all__ = ["ENGINES", "Port", "UnitSimulator", "assert_matches", "simulate"]
@@ -147,7 +147,8 @@ class UnitSimulator:
             from amaranth.back import verilog
 
             start = time.perf_counter()
-            text = verilog.convert(self.unit, name=DUT_MODULE, emit_src=False, strip_internal_attrs=True)
+            text = verilog.convert(self.unit, name=DUT_MODULE, ports=convert_ports(self.unit),
+                                   emit_src=False, strip_internal_attrs=True)
             self.timings["convert"] = time.perf_counter() - start
             ports = verilog_ports(text, DUT_MODULE)
             expected = self.ports.expected_verilog
