@@ -26,6 +26,7 @@ Plumbing lives in sub-modules: :mod:`.engines` (one module per engine, templates
 from . import compare, coverage, vectors
 from .compare import Comparison, RTLMismatch, compare_codes, compare_outputs, format_mismatch
 from .errors import BuildError, SimulationError, TestFailure, ToolchainError
+from .pysim import Bundle, run_amaranth
 from .runner import Build, VerilatorRunner, cache_dir, run_cocotb
 from .simulate import ENGINES, Port, UnitSimulator, assert_matches, simulate
 from .sweep import check, run_sweep
@@ -34,6 +35,7 @@ from .toolchain import verilator_root
 __all__ = [
     "ENGINES",
     "Build",
+    "Bundle",
     "BuildError",
     "Comparison",
     "Port",
@@ -51,6 +53,7 @@ __all__ = [
     "compare_outputs",
     "coverage",
     "format_mismatch",
+    "run_amaranth",
     "run_cocotb",
     "run_sweep",
     "simulate",

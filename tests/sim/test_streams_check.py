@@ -174,3 +174,35 @@ def test_out_of_range_message_names_the_code_at_its_index():
 def test_latency_must_be_a_python_int_as_for_the_units(latency, error, message):
     with pytest.raises(error, match=message):
         simulate(WrapAdd8(latency=2), {"a": [1], "b": [2]}, latency=latency)
+
+
+# -- run_amaranth and Bundle (part of ulpflow.sim) --------------------------------------------
+
+
+@pytest.mark.parametrize("latency", [0, 2])
+def test_run_amaranth_matches_numpy_on_a_stream_unit(latency):
+    from ulpflow.sim import run_amaranth
+
+    v = _mix_vectors(60)
+    out = run_amaranth(StreamMix(latency=latency), v)
+    want = _mix_expected(v)
+    assert np.array_equal(out["total"], want["total"].astype(np.int64))
+    assert np.array_equal(out["neg"] & (2**40 - 1), want["neg"].astype(np.int64))  # signed field
+    assert np.array_equal(out["odd"], want["odd"])
+
+
+def test_bundle_pads_latencies_and_agrees_with_verilator():
+    from ulpflow.sim import Bundle, run_amaranth
+
+    bundle = Bundle({"fast": StreamMix(latency=1), "slow": StreamMix(latency=3)})
+    assert bundle.latency == 3
+    v = _mix_vectors(500)
+    hw = simulate(bundle, v, engine="verilator")
+    py = run_amaranth(bundle, {k: x[:40] for k, x in v.items()})
+    want = _mix_expected(v)
+    for label in ("fast", "slow"):
+        assert (hw[f"{label}_valid"] == 1).all() and (py[f"{label}_valid"] == 1).all()
+        assert np.array_equal(hw[f"{label}_total"].astype(np.uint64), want["total"])
+        assert np.array_equal(py[f"{label}_total"], want["total"][:40].astype(np.int64))
+    with pytest.raises(TypeError, match="has no UnitSignature"):
+        Bundle({"plain": WrapAdd8()})
