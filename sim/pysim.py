@@ -18,7 +18,7 @@ import numpy as np
 from amaranth.hdl import Module, Signal, Value, unsigned
 from amaranth.lib import wiring
 
-from ulpflow.hdl.signature import UnitSignature
+from ulpflow.hdl.signature import UnitSignature, stream_fields
 
 from .packing import check_latency, to_bits, unit_ports
 
@@ -88,6 +88,8 @@ def run_amaranth(unit, inputs: Mapping[str, object], outputs=None) -> dict[str, 
             for i in range(n):
                 for s, words in drive:
                     ctx.set(s, words[i])
+                if valid_out is not None and not ctx.get(valid_out):
+                    bad_valid.append(i)
                 take(ctx, i)
     else:
         async def bench(ctx):
@@ -117,57 +119,69 @@ class Bundle(wiring.Component):
     ----------
     units : dict label -> unit
         Units declared with :class:`~ulpflow.hdl.signature.UnitSignature`. Input fields of the
-        same name are shared and must have the same spec (format, ``(format, count)`` or shape).
+        same name (leaf names: ``a``, ``terms__3``) are shared and must have the same width and
+        signedness; they keep their format where all units agree on it.
 
-    The bundle's output stream carries, per label, the unit's output field (``<label>``; with
-    several output fields ``<label>_<field>``) and its output valid (``<label>_valid``); the
-    stream's own valid is the first unit's. ``latency`` is the largest of the units'.
+    The bundle is a unit too. Its output stream carries, per label, the unit's output field
+    (``<label>``; with several output fields ``<label>_<field>``) and its output valid
+    (``<label>_valid``); the stream's own valid is the first unit's. ``latency`` is the largest
+    of the units'.
     """
 
     def __init__(self, units):
+        from amaranth.hdl import Shape
+
         self.units = dict(units)
         if not self.units:
             raise ValueError("a Bundle needs at least one unit")
         self.latency = max(check_latency(u.latency) for u in self.units.values())
-        inputs, outputs = {}, {}
+        specs, shapes, outputs = {}, {}, {}
         self._outputs = {}
         for label, u in self.units.items():
-            sig = u.signature
-            if not isinstance(sig, UnitSignature):
+            if not isinstance(u.signature, UnitSignature):
                 raise TypeError(f"unit {label!r} ({type(u).__name__}) has no UnitSignature")
-            for name, spec in sig.inputs.items():
-                known = inputs.setdefault(name, spec)
-                if known != spec:
-                    raise ValueError(f"input {name!r} of {label} is {spec}, others {known}")
-            names = list(sig.outputs)
-            for name in names:
-                field = label if len(names) == 1 else f"{label}_{name}"
-                outputs[field] = sig.outputs[name]
-                self._outputs[(label, name)] = field
+            for f in stream_fields(u.signature, wiring.In):
+                shape = Shape(f.width, f.signed)
+                known = shapes.setdefault(f.name, shape)
+                if known != shape:
+                    raise ValueError(f"input {f.name!r} of {label} is {shape}, others {known}")
+                if specs.setdefault(f.name, f.format) != f.format:
+                    specs[f.name] = None  # formats differ: a plain field of that width
+            fields = stream_fields(u.signature, wiring.Out)
+            for f in fields:
+                name = label if len(fields) == 1 else f"{label}_{f.name}"
+                outputs[name] = f.format if f.format is not None else Shape(f.width, f.signed)
+                self._outputs[(label, f.name)] = name
             outputs[f"{label}_valid"] = unsigned(1)
+        inputs = {k: shapes[k] if v is None else v for k, v in specs.items()}
         super().__init__(UnitSignature(inputs, outputs))
 
     def elaborate(self, platform):
         m = Module()
-        out = self.o.payload
+        pin, pout = Value.cast(self.i.payload), Value.cast(self.o.payload)
+        at = {f.name: f.offset for f in stream_fields(self.signature, wiring.In)}
+        out_at = {f.name: f for f in stream_fields(self.signature, wiring.Out)}
         for label, u in self.units.items():
             m.submodules[label] = u
             m.d.comb += u.i.valid.eq(self.i.valid)
-            for name in u.signature.inputs:
-                m.d.comb += u.i.payload[name].eq(self.i.payload[name])
+            upin, upout = Value.cast(u.i.payload), Value.cast(u.o.payload)
+            for f in stream_fields(u.signature, wiring.In):
+                m.d.comb += upin[f.offset:f.offset + f.width].eq(pin[at[f.name]:at[f.name] + f.width])
             valid = u.o.valid
-            results = {name: u.o.payload[name] for name in u.signature.outputs}
+            results = {f.name: upout[f.offset:f.offset + f.width] for f in stream_fields(u.signature, wiring.Out)}
             for i in range(self.latency - u.latency):  # pad to the bundle's latency
                 v = Signal(name=f"{label}_vpad{i}")
                 m.d.sync += v.eq(valid)
                 valid = v
                 for name, value in results.items():
-                    r = Signal.like(Value.cast(value), name=f"{label}_{name}_pad{i}")
+                    r = Signal(len(value), name=f"{label}_{name}_pad{i}")
                     m.d.sync += r.eq(value)
                     results[name] = r
             for name, value in results.items():
-                m.d.comb += out[self._outputs[(label, name)]].eq(value)
-            m.d.comb += out[f"{label}_valid"].eq(valid)
-        first = next(iter(self.units))
-        m.d.comb += self.o.valid.eq(out[f"{first}_valid"])
+                f = out_at[self._outputs[(label, name)]]
+                m.d.comb += pout[f.offset:f.offset + f.width].eq(value)
+            f = out_at[f"{label}_valid"]
+            m.d.comb += pout[f.offset].eq(valid)
+        first = out_at[f"{next(iter(self.units))}_valid"]
+        m.d.comb += self.o.valid.eq(pout[first.offset])
         return m
