@@ -371,7 +371,7 @@ class VerilatorRunner:
             objects = self.cache / "objs" / self._object_key(kind, args, waves)
             self._say(f"building {toplevel} with Verilator ({_KIND_WORDS[kind]}; "
                       + ("the first build on this machine takes ~40 s" if not objects.is_dir()
-                         else "~10 s") + ", later runs of this design reuse the build)")
+                         else "usually under 10 s") + "; later runs of this design reuse the build)")
             work = self.cache / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             (work / "src").mkdir(parents=True)
             paths = []
