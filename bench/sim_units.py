@@ -37,6 +37,7 @@ from rich.table import Table
 from ulpflow.golden import add, parse_format
 from ulpflow.hdl import FloatAdder
 from ulpflow.sim import UnitSimulator, VerilatorRunner, compare_codes
+from ulpflow.sim import coverage as C
 from ulpflow.sim import vectors as V
 
 # label, UnitSimulator keywords
@@ -100,8 +101,8 @@ def measure(name, a, b, args, console):
                 "check": "ok" if check.ok else f"{check.count} differ",
             })
             console.print(f"  {name} {label}: {n} vectors in {run:.2f} s", highlight=False)
-    cov = V.coverage(a, b, fmt, "add")
-    console.print(f"  coverage {name}: {V.format_coverage(cov)}", highlight=False)
+    cov = C.coverage(a, b, fmt, "add")
+    console.print(f"  coverage {name}: {C.format_coverage(cov)}", highlight=False)
     return rows
 
 
