@@ -17,21 +17,32 @@ hardware                   golden
 :class:`Identity` ...      ``golden.activations.get_activation(...)``
 =========================  =============================================
 
-Data ports are ``a``, ``b`` → ``result`` plus ``valid_in``/``valid_out``; every unit has a
-``latency`` attribute (cycles; 0 = combinational, no clock). :func:`to_verilog` writes Verilog.
+Ports are declared by a :class:`~ulpflow.hdl.signature.UnitSignature`: an input stream ``i`` and
+an output stream ``o`` (``amaranth.lib.stream``, always ready for these pipelined units) whose
+payload fields are the data ports (``a``, ``b`` → ``result``; ``terms`` → ``result``), so units
+join with ``wiring.connect`` where the payloads are equal and with :func:`chain` from one unit's
+``result`` into the next unit's ``a``. Every unit has the attributes ``in_format``, ``out_format``,
+``latency`` (cycles; 0 = combinational: ``o.valid = i.valid``, no clock) and its golden twin
+``emulate(**inputs) -> {field: codes}``, keyed by the payload field names. :func:`to_verilog`
+writes Verilog.
+
+Modules: ``rounding``, ``float_unit``, ``fixed_unit``, ``convert``, ``tree`` (twin of
+``golden.tree``), ``activations`` (twin of ``golden.activations``), ``signature``, ``verilog``.
 """
 
-from .activation import (MAX_TABLE_BITS, Identity, PWLActivation, ReLU, Step, TableActivation,
-                         activation_unit)
+from .activations import (MAX_TABLE_BITS, ActivationUnit, Identity, PWLActivation, ReLU, Step,
+                          TableActivation, activation_unit)
 from .convert import FloatConverter
 from .fixed_unit import FixedAdder, FixedMultiplier
 from .float_unit import FloatAdder, FloatMultiplier
-from .reduction import FoldedMAC, ReductionTree
 from .rounding import RoundPack
+from .signature import UnitSignature, chain
+from .tree import FoldedMAC, ReductionTree
 from .verilog import to_verilog
 
 __all__ = [
     "RoundPack", "FloatAdder", "FloatMultiplier", "FloatConverter", "FixedAdder",
     "FixedMultiplier", "ReductionTree", "FoldedMAC", "Identity", "ReLU", "Step",
-    "TableActivation", "PWLActivation", "activation_unit", "MAX_TABLE_BITS", "to_verilog",
+    "TableActivation", "PWLActivation", "ActivationUnit", "activation_unit", "MAX_TABLE_BITS",
+    "UnitSignature", "chain", "to_verilog",
 ]

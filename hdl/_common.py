@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value
 
-from ulpflow.golden.formats import FixedFormat, FloatFormat, parse_format
+from ulpflow.golden.formats import as_format
 from ulpflow.golden.rounding import check_overflow, check_rounding  # noqa: F401 (re-used)
 
 #: Private mutation hooks of the rounding module (used by the mutation tests only).
@@ -35,48 +36,33 @@ def checked_init(init):
 
 
 # -- argument checks --------------------------------------------------------------------------
-def _parse(fmt):
-    # format names are accepted like the golden operations accept them
-    return parse_format(fmt) if isinstance(fmt, str) else fmt
+def operand_formats(fmt, kind=None, name="fmt"):
+    """``fmt`` or a pair ``(fmt_a, fmt_b)`` -> ``(fmt_a, fmt_b)``, like the golden operations.
 
-
-def check_float(fmt, name="fmt"):
-    fmt = _parse(fmt)
-    if not isinstance(fmt, FloatFormat):
-        raise TypeError(f"{name} must be a FloatFormat, not {fmt!r}")
-    return fmt
-
-
-def check_fixed(fmt, name="fmt"):
-    fmt = _parse(fmt)
-    if not isinstance(fmt, FixedFormat):
-        raise TypeError(f"{name} must be a FixedFormat, not {fmt!r}")
-    return fmt
-
-
-def check_format(fmt, name="fmt"):
-    fmt = _parse(fmt)
-    if not isinstance(fmt, (FloatFormat, FixedFormat)):
-        raise TypeError(f"{name} must be a FloatFormat or FixedFormat, not {fmt!r}")
-    return fmt
-
-
-def operand_formats(fmt, check, name="fmt"):
-    """``fmt`` or a pair ``(fmt_a, fmt_b)`` -> ``(fmt_a, fmt_b)``, like the golden operations."""
+    Formats may be given by name (:func:`ulpflow.golden.formats.as_format`); ``kind`` ("float"
+    or "fixed") also requires that kind of both.
+    """
     if isinstance(fmt, (tuple, list)):
         if len(fmt) != 2:
             raise ValueError(f"{name} must be a format or a pair of formats, got {len(fmt)} items")
-        return check(fmt[0], f"{name}[0]"), check(fmt[1], f"{name}[1]")
-    fmt = check(fmt, name)
+        return (as_format(fmt[0], f"{name}[0]", kind=kind),
+                as_format(fmt[1], f"{name}[1]", kind=kind))
+    fmt = as_format(fmt, name, kind=kind)
     return fmt, fmt
 
 
+def format_spec(fa, fb):
+    """The operand formats as golden's ``fmt`` argument takes them: one format, or a pair."""
+    return fa if fa == fb else (fa, fb)
+
+
 def check_latency(latency):
-    if isinstance(latency, bool) or not isinstance(latency, int):
+    """A number of cycles: a non-negative Python or NumPy integer (returned as ``int``)."""
+    if isinstance(latency, (bool, np.bool_)) or not isinstance(latency, (int, np.integer)):
         raise TypeError(f"latency must be an integer number of cycles, not {latency!r}")
     if latency < 0:
         raise ValueError(f"latency must be >= 0, got {latency}")
-    return latency
+    return int(latency)
 
 
 def check_mutation(mutate):
@@ -137,6 +123,22 @@ def delay(m: Module, value, cycles, *, name="dly", reset_less=True, domain="sync
         m.d[domain] += r.eq(v)
         v = r
     return v
+
+
+def rp_latency(enabled, extra):
+    """Cycles that belong to a unit's RoundPack instance: the enabled cuts named ``rp.*`` (the
+    rounding pipeline's own cut points) plus any output registers."""
+    return sum(1 for c in enabled if c.startswith("rp.")) + extra
+
+
+def leading_zero_count(m: Module, sig, width, name):
+    """Leading-zero count of ``sig`` (``width`` for zero), as a priority encoder."""
+    lz = Signal(range(width + 1), name=name)
+    m.d.comb += lz.eq(width)
+    for i in range(width):  # later assignments win: the highest set bit decides
+        with m.If(sig[i]):
+            m.d.comb += lz.eq(width - 1 - i)
+    return lz
 
 
 def valid_chain(m: Module, valid_in, valid_out, latency):

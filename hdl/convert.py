@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
-from ._common import (Stages, allocate_cuts, check_format, check_latency, check_mutation,
-                      check_overflow, check_rounding, checked_init, unpack, unpacked_bounds,
+from ulpflow.golden.arith import convert
+from ulpflow.golden.formats import as_format
+
+from ._common import (Stages, allocate_cuts, check_latency, check_mutation, check_overflow,
+                      check_rounding, checked_init, rp_latency, unpack, unpacked_bounds,
                       valid_chain)
 from .rounding import RoundPack
+from .signature import UnitSignature
 
 __all__ = ["FloatConverter"]
 
@@ -31,9 +34,14 @@ class FloatConverter(wiring.Component):
 
     Members
     -------
-    a : In(src.bits)
-    result : Out(dst.bits)
-    valid_in, valid_out : In(1), Out(1)
+    i : In(stream)
+        Payload field ``a`` (a code of ``src``).
+    o : Out(stream)
+        Payload field ``result`` (a code of ``dst``); ``o.valid`` follows ``i.valid`` after
+        ``latency`` cycles.
+
+    Attributes ``in_format`` (= ``src``) and ``out_format`` (= ``dst``); ``emulate(a=)`` is
+    ``{"result": golden.convert(a, src, dst, rounding=, overflow=)}``.
 
     Notes
     -----
@@ -46,36 +54,46 @@ class FloatConverter(wiring.Component):
 
     @checked_init
     def __init__(self, src, dst, *, rounding="RNE", overflow=None, latency=0, _mutate=None):
-        self.src = check_format(src, "src")
-        self.dst = check_format(dst, "dst")
+        self.in_format = as_format(src, "src")
+        self.out_format = as_format(dst, "dst")
         self.rounding = check_rounding(rounding)
         if overflow is not None:
             overflow = check_overflow(overflow)
-            if self.dst.kind != "fixed":
+            if self.out_format.kind != "fixed":
                 raise ValueError(f"overflow={overflow!r} applies to fixed-point results, "
-                                 f"not to {self.dst}")
+                                 f"not to {self.out_format}")
         self.overflow = overflow
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
-        super().__init__({"a": In(self.src.bits), "valid_in": In(1),
-                          "result": Out(self.dst.bits), "valid_out": Out(1)})
+        super().__init__(UnitSignature.unary(self.in_format, self.out_format))
+
+    # read-only aliases of the names used before the attributes were unified
+    src = property(lambda self: self.in_format)
+    dst = property(lambda self: self.out_format)
 
     def __repr__(self):
-        return (f"FloatConverter({self.src}, {self.dst}, rounding={self.rounding!r}, "
-                f"latency={self.latency})")
+        return (f"FloatConverter({self.in_format}, {self.out_format}, "
+                f"rounding={self.rounding!r}, latency={self.latency})")
+
+    def emulate(self, **inputs):
+        """``{"result": golden.convert(a, src, dst, rounding=, overflow=)}``."""
+        v = self.signature.cast_inputs(inputs, repr(self))
+        return {"result": convert(v["a"], self.in_format, self.out_format,
+                                  rounding=self.rounding, overflow=self.overflow)}
 
     def elaborate(self, platform):
         m = Module()
         enabled, extra = allocate_cuts(self.CUTS, self.latency)
         st = Stages(m, enabled)
-        u = unpack(m, self.a, self.src, name="a")
+        u = unpack(m, self.i.payload.a, self.in_format, name="a")
         sig, sign, exp, nan, inf = st.cut("unpack", u.sig, u.sign, u.exp, u.nan, u.inf)
-        width, lo, hi = unpacked_bounds(self.src)
-        rp_lat = sum(1 for c in enabled if c.startswith("rp.")) + extra
-        rp = RoundPack(self.dst, sig_width=width, exp_range=(lo, hi), rounding=self.rounding,
-                       overflow=self.overflow, latency=rp_lat, _mutate=self._mutate)
+        width, lo, hi = unpacked_bounds(self.in_format)
+        rp = RoundPack(self.out_format, sig_width=width, exp_range=(lo, hi),
+                       rounding=self.rounding, overflow=self.overflow,
+                       latency=rp_latency(enabled, extra), _mutate=self._mutate)
         m.submodules.round = rp
-        m.d.comb += [rp.sign.eq(sign), rp.sig.eq(sig), rp.exp.eq(exp), rp.sticky.eq(0),
-                     rp.nan.eq(nan), rp.inf.eq(inf), self.result.eq(rp.result)]
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        p = rp.i.payload
+        m.d.comb += [p.sign.eq(sign), p.sig.eq(sig), p.exp.eq(exp), p.sticky.eq(0),
+                     p.nan.eq(nan), p.inf.eq(inf), self.o.payload.result.eq(rp.o.payload.result)]
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m

@@ -8,13 +8,13 @@ path: rounding to the destination's fraction bits, then SAT or WRAP).
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import wiring
 
-from ._common import (Stages, allocate_cuts, check_fixed, check_format, check_latency,
-                      check_mutation, check_overflow, check_rounding, checked_init, operand_formats,
-                      unpack_fixed, valid_chain)
-from .float_unit import _binary_signature, _rp_latency
-from .rounding import RoundPack
+from ulpflow.golden.arith import add, mul
+from ulpflow.golden.formats import as_format
+
+from ._common import (Stages, allocate_cuts, check_latency, check_mutation, check_overflow,
+                      check_rounding, checked_init, operand_formats, unpack_fixed)
+from .float_unit import BinaryUnit
 
 __all__ = ["FixedAdder", "FixedMultiplier"]
 
@@ -24,42 +24,35 @@ def _as_int(code, fmt):
     return code.as_signed() if fmt.signed else code.as_unsigned()
 
 
-class _FixedBinary(wiring.Component):
+class _FixedBinary(BinaryUnit):
     @checked_init
     def __init__(self, fmt, *, rounding, out, overflow, latency, _mutate):
-        self.fmt_a, self.fmt_b = operand_formats(fmt, check_fixed)
-        self.out = self.fmt_a if out is None else check_format(out, "out")
+        self.in_formats = operand_formats(fmt, "fixed")
+        self.out_format = self.in_formats[0] if out is None else as_format(out, "out")
         self.rounding = check_rounding(rounding)
         if overflow is not None:
             overflow = check_overflow(overflow)
-            if self.out.kind != "fixed":
+            if self.out_format.kind != "fixed":
                 raise ValueError(f"overflow={overflow!r} applies to fixed-point results, "
-                                 f"not to {self.out}")
-        if self.out.kind == "fixed":
-            eff = self.out.overflow if overflow is None else overflow
-            if eff == "WRAP" and self.out.symmetric:
+                                 f"not to {self.out_format}")
+        if self.out_format.kind == "fixed":
+            eff = self.out_format.overflow if overflow is None else overflow
+            if eff == "WRAP" and self.out_format.symmetric:
                 raise ValueError("WRAP overflow is not defined for the symmetric format "
-                                 f"{self.out}")
+                                 f"{self.out_format}")
         self.overflow = overflow
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
-        super().__init__(_binary_signature(self.fmt_a, self.fmt_b, self.out))
+        super().__init__(self._ports())
 
     def __repr__(self):
-        fmt = self.fmt_a if self.fmt_a == self.fmt_b else (self.fmt_a, self.fmt_b)
         ovf = "" if self.overflow is None else f", overflow={self.overflow!r}"
-        return (f"{type(self).__name__}({fmt}, rounding={self.rounding!r}, out={self.out}"
-                f"{ovf}, latency={self.latency})")
+        return (f"{type(self).__name__}({self.in_format}, rounding={self.rounding!r}, "
+                f"out={self.out_format}{ovf}, latency={self.latency})")
 
     def _finish(self, m, enabled, extra, sign, mag, width, exp):
-        rp = RoundPack(self.out, sig_width=width, exp_range=(exp, exp), rounding=self.rounding,
-                       overflow=self.overflow, latency=_rp_latency(enabled, extra),
-                       _mutate=self._mutate)
-        m.submodules.round = rp
-        m.d.comb += [rp.sign.eq(sign), rp.sig.eq(mag), rp.exp.eq(exp), rp.sticky.eq(0),
-                     rp.nan.eq(0), rp.inf.eq(0), self.result.eq(rp.result)]
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
-        return m
+        return self._round(m, enabled, extra, sign=sign, sig=mag, exp=exp, sticky=0, nan=0,
+                           inf=0, sig_width=width, exp_range=(exp, exp), overflow=self.overflow)
 
 
 class FixedAdder(_FixedBinary):
@@ -82,12 +75,16 @@ class FixedAdder(_FixedBinary):
 
     Members
     -------
-    a, b : In
-    result : Out(out.bits)
-    valid_in, valid_out : In(1), Out(1)
+    i : In(stream)
+        Payload fields ``a``, ``b``.
+    o : Out(stream)
+        Payload field ``result``; ``o.valid`` follows ``i.valid`` after ``latency`` cycles.
+
+    ``emulate(a=, b=)`` is ``{"result": golden.add(a, b, fmt, rounding=, out=, overflow=)}``.
     """
 
     CUTS = ("add", "rp.norm", "rp.inc")
+    OP = staticmethod(add)
 
     @checked_init
     def __init__(self, fmt, *, rounding="RNE", out=None, overflow=None, latency=0,
@@ -99,10 +96,10 @@ class FixedAdder(_FixedBinary):
         m = Module()
         enabled, extra = allocate_cuts(self.CUTS, self.latency)
         st = Stages(m, enabled)
-        fa, fb = self.fmt_a, self.fmt_b
+        fa, fb = self.in_formats
         F = max(fa.frac_bits, fb.frac_bits)
-        ka = _as_int(self.a, fa) << (F - fa.frac_bits)
-        kb = _as_int(self.b, fb) << (F - fb.frac_bits)
+        ka = _as_int(self.i.payload.a, fa) << (F - fa.frac_bits)
+        kb = _as_int(self.i.payload.b, fb) << (F - fb.frac_bits)
         width = max(len(ka), len(kb)) + 2
         total = Signal(signed(width), name="total")
         m.d.comb += total.eq(ka + kb)
@@ -133,12 +130,16 @@ class FixedMultiplier(_FixedBinary):
 
     Members
     -------
-    a, b : In
-    result : Out(out.bits)
-    valid_in, valid_out : In(1), Out(1)
+    i : In(stream)
+        Payload fields ``a``, ``b``.
+    o : Out(stream)
+        Payload field ``result``; ``o.valid`` follows ``i.valid`` after ``latency`` cycles.
+
+    ``emulate(a=, b=)`` is ``{"result": golden.mul(a, b, fmt, rounding=, out=, overflow=)}``.
     """
 
     CUTS = ("mul", "rp.norm", "rp.inc", "unpack")
+    OP = staticmethod(mul)
 
     @checked_init
     def __init__(self, fmt, *, rounding="RNE", out=None, overflow=None, latency=0,
@@ -150,9 +151,9 @@ class FixedMultiplier(_FixedBinary):
         m = Module()
         enabled, extra = allocate_cuts(self.CUTS, self.latency)
         st = Stages(m, enabled)
-        fa, fb = self.fmt_a, self.fmt_b
-        ua = unpack_fixed(m, self.a, fa, name="a")
-        ub = unpack_fixed(m, self.b, fb, name="b")
+        fa, fb = self.in_formats
+        ua = unpack_fixed(m, self.i.payload.a, fa, name="a")
+        ub = unpack_fixed(m, self.i.payload.b, fb, name="b")
         # sign and magnitude, as golden: the sign of an exact zero product is sa ^ sb, which
         # matters when the product rounds into a float format (0 * -8 = -0)
         sa, sb, ma, mb = st.cut("unpack", ua.sign, ub.sign, ua.sig, ub.sig)

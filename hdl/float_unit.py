@@ -1,35 +1,77 @@
 """Floating-point adder and multiplier, twins of ``golden.arith.add`` and ``golden.arith.mul``.
 
 Both compute the exact result as ``(sign, sig, exp, sticky)`` and end in the shared
-:class:`~ulpflow.hdl.rounding.RoundPack`; they only add the special-case logic of SEMANTICS §2
-(NaN propagation, inf - inf, 0 * inf, signed zeros) in front of it.
+:class:`~ulpflow.hdl.rounding.RoundPack`; they only add the special-case logic of golden ``add``
+and ``mul`` (NaN propagation, inf - inf, 0 * inf, signed zeros; docs/semantics.md, "Rounding")
+in front of it.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
-from ._common import (Stages, Unpacked, allocate_cuts, check_float, check_format, check_latency,
-                      check_mutation, check_rounding, checked_init, operand_formats, shape_for,
-                      unpack_float, valid_chain)
-from .rounding import RoundPack, _lzc
+from ulpflow.golden.arith import add, mul
+from ulpflow.golden.formats import as_format
+from ulpflow.golden.rounding import GUARD_BITS
 
-__all__ = ["FloatAdder", "FloatMultiplier"]
+from ._common import (Stages, Unpacked, allocate_cuts, check_latency, check_mutation,
+                      check_rounding, checked_init, format_spec, leading_zero_count,
+                      operand_formats, rp_latency, shape_for, unpack_float, valid_chain)
+from .rounding import RoundPack
+from .signature import UnitSignature
 
-
-def _binary_signature(fa, fb, out):
-    return {"a": In(fa.bits), "b": In(fb.bits), "valid_in": In(1),
-            "result": Out(out.bits), "valid_out": Out(1)}
-
-
-def _rp_latency(enabled, extra):
-    """Cycles that belong to the RoundPack instance (its own cuts plus any output registers)."""
-    return sum(1 for c in enabled if c.startswith("rp.")) + extra
+__all__ = ["BinaryUnit", "FloatAdder", "FloatMultiplier"]
 
 
-class FloatAdder(wiring.Component):
+class BinaryUnit(wiring.Component):
+    """What every two-operand unit shares: ``a``, ``b`` -> ``result`` and its golden twin.
+
+    Attributes: ``in_formats`` (the pair of operand formats), ``in_format`` (one format, or the
+    pair when they differ: golden's ``fmt`` argument), ``out_format``, ``rounding``,
+    ``overflow`` (fixed-point destinations; None = the format's own), ``latency``.
+    ``emulate(a=, b=)`` is the golden operation ``OP`` with exactly these arguments.
+    """
+
+    OP = None  # the golden operation (``staticmethod(add)`` or ``staticmethod(mul)``)
+    overflow = None
+
+    def _ports(self):
+        fa, fb = self.in_formats
+        return UnitSignature.binary(fa, fb, self.out_format)
+
+    @property
+    def in_format(self):
+        return format_spec(*self.in_formats)
+
+    # read-only aliases of the names used before the attributes were unified
+    fmt_a = property(lambda self: self.in_formats[0])
+    fmt_b = property(lambda self: self.in_formats[1])
+    out = property(lambda self: self.out_format)
+
+    def emulate(self, **inputs):
+        """``{"result": OP(a, b, in_format, rounding=, out=, overflow=)}`` from golden."""
+        v = self.signature.cast_inputs(inputs, repr(self))
+        kw = {} if self.overflow is None else {"overflow": self.overflow}
+        return {"result": self.OP(v["a"], v["b"], self.in_format, rounding=self.rounding,
+                                  out=self.out_format, **kw)}
+
+    def _round(self, m, enabled, extra, *, sign, sig, exp, sticky, nan, inf, sig_width,
+               exp_range, overflow=None):
+        """End in the shared RoundPack (taking the ``rp.*`` cuts and output registers)."""
+        kw = {} if overflow is None else {"overflow": overflow}
+        rp = RoundPack(self.out_format, sig_width=sig_width, exp_range=exp_range,
+                       rounding=self.rounding, latency=rp_latency(enabled, extra),
+                       _mutate=self._mutate, **kw)
+        m.submodules.round = rp
+        p = rp.i.payload
+        m.d.comb += [p.sign.eq(sign), p.sig.eq(sig), p.exp.eq(exp), p.sticky.eq(sticky),
+                     p.nan.eq(nan), p.inf.eq(inf), self.o.payload.result.eq(rp.o.payload.result)]
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
+        return m
+
+
+class FloatAdder(BinaryUnit):
     """``a + b`` rounded once: the hardware twin of ``golden.add(a, b, fmt, rounding=, out=)``.
 
     Parameters
@@ -47,50 +89,53 @@ class FloatAdder(wiring.Component):
 
     Members
     -------
-    a, b : In
-        Operand codes.
-    result : Out(out.bits)
-    valid_in, valid_out : In(1), Out(1)
-        ``valid_out`` is ``valid_in`` delayed by ``latency`` cycles.
+    i : In(stream)
+        Payload fields ``a``, ``b``: the operand codes.
+    o : Out(stream)
+        Payload field ``result`` (a code of ``out``); ``o.valid`` is ``i.valid`` delayed by
+        ``latency`` cycles (always ready).
+
+    ``emulate(a=, b=)`` is ``{"result": golden.add(a, b, fmt, rounding=, out=)}``.
     """
 
     CUTS = ("add", "rp.norm", "align", "rp.inc")
+    OP = staticmethod(add)
 
     @checked_init
     def __init__(self, fmt, *, rounding="RNE", out=None, latency=0, _mutate=None):
-        self.fmt_a, self.fmt_b = operand_formats(fmt, check_float)
-        self.out = self.fmt_a if out is None else check_format(out, "out")
-        if self.out.kind != "float":
+        self.in_formats = operand_formats(fmt, "float")
+        fa, fb = self.in_formats
+        self.out_format = fa if out is None else as_format(out, "out")
+        if self.out_format.kind != "float":
             # golden refuses this too: float sums into fixed point need an explicit convert
-            raise TypeError(f"out must be a FloatFormat for a float adder, not {self.out!r}")
+            raise TypeError(f"out must be a FloatFormat for a float adder, not "
+                            f"{self.out_format!r}")
         self.rounding = check_rounding(rounding)
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
-        fa, fb = self.fmt_a, self.fmt_b
         self._M = max(fa.man_bits, fb.man_bits)
-        # three guard bits below the operands' LSB, more when the destination is finer, so that
-        # the sticky flag always lies >= 2 bits below the rounding position
-        guard = max(3, self.out.man_bits - self._M + 3)
+        # GUARD_BITS below the operands' LSB (as golden aligns), more when the destination is
+        # finer, so that the sticky flag always lies >= 2 bits below the rounding position
+        guard = max(GUARD_BITS, self.out_format.man_bits - self._M + GUARD_BITS)
         # Across two formats, subnormal operands are normalised first (as golden does): only
         # then does a larger exponent always mean a larger magnitude. Within one format the
         # subnormals share the lowest exponent, so this costs nothing there.
         mixed = fa != fb
         self._normalise = (mixed, mixed)
         self._G = guard
-        super().__init__(_binary_signature(fa, fb, self.out))
+        super().__init__(self._ports())
 
     def __repr__(self):
-        fmt = self.fmt_a if self.fmt_a == self.fmt_b else (self.fmt_a, self.fmt_b)
-        return (f"FloatAdder({fmt}, rounding={self.rounding!r}, out={self.out}, "
-                f"latency={self.latency})")
+        return (f"FloatAdder({self.in_format}, rounding={self.rounding!r}, "
+                f"out={self.out_format}, latency={self.latency})")
 
     def elaborate(self, platform):
         m = Module()
         enabled, extra = allocate_cuts(self.CUTS, self.latency)
         st = Stages(m, enabled)
-        fa, fb, M, G = self.fmt_a, self.fmt_b, self._M, self._G
-        ua = unpack_float(m, self.a, fa, name="a")
-        ub = unpack_float(m, self.b, fb, name="b")
+        (fa, fb), M, G = self.in_formats, self._M, self._G
+        ua = unpack_float(m, self.i.payload.a, fa, name="a")
+        ub = unpack_float(m, self.i.payload.b, fb, name="b")
         # one significand width for both operands: pad the narrower one with zeros
         pa, pb = M - fa.man_bits, M - fb.man_bits
         a_lo, a_hi = _exp_bounds(fa)
@@ -103,7 +148,7 @@ class FloatAdder(wiring.Component):
         for S, e, u, p, norm, nm in ((Sa, ea, ua, pa, na, "a"), (Sb, eb, ub, pb, nb, "b")):
             padded = u.sig << p
             if norm:
-                lz = _lzc(m, padded, M + 1, f"{nm}_lzc")
+                lz = leading_zero_count(m, padded, M + 1, f"{nm}_lzc")
                 m.d.comb += [S.eq((padded << lz)[:M + 1]), e.eq(u.exp - p - lz)]
             else:
                 m.d.comb += [S.eq(padded), e.eq(u.exp - p)]
@@ -143,17 +188,11 @@ class FloatAdder(wiring.Component):
 
         s, lost, sign, ex, nan, inf = st.cut("add", s, lost, sign, ex, nan, inf)
 
-        rp = RoundPack(self.out, sig_width=w + 1, exp_range=(e_lo - G, e_hi - G),
-                       rounding=self.rounding, latency=_rp_latency(enabled, extra),
-                       _mutate=self._mutate)
-        m.submodules.round = rp
-        m.d.comb += [rp.sign.eq(sign), rp.sig.eq(s), rp.exp.eq(ex - G), rp.sticky.eq(lost),
-                     rp.nan.eq(nan), rp.inf.eq(inf & ~nan), self.result.eq(rp.result)]
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
-        return m
+        return self._round(m, enabled, extra, sign=sign, sig=s, exp=ex - G, sticky=lost, nan=nan,
+                           inf=inf & ~nan, sig_width=w + 1, exp_range=(e_lo - G, e_hi - G))
 
 
-class FloatMultiplier(wiring.Component):
+class FloatMultiplier(BinaryUnit):
     """``a * b`` rounded once: the hardware twin of ``golden.mul(a, b, fmt, rounding=, out=)``.
 
     Parameters
@@ -172,34 +211,37 @@ class FloatMultiplier(wiring.Component):
 
     Members
     -------
-    a, b : In
-    result : Out(out.bits)
-    valid_in, valid_out : In(1), Out(1)
+    i : In(stream)
+        Payload fields ``a``, ``b``.
+    o : Out(stream)
+        Payload field ``result``; ``o.valid`` follows ``i.valid`` after ``latency`` cycles.
+
+    ``emulate(a=, b=)`` is ``{"result": golden.mul(a, b, fmt, rounding=, out=)}``.
     """
 
     CUTS = ("mul", "rp.norm", "rp.inc", "unpack")
+    OP = staticmethod(mul)
 
     @checked_init
     def __init__(self, fmt, *, rounding="RNE", out=None, latency=0, _mutate=None):
-        self.fmt_a, self.fmt_b = operand_formats(fmt, check_float)
-        self.out = self.fmt_a if out is None else check_format(out, "out")
+        self.in_formats = operand_formats(fmt, "float")
+        self.out_format = self.in_formats[0] if out is None else as_format(out, "out")
         self.rounding = check_rounding(rounding)
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
-        super().__init__(_binary_signature(self.fmt_a, self.fmt_b, self.out))
+        super().__init__(self._ports())
 
     def __repr__(self):
-        fmt = self.fmt_a if self.fmt_a == self.fmt_b else (self.fmt_a, self.fmt_b)
-        return (f"FloatMultiplier({fmt}, rounding={self.rounding!r}, out={self.out}, "
-                f"latency={self.latency})")
+        return (f"FloatMultiplier({self.in_format}, rounding={self.rounding!r}, "
+                f"out={self.out_format}, latency={self.latency})")
 
     def elaborate(self, platform):
         m = Module()
         enabled, extra = allocate_cuts(self.CUTS, self.latency)
         st = Stages(m, enabled)
-        fa, fb = self.fmt_a, self.fmt_b
-        ua = unpack_float(m, self.a, fa, name="a")
-        ub = unpack_float(m, self.b, fb, name="b")
+        fa, fb = self.in_formats
+        ua = unpack_float(m, self.i.payload.a, fa, name="a")
+        ub = unpack_float(m, self.i.payload.b, fb, name="b")
         sign = ua.sign ^ ub.sign
         nan = ua.nan | ub.nan | (ua.inf & ub.zero) | (ua.zero & ub.inf)
         inf = (ua.inf | ub.inf) & ~nan
@@ -216,14 +258,8 @@ class FloatMultiplier(wiring.Component):
 
         prod, e, sign, nan, inf = st.cut("mul", prod, e, sign, nan, inf)
 
-        rp = RoundPack(self.out, sig_width=wa + wb, exp_range=(a_lo + b_lo, a_hi + b_hi),
-                       rounding=self.rounding, latency=_rp_latency(enabled, extra),
-                       _mutate=self._mutate)
-        m.submodules.round = rp
-        m.d.comb += [rp.sign.eq(sign), rp.sig.eq(prod), rp.exp.eq(e), rp.sticky.eq(0),
-                     rp.nan.eq(nan), rp.inf.eq(inf), self.result.eq(rp.result)]
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
-        return m
+        return self._round(m, enabled, extra, sign=sign, sig=prod, exp=e, sticky=0, nan=nan,
+                           inf=inf, sig_width=wa + wb, exp_range=(a_lo + b_lo, a_hi + b_hi))
 
 
 def _exp_bounds(fmt):

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
-from ._common import (Stages, allocate_cuts, check_format, check_latency, check_mutation,
-                      check_overflow, check_rounding, checked_init, delay, fixed_range, shape_for,
-                      valid_chain)
+from ulpflow.golden.formats import as_format
+from ulpflow.golden.rounding import round_pack
+
+from ._common import (Stages, allocate_cuts, check_latency, check_mutation, check_overflow,
+                      check_rounding, checked_init, delay, fixed_range, leading_zero_count,
+                      shape_for, valid_chain)
+from .signature import UnitSignature
 
 __all__ = ["RoundPack", "round_increment"]
 
@@ -36,7 +39,8 @@ def round_increment(mode, sign, lsb, r, s, *, mutate=None):
     """The rounding decision: 1 when the kept magnitude must go up by one unit.
 
     ``lsb`` is the kept LSB, ``r`` the first dropped bit, ``s`` the OR of everything below it
-    (sticky included). Same truth table as golden ``_shift_right_round``.
+    (sticky included). Same truth table as the golden kernel ``golden.rounding.round_pack``
+    (docs/semantics.md, "Rounding").
     """
     if mutate == "ties_away" and mode == "RNE":
         mode = "RNA"
@@ -49,16 +53,6 @@ def round_increment(mode, sign, lsb, r, s, *, mutate=None):
     if mode == "RUP":
         return ~sign & (r | s)
     return sign & (r | s)  # RDN
-
-
-def _lzc(m, sig, width, name):
-    """Leading-zero count of ``sig`` (``width`` for zero), as a priority encoder."""
-    lz = Signal(range(width + 1), name=name)
-    m.d.comb += lz.eq(width)
-    for i in range(width):  # later assignments win: the highest set bit decides
-        with m.If(sig[i]):
-            m.d.comb += lz.eq(width - 1 - i)
-    return lz
 
 
 class RoundPack(wiring.Component):
@@ -86,18 +80,29 @@ class RoundPack(wiring.Component):
 
     Members
     -------
-    sign, sig, exp, sticky : In
+    i : In(stream)
+        Payload fields ``sign``, ``sig``, ``exp``, ``sticky``, ``nan``, ``inf``:
+    sign, sig, exp, sticky
         The exact value (sticky: non-zero bits below ``sig``'s LSB; callers keep >= 2 guard bits
         below the rounding position whenever it can be set, as golden requires).
-    nan, inf : In(1)
-        The exact result is NaN / an infinity of sign ``sign`` (produced by the caller's special
-        case logic). Float: NaN gives ``fmt.nan_code``; an exact infinity stays ±inf in ieee
+    nan, inf
+        1 bit each: the exact result is NaN / an infinity of sign ``sign`` (produced by the
+        caller's special case logic). Float: NaN gives ``fmt.nan_code``; an exact infinity stays ±inf in ieee
         formats (even saturating ones: saturation only changes overflow) and gives NaN (fn/fnuz)
-        or ±max (saturating or finite) elsewhere, as golden ``_apply_specials``. A ``finite``
+        or ±max (saturating or finite) elsewhere, as golden ``add``/``mul`` do. A ``finite``
         destination has no NaN: NaN gives +max (golden raises there). Fixed point has neither:
         NaN gives 0, ±inf saturate to the range ends.
-    result : Out(fmt.bits)
-    valid_in, valid_out : 1-bit valid, ``latency`` cycles apart.
+    o : Out(stream)
+        Payload field ``result`` (a code of ``fmt``); ``o.valid`` is ``i.valid`` delayed by
+        ``latency`` cycles (both streams are always ready).
+
+    Attributes
+    ----------
+    out_format : FloatFormat or FixedFormat
+        The destination format (``fmt``).
+
+    ``emulate(sign=, sig=, exp=, sticky=, nan=, inf=)`` gives ``{"result": codes}`` from golden
+    ``round_pack`` with this format, mode and overflow policy.
 
     Notes
     -----
@@ -115,7 +120,7 @@ class RoundPack(wiring.Component):
     @checked_init
     def __init__(self, fmt, *, sig_width, exp_range, rounding="RNE", overflow=None, latency=0,
                  _mutate=None):
-        fmt = self.fmt = check_format(fmt)
+        fmt = self.out_format = as_format(fmt, "fmt")
         self.rounding = check_rounding(rounding)
         if fmt.kind == "fixed":
             self.overflow = fmt.overflow if overflow is None else check_overflow(overflow)
@@ -135,46 +140,58 @@ class RoundPack(wiring.Component):
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
         exp_shape = shape_for(min(lo, -1), max(hi, 0))  # always signed
-        super().__init__({
-            "sign": In(1), "sig": In(sig_width), "exp": In(exp_shape), "sticky": In(1),
-            "nan": In(1), "inf": In(1), "valid_in": In(1),
-            "result": Out(fmt.bits), "valid_out": Out(1),
-        })
+        super().__init__(UnitSignature(
+            {"sign": 1, "sig": sig_width, "exp": exp_shape, "sticky": 1, "nan": 1, "inf": 1},
+            {"result": fmt}))
 
     def __repr__(self):
-        return (f"RoundPack({self.fmt}, sig_width={self.sig_width}, exp_range={self.exp_range}, "
-                f"rounding={self.rounding!r}, latency={self.latency})")
+        return (f"RoundPack({self.out_format}, sig_width={self.sig_width}, "
+                f"exp_range={self.exp_range}, rounding={self.rounding!r}, latency={self.latency})")
+
+    def emulate(self, **inputs):
+        """Golden ``round_pack`` with this unit's format, mode and overflow policy.
+
+        ``inputs`` are arrays ``sign``, ``sig``, ``exp``, ``sticky``, ``nan``, ``inf`` (the
+        payload fields); returns ``{"result": codes}``.
+        """
+        v = self.signature.cast_inputs(inputs, repr(self))
+        kw = {"overflow": self.overflow} if self.overflow is not None else {}
+        nan, inf = v["nan"] != 0, v["inf"] != 0
+        if nan.any() or inf.any():
+            kw |= {"nan": nan, "inf": inf}
+        return {"result": round_pack(v["sign"] != 0, v["sig"], v["exp"], self.out_format,
+                                     self.rounding, sticky=v["sticky"] != 0, **kw)}
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform):
         m = Module()
         enabled, extra = allocate_cuts(self.CUTS, self.latency)
         st = Stages(m, enabled)
-        if self.fmt.kind == "float":
+        if self.out_format.kind == "float":
             code = self._float(m, st)
         else:
             code = self._fixed(m, st)
-        m.d.comb += self.result.eq(delay(m, code, extra, name="out"))
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        m.d.comb += self.o.payload.result.eq(delay(m, code, extra, name="out"))
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
 
     def _sticky_in(self):
-        return Const(0, 1) if self._mutate == "ignore_sticky" else self.sticky
+        return Const(0, 1) if self._mutate == "ignore_sticky" else self.i.payload.sticky
 
     # -- float --------------------------------------------------------------------------------
     def _float(self, m, st):
-        fmt = self.fmt
+        fmt = self.out_format
         E, M = fmt.exp_bits, fmt.man_bits
         # keep at least a round bit and one more below the M+1 kept bits
         W = max(self.sig_width, M + 3)
         pad = W - self.sig_width
         sig = Signal(W, name="sig_w")
-        m.d.comb += sig.eq(self.sig << pad)
+        m.d.comb += sig.eq(self.i.payload.sig << pad)
         exp_lo, exp_hi = self.exp_range[0] - pad, self.exp_range[1] - pad
         off = (W - 1) - fmt.emin
         T = Signal(shape_for(min(exp_lo + off, -1), max(exp_hi + off, 1)), name="T")
-        m.d.comb += T.eq(self.exp - pad + off)
-        lz = _lzc(m, sig, W, "lzc")
+        m.d.comb += T.eq(self.i.payload.exp - pad + off)
+        lz = leading_zero_count(m, sig, W, "lzc")
         zero = sig == 0
 
         # L = min(lz, T): left shift for normal results, right shift onto the subnormal grid
@@ -203,8 +220,8 @@ class RoundPack(wiring.Component):
         r = n[W - M - 2]
         below = n[:W - M - 2] != 0 if W - M - 2 > 0 else Const(0, 1)
         s = below | lost | self._sticky_in()
-        sign = self.sign
-        nan, inf = self.nan, self.inf
+        sign = self.i.payload.sign
+        nan, inf = self.i.payload.nan, self.i.payload.inf
 
         kept, r, s, binade, sign, nan, inf = st.cut("norm", kept, r, s, binade, sign, nan, inf)
 
@@ -263,15 +280,15 @@ class RoundPack(wiring.Component):
 
     # -- fixed --------------------------------------------------------------------------------
     def _fixed(self, m, st):
-        fmt = self.fmt
+        fmt = self.out_format
         F, nbits = fmt.frac_bits, fmt.bits
         W = self.sig_width
         kmin, kmax = fixed_range(fmt)
-        sig = self.sig
+        sig = self.i.payload.sig
         # S = exp + F: left shift when >= 0 (exact), else right shift with round/sticky bits
         lo, hi = self.exp_range
         S = Signal(shape_for(min(lo + F, -1), max(hi + F, 1)), name="S")
-        m.d.comb += S.eq(self.exp + F)
+        m.d.comb += S.eq(self.i.payload.exp + F)
         kept = Signal(W + nbits, name="kept")
         r = Signal(name="r")
         s = Signal(name="s")
@@ -288,7 +305,7 @@ class RoundPack(wiring.Component):
             m.d.comb += [ext.eq(sig << 2), t.eq(ext >> rshift)]
             lost = (t << rshift)[:W + 2] != ext
             m.d.comb += [kept.eq(t[2:]), r.eq(t[1]), s.eq(t[0] | lost | self._sticky_in())]
-        sign, nan, inf = self.sign, self.nan, self.inf
+        sign, nan, inf = self.i.payload.sign, self.i.payload.nan, self.i.payload.inf
 
         kept, r, s, sign, nan, inf = st.cut("norm", kept, r, s, sign, nan, inf)
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Shape
+import numpy as np
+from amaranth.hdl import Shape, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ulpflow.golden.formats import FixedFormat, FloatFormat
 
-__all__ = ["Field", "UnitSignature", "stream_fields"]
+__all__ = ["Field", "UnitSignature", "stream_fields", "chain"]
 
 
 def _field_shape(name, spec):
@@ -104,6 +105,40 @@ class UnitSignature(wiring.Signature):
             **self.side,
         })
 
+    @classmethod
+    def unary(cls, in_format, out_format, **kwargs):
+        """``a`` -> ``result``: the signature of a one-operand unit (conversion, activation)."""
+        return cls({"a": in_format}, {"result": out_format}, **kwargs)
+
+    @classmethod
+    def binary(cls, a_format, b_format, out_format, **kwargs):
+        """``a``, ``b`` -> ``result``: the signature of a two-operand unit (adder, multiplier)."""
+        return cls({"a": a_format, "b": b_format}, {"result": out_format}, **kwargs)
+
+    def input_names(self):
+        """Leaf names of the input payload (``a``, ``b``; ``terms__0`` ...), in order."""
+        return [f.name for f in stream_fields(self, wiring.In)]
+
+    def output_names(self):
+        """Leaf names of the output payload (``result`` ...), in order."""
+        return [f.name for f in stream_fields(self, wiring.Out)]
+
+    def cast_inputs(self, inputs, what="unit"):
+        """Check that ``inputs`` names exactly the input payload fields and cast each to the
+        dtype of its format (plain fields: int64). Used by every unit's ``emulate``."""
+        names = self.input_names()
+        missing = [n for n in names if n not in inputs]
+        unknown = [n for n in inputs if n not in names]
+        if missing or unknown:
+            wrong = f"missing {missing}" if missing else f"unknown {unknown}"
+            raise ValueError(f"{what} takes the inputs {names}; {wrong}")
+        out = {}
+        for name in names:
+            fmt = self.formats.get(name)
+            arr = np.asarray(inputs[name])
+            out[name] = arr.astype(fmt.dtype) if fmt is not None else arr.astype(np.int64)
+        return out
+
     def __eq__(self, other):
         return (type(other) is type(self) and self.inputs == other.inputs
                 and self.outputs == other.outputs and self.side == other.side
@@ -159,3 +194,28 @@ def stream_fields(signature, flow):
                 leaf = name  # a payload that is a bare shape: name the field after the stream
             fields.append(Field(leaf, port, offset, s.width, s.signed, formats.get(leaf)))
     return fields
+
+
+def chain(m, source, sink):
+    """Feed ``sink``'s input stream from ``source``'s output stream (in module ``m``).
+
+    ``wiring.connect`` joins streams whose payload layouts are equal, field names included (a
+    top's own ``i`` to its first unit's ``i``). Between two units the names differ (``result``
+    -> ``a``): ``chain`` joins them when the leaf fields agree in order, width and format, and
+    raises naming the first difference otherwise. The valid (and, without ``always_ready``, the
+    ready) signals are connected too.
+    """
+    out = stream_fields(source.signature, wiring.Out)
+    inp = stream_fields(sink.signature, wiring.In)
+    shape = [(f.width, f.signed, f.format) for f in out]
+    want = [(f.width, f.signed, f.format) for f in inp]
+    if shape != want:
+        raise ValueError(f"cannot chain {source!r} into {sink!r}: output fields "
+                         f"{[(f.name, f.format or f.width) for f in out]} do not match input "
+                         f"fields {[(f.name, f.format or f.width) for f in inp]}")
+    m.d.comb += [Value.cast(sink.i.payload).eq(Value.cast(source.o.payload)),
+                 sink.i.valid.eq(source.o.valid)]
+    ready = (source.signature.members["o"].signature.always_ready
+             and sink.signature.members["i"].signature.always_ready)
+    if not ready:
+        m.d.comb += source.o.ready.eq(sink.i.ready)

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 from amaranth.back import verilog
+from amaranth.hdl import Signal, ValueCastable
+from amaranth.hdl._ir import PortDirection  # what amaranth.back.verilog.convert itself uses
 from amaranth.lib import wiring
 
-__all__ = ["to_verilog"]
+__all__ = ["to_verilog", "verilog_ports"]
+
+
+def verilog_ports(unit):
+    """The module ports of a unit: ``{name: (signal, direction)}`` from its signature.
+
+    Members are flattened with ``__`` as Amaranth names them (``i__payload``, ``i__valid``,
+    ``o__payload``, ``o__valid``, side members under their own names). Constant members, such as
+    the ``ready`` of an always-ready stream, are no ports.
+    """
+    ports = {}
+    for path, member, value in unit.signature.flatten(unit):
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        if not isinstance(value, Signal):
+            continue  # Const members (always_ready's ready = 1) are not ports
+        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        ports["__".join(map(str, path))] = (value, direction)
+    return ports
 
 
 def to_verilog(unit, name=None, *, emit_src=False):
@@ -24,8 +44,9 @@ def to_verilog(unit, name=None, *, emit_src=False):
     -------
     str
         The Verilog text. Units with ``latency == 0`` have no clock; the others get the
-        ``clk``/``rst`` ports of Amaranth's ``sync`` domain. Array members become ports
-        ``<name>__<index>`` (e.g. ``terms__0``).
+        ``clk``/``rst`` ports of Amaranth's ``sync`` domain. The ports are those of
+        :func:`verilog_ports`: ``i__payload`` (all input fields packed, the first one at bit 0),
+        ``i__valid``, ``o__payload``, ``o__valid`` and any side members.
 
     Examples
     --------
@@ -40,4 +61,4 @@ def to_verilog(unit, name=None, *, emit_src=False):
     if not isinstance(name, str) or not name.isidentifier():
         unit._MustUse__silence = True  # consumed by this failed call: no "never used" warning
         raise ValueError(f"module name must be a Verilog identifier, not {name!r}")
-    return verilog.convert(unit, name=name, emit_src=emit_src)
+    return verilog.convert(unit, name=name, emit_src=emit_src, ports=verilog_ports(unit))

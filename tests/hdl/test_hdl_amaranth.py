@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from hdl_testing import Bundle, all_pairs, check_codes, run_amaranth
-from ulpflow.golden import ROUNDING_MODES, add, mul, parse_format
+from amaranth.lib import wiring
+
+from hdl_testing import Bundle, all_pairs, check_codes, check_unit, run_amaranth
+from ulpflow.golden import ROUNDING_MODES, parse_format
 from ulpflow.golden.activations import get_activation
 from ulpflow.golden.tree import ZERO, Tree, reduce
 from ulpflow.hdl import (FixedAdder, FixedMultiplier, FloatAdder, FloatConverter,
-                         FloatMultiplier, FoldedMAC, ReductionTree, RoundPack, TableActivation,
-                         to_verilog)
+                         FloatMultiplier, FoldedMAC, ReductionTree, ReLU, RoundPack,
+                         TableActivation, UnitSignature, chain, to_verilog)
+from ulpflow.hdl.signature import stream_fields
 
 F = parse_format
 
@@ -26,13 +30,7 @@ F = parse_format
 def _check_bundle(units, a, b):
     out = run_amaranth(Bundle(units), {"a": a, "b": b}, outputs=tuple(units))
     for label, u in units.items():
-        op = add if isinstance(u, (FloatAdder, FixedAdder)) else mul
-        fmt = u.fmt_a if u.fmt_a == u.fmt_b else (u.fmt_a, u.fmt_b)
-        kw = {} if getattr(u, "overflow", None) is None else {"overflow": u.overflow}
-        exp = op(a.astype(u.fmt_a.dtype), b.astype(u.fmt_b.dtype), fmt, rounding=u.rounding,
-                 out=u.out, **kw)
-        check_codes(f"{label} ({u!r})", u.out, out[label], exp, {"a": a, "b": b},
-                    {"a": u.fmt_a, "b": u.fmt_b})
+        check_unit(f"{label} ({u!r})", u, out[label], {"a": a, "b": b})
 
 
 def test_e3m2_all_modes_exhaustive():
@@ -98,30 +96,32 @@ def _run_mac(mac, w, x, bias, gaps=0):
     order = mac.order
     n = mac.n_terms - 1
 
+    p = mac.i.payload
+
     async def bench(ctx):
         for v in range(n_vec):
             for j, term in enumerate(order):
                 assert ctx.get(mac.index) == term, "index port disagrees with the order"
                 if term < n:
-                    ctx.set(mac.w, int(w[v, term]))
-                    ctx.set(mac.x, int(x[v, term]))
+                    ctx.set(p.w, int(w[v, term]))
+                    ctx.set(p.x, int(x[v, term]))
                 else:
-                    ctx.set(mac.w, 0x55)  # ignored on the bias beat
-                    ctx.set(mac.x, 0x2A)
-                ctx.set(mac.bias, int(bias[v]))
-                ctx.set(mac.valid_in, 1)
-                if ctx.get(mac.valid_out):
-                    results.append(ctx.get(mac.result))
+                    ctx.set(p.w, 0x55)  # ignored on the bias beat
+                    ctx.set(p.x, 0x2A)
+                ctx.set(p.bias, int(bias[v]))
+                ctx.set(mac.i.valid, 1)
+                if ctx.get(mac.o.valid):
+                    results.append(ctx.get(mac.o.payload.result))
                 await ctx.tick()
                 for _ in range(gaps):
-                    ctx.set(mac.valid_in, 0)
-                    if ctx.get(mac.valid_out):
-                        results.append(ctx.get(mac.result))
+                    ctx.set(mac.i.valid, 0)
+                    if ctx.get(mac.o.valid):
+                        results.append(ctx.get(mac.o.payload.result))
                     await ctx.tick()
-        ctx.set(mac.valid_in, 0)
+        ctx.set(mac.i.valid, 0)
         for _ in range(mac.latency + 2):
-            if ctx.get(mac.valid_out):
-                results.append(ctx.get(mac.result))
+            if ctx.get(mac.o.valid):
+                results.append(ctx.get(mac.o.payload.result))
             await ctx.tick()
 
     sim = Simulator(mac)
@@ -149,13 +149,11 @@ def test_folded_mac_matches_golden_reduce(name, ops, mul_latency, gaps):
             c = c[~f.is_nan(c)]
         return rng.choice(c, size=shape).astype(np.int64)
     w, x, bias = codes(wf, (n_vec, n)), codes(xf, (n_vec, n)), codes(fmt, (n_vec,))
-    wfmt = wf if wf == xf else (wf, xf)
-    products = mul(w.astype(wf.dtype), x.astype(xf.dtype), wfmt, out=fmt, rounding="RNE")
-    terms = np.concatenate([products, bias.astype(fmt.dtype)[:, None]], axis=1)
     for order in orders:
         mac = FoldedMAC(order, fmt, operand_fmt=(wf, xf), mul_latency=mul_latency)
+        assert mac.tree == Tree.from_order(order, n_terms=n + 1)
         got = _run_mac(mac, w, x, bias, gaps=gaps)
-        exp = reduce(terms, Tree.from_order(order, n_terms=n + 1), fmt)
+        exp = mac.emulate(w=w, x=x, bias=bias)["result"]
         assert len(got) == n_vec
         check_codes(f"FoldedMAC order {order}", fmt, got, exp)
 
@@ -190,8 +188,9 @@ def test_reduction_tree_amaranth_pipelined(name):
     assert unit.latency == tree.depth
     rng = np.random.default_rng(0)
     terms = rng.choice(fmt.all_codes(), size=(3000, 5)).astype(np.int64)
-    out = run_amaranth(unit, {f"terms__{i}": terms[:, i] for i in range(5)})
-    check_codes("tree", fmt, out["result"], reduce(terms.astype(np.uint8), tree, fmt))
+    inputs = {f"terms__{i}": terms[:, i] for i in range(5)}
+    out = run_amaranth(unit, inputs)
+    check_codes("tree", fmt, out["result"], unit.emulate(**inputs)["result"])
 
 
 def test_table_activation_is_the_table():
@@ -199,20 +198,69 @@ def test_table_activation_is_the_table():
     unit = TableActivation(impl, latency=1)
     x = np.arange(64)
     out = run_amaranth(unit, {"a": x})
-    check_codes("table", impl.out_format, out["result"], impl(x.astype(np.uint8)))
+    assert (unit.emulate(a=x)["result"] == impl(x.astype(np.uint8))).all()
+    check_codes("table", impl.out_format, out["result"], unit.emulate(a=x)["result"])
+
+
+class _ConvertThenReLU(wiring.Component):
+    """A two-unit top built only from the stream signatures: connect, chain, connect."""
+
+    def __init__(self, src, dst):
+        self.conv = FloatConverter(src, dst, rounding="RUP", latency=2)
+        self.relu = ReLU(dst, latency=1)
+        self.latency = self.conv.latency + self.relu.latency
+        super().__init__(UnitSignature({"a": src}, {"result": dst}))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.conv, m.submodules.relu = self.conv, self.relu
+        wiring.connect(m, wiring.flipped(self.i), self.conv.i)
+        chain(m, self.conv, self.relu)
+        wiring.connect(m, self.relu.o, wiring.flipped(self.o))
+        return m
+
+
+def test_units_chain_through_their_streams():
+    fp16, e4m3 = F("fp16"), F("e4m3")
+    top = _ConvertThenReLU(fp16, e4m3)
+    x = np.random.default_rng(1).integers(0, 1 << 16, 3000)
+    out = run_amaranth(top, {"a": x})
+    mid = top.conv.emulate(a=x)["result"]
+    check_codes("convert then relu", e4m3, out["result"], top.relu.emulate(a=mid)["result"])
+    m, units = Module(), (FloatConverter(fp16, e4m3), ReLU(fp16))
+    with pytest.raises(ValueError, match="cannot chain"):
+        chain(m, *units)
+    for u in (m, *units):
+        u._MustUse__silence = True  # built for the error only
+
+
+def test_emulate_names_its_inputs():
+    add = FloatAdder(F("e4m3"))
+    with pytest.raises(ValueError, match=r"takes the inputs \['a', 'b'\]; missing \['b'\]"):
+        add.emulate(a=[1])
+    with pytest.raises(ValueError, match=r"unknown \['c'\]"):
+        add.emulate(a=[1], b=[2], c=[3])
+    tree = ReductionTree(Tree.pairwise(3), F("e4m3"))
+    assert tree.signature.input_names() == ["terms__0", "terms__1", "terms__2"]
+    assert list(tree.emulate(terms__0=[0x38], terms__1=[0x38], terms__2=[0])) == ["result"]
+    add._MustUse__silence = tree._MustUse__silence = True  # emulated, never elaborated
 
 
 def test_to_verilog_ports():
     e4m3 = F("e4m3")
     text = to_verilog(FloatAdder(e4m3), "add_e4m3")
     assert "module add_e4m3" in text
-    for port in ("a", "b", "result", "valid_in", "valid_out"):
+    for port in ("i__payload", "i__valid", "o__payload", "o__valid"):
         assert f" {port};" in text or f"] {port};" in text
+    assert "ready" not in text  # always ready: the constant 1 is no port
     assert " clk;" not in text  # combinational units have no clock
     text = to_verilog(FloatAdder(e4m3, latency=2))
     assert "module floatadder" in text and " clk;" in text
-    text = to_verilog(ReductionTree(Tree.pairwise(4), e4m3))
-    assert "terms__3" in text
+    tree = ReductionTree(Tree.pairwise(4), e4m3)
+    text = to_verilog(tree)
+    assert "[31:0] i__payload;" in text
+    fields = stream_fields(tree.signature, wiring.In)
+    assert [(f.name, f.offset, f.width) for f in fields][3] == ("terms__3", 24, 8)
     with pytest.raises(ValueError, match="Verilog identifier"):
         to_verilog(FloatAdder(e4m3), "no spaces")
 

@@ -1,4 +1,5 @@
-"""Reductions in a fixed order: a spatial tree of adders, and a folded multiply-accumulate.
+"""Reductions in a fixed order, twins of ``golden.tree``: a spatial tree of adders, and a
+folded multiply-accumulate.
 
 Both realise a golden :class:`~ulpflow.golden.tree.Tree` exactly: every internal node of the tree
 is one rounded addition (``golden.add`` in the accumulator format), evaluated in hardware by its
@@ -7,17 +8,21 @@ own adder (:class:`ReductionTree`) or by the one adder of :class:`FoldedMAC` at 
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
-from ulpflow.golden.tree import ZERO, Tree
+from ulpflow.golden.arith import mul
+from ulpflow.golden.formats import as_format
+from ulpflow.golden.tree import ZERO, Tree, reduce
 
-from ._common import (check_format, check_latency, check_rounding, checked_init, delay,
-                      operand_formats, valid_chain)
+from ._common import (check_latency, check_mutation, check_rounding, checked_init, delay,
+                      format_spec, operand_formats, valid_chain)
 from .fixed_unit import FixedAdder, FixedMultiplier
 from .float_unit import FloatAdder, FloatMultiplier
+from .signature import UnitSignature
 
 __all__ = ["ReductionTree", "FoldedMAC"]
 
@@ -49,10 +54,14 @@ class ReductionTree(wiring.Component):
 
     Members
     -------
-    terms : In(fmt.bits).array(n_terms)
-        Term codes (Verilog ports ``terms__0``, ``terms__1``, …).
-    result : Out(fmt.bits)
-    valid_in, valid_out : In(1), Out(1)
+    i : In(stream)
+        Payload field ``terms``, an array of ``n_terms`` codes (fields ``terms__0``,
+        ``terms__1``, … as benches name them).
+    o : Out(stream)
+        Payload field ``result``; ``o.valid`` follows ``i.valid`` after ``latency`` cycles.
+
+    Attributes ``in_format`` and ``out_format`` are both ``fmt``. ``emulate(terms__0=, …)`` is
+    ``{"result": golden.reduce(terms, tree, fmt, rounding=)}``.
     """
 
     @checked_init
@@ -60,45 +69,55 @@ class ReductionTree(wiring.Component):
         if not isinstance(tree, Tree):
             raise TypeError(f"tree must be a golden Tree, not {tree!r}")
         self.tree = tree
-        self.fmt = check_format(fmt)
+        self.in_format = self.out_format = as_format(fmt, "fmt")
         self.rounding = check_rounding(rounding)
         self.level_latency = check_latency(level_latency)
         self.latency = tree.depth * self.level_latency
-        self._mutate = _mutate
-        super().__init__({"terms": In(self.fmt.bits).array(tree.n_terms), "valid_in": In(1),
-                          "result": Out(self.fmt.bits), "valid_out": Out(1)})
+        self._mutate = check_mutation(_mutate)
+        super().__init__(UnitSignature({"terms": (self.in_format, tree.n_terms)},
+                                       {"result": self.out_format}))
+
+    fmt = property(lambda self: self.out_format)  # read-only alias (the accumulator format)
 
     def __repr__(self):
-        return (f"ReductionTree({self.tree}, {self.fmt}, rounding={self.rounding!r}, "
+        return (f"ReductionTree({self.tree}, {self.out_format}, rounding={self.rounding!r}, "
                 f"level_latency={self.level_latency})")
+
+    def emulate(self, **inputs):
+        """``{"result": golden.reduce(terms, tree, fmt, rounding=)}``, the terms given as the
+        fields ``terms__0 … terms__{n-1}`` (arrays of one shape)."""
+        v = self.signature.cast_inputs(inputs, repr(self))
+        terms = np.stack([v[f"terms__{k}"] for k in range(self.tree.n_terms)], axis=-1)
+        return {"result": reduce(terms, self.tree, self.out_format, rounding=self.rounding)}
 
     def elaborate(self, platform):
         m = Module()
         L = self.level_latency
         levels = self.tree.levels
+        fmt = self.out_format
         outs = {}  # node id -> (signal, time at which it is valid)
 
         def operand(ref, need):
             kind, idx = ref
             if kind == "leaf":
-                value, ready = self.terms[idx], 0
+                value, ready = self.i.payload.terms[idx], 0
             elif kind == "node":
                 value, ready = outs[idx]
             else:  # the zero leaf: +0 of the accumulator format, valid at any time
-                return Const(self.fmt.zero_code, self.fmt.bits)
+                return Const(fmt.zero_code, fmt.bits)
             return delay(m, value, need - ready, name=f"bal_{kind}{idx}_")
 
         for j, left, right in self.tree.internal_nodes():
             start = (levels[j] - 1) * L
-            add = _adder(self.fmt, self.rounding, L, self._mutate)
+            add = _adder(fmt, self.rounding, L, self._mutate)
             m.submodules[f"node{j}"] = add
-            m.d.comb += [add.a.eq(operand(left, start)), add.b.eq(operand(right, start)),
-                         add.valid_in.eq(0)]
-            res = Signal(self.fmt.bits, name=f"node{j}")
-            m.d.comb += res.eq(add.result)
+            m.d.comb += [add.i.payload.a.eq(operand(left, start)),
+                         add.i.payload.b.eq(operand(right, start))]
+            res = Signal(fmt.bits, name=f"node{j}")
+            m.d.comb += res.eq(add.o.payload.result)
             outs[j] = (res, levels[j] * L)
-        m.d.comb += self.result.eq(operand(self.tree.root, self.latency))
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        m.d.comb += self.o.payload.result.eq(operand(self.tree.root, self.latency))
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
 
 
@@ -143,65 +162,94 @@ class FoldedMAC(wiring.Component):
 
     Members
     -------
-    w, x : In
-        Weight and input codes of the current beat's product.
-    bias : In(fmt.bits)
-        Bias code, read on the beat whose term index is ``n``.
+    i : In(stream)
+        Payload fields ``w``, ``x`` (weight and input codes of the current beat's product) and
+        ``bias`` (the bias code, read on the beat whose term index is ``n``).
+    o : Out(stream)
+        Payload field ``result``: the accumulator, valid while ``o.valid`` is high.
     index : Out(range(n_terms))
-        Term index expected on the current beat (``order[beat]``), so a memory-fed source can
-        fetch ``w[index], x[index]`` combinationally.
-    result : Out(fmt.bits)
-        The accumulator; valid while ``valid_out`` is high.
-    valid_in, valid_out : In(1), Out(1)
+        Side member: the term index expected on the current beat (``order[beat]``), so a
+        memory-fed source can fetch ``w[index], x[index]`` combinationally.
+
+    Attributes ``in_format`` (the operand formats, golden's ``fmt`` argument of ``mul``) and
+    ``out_format`` (the accumulator format).
 
     Notes
     -----
     Streaming protocol: one neuron evaluation is ``n_terms`` beats; a beat is a cycle with
-    ``valid_in`` high (idle cycles in between are allowed). Beat ``j`` carries term
-    ``order[j]``: the product ``w ⊗ x`` when ``order[j] < n``, else the bias (``w``/``x`` are then
-    ignored). The first beat loads the accumulator (or adds to +0 for a from-zero order), every
-    later beat adds with one rounding. ``valid_out`` is high for one cycle, ``latency =
-    mul_latency + 1`` cycles after the last beat; the next evaluation may start on the cycle
-    after the last beat.
+    ``i.valid`` high (idle cycles in between are allowed; the streams are always ready). Beat
+    ``j`` carries term ``order[j]``: the product ``w ⊗ x`` when ``order[j] < n``, else the bias
+    (``w``/``x`` are then ignored). The first beat loads the accumulator (or adds to +0 for a
+    from-zero order), every later beat adds with one rounding. ``o.valid`` is high for one
+    cycle, ``latency = mul_latency + 1`` cycles after the last beat; the next evaluation may
+    start on the cycle after the last beat.
+
+    :meth:`emulate` is defined on whole neuron evaluations, not on beats: ``w`` and ``x`` of
+    shape ``(..., n)``, ``bias`` of shape ``(...)``, one result per evaluation.
     """
 
     @checked_init
     def __init__(self, order, fmt, *, operand_fmt=None, rounding="RNE", mul_latency=0,
                  _mutate=None):
-        self.fmt = check_format(fmt)
+        self.out_format = as_format(fmt, "fmt")
         self.order, self.from_zero, self.tree = _chain(order)
         self.n_terms = self.tree.n_terms
-        kind_check = (lambda f, name: check_format(f, name))
-        ops = self.fmt if operand_fmt is None else operand_fmt
-        self.w_fmt, self.x_fmt = operand_formats(ops, kind_check, "operand_fmt")
-        if self.w_fmt.kind != self.x_fmt.kind:
-            raise TypeError(f"cannot multiply {self.w_fmt} by {self.x_fmt}: both operands must be "
+        ops = self.out_format if operand_fmt is None else operand_fmt
+        self.in_formats = w_fmt, x_fmt = operand_formats(ops, name="operand_fmt")
+        if w_fmt.kind != x_fmt.kind:
+            raise TypeError(f"cannot multiply {w_fmt} by {x_fmt}: both operands must be "
                             "float or both fixed")
-        if self.w_fmt.kind == "float" and self.fmt.kind != "float":
-            raise TypeError(f"a float product into the fixed accumulator {self.fmt}: not supported "
-                            "(golden adds no float into fixed)")
+        if w_fmt.kind == "float" and self.out_format.kind != "float":
+            raise TypeError(f"a float product into the fixed accumulator {self.out_format}: not "
+                            "supported (golden adds no float into fixed)")
         self.rounding = check_rounding(rounding)
         self.mul_latency = check_latency(mul_latency)
         self.latency = self.mul_latency + 1
-        self._mutate = _mutate
-        super().__init__({
-            "w": In(self.w_fmt.bits), "x": In(self.x_fmt.bits), "bias": In(self.fmt.bits),
-            "valid_in": In(1), "index": Out(range(self.n_terms)),
-            "result": Out(self.fmt.bits), "valid_out": Out(1),
-        })
+        self._mutate = check_mutation(_mutate)
+        super().__init__(UnitSignature(
+            {"w": w_fmt, "x": x_fmt, "bias": self.out_format}, {"result": self.out_format},
+            side={"index": Out(range(self.n_terms))}))
+
+    @property
+    def in_format(self):
+        return format_spec(*self.in_formats)
+
+    # read-only aliases of the names used before the attributes were unified
+    fmt = property(lambda self: self.out_format)
+    w_fmt = property(lambda self: self.in_formats[0])
+    x_fmt = property(lambda self: self.in_formats[1])
 
     def __repr__(self):
         zero = "[ZERO] + " if self.from_zero else ""
-        return (f"FoldedMAC({zero}{self.order}, {self.fmt}, operand_fmt=({self.w_fmt}, "
+        return (f"FoldedMAC({zero}{self.order}, {self.out_format}, operand_fmt=({self.w_fmt}, "
                 f"{self.x_fmt}), rounding={self.rounding!r}, mul_latency={self.mul_latency})")
+
+    def emulate(self, **inputs):
+        """Golden twin of whole neuron evaluations (not of single beats).
+
+        ``w`` and ``x``: codes of shape ``(..., n)`` (the ``n = n_terms - 1`` products of one
+        evaluation along the last axis), ``bias``: codes of shape ``(...)``. Returns
+        ``{"result": reduce([mul(w, x, operand_fmt, out=fmt)…, bias], Tree.from_order(order),
+        fmt)}``, one code per evaluation, as the unit gives it when ``o.valid`` is high.
+        """
+        v = self.signature.cast_inputs(inputs, repr(self))
+        w, x, bias = v["w"], v["x"], v["bias"]
+        n = self.n_terms - 1
+        if w.shape[-1:] != (n,) or x.shape != w.shape or bias.shape != w.shape[:-1]:
+            raise ValueError(f"{self!r}.emulate takes w and x of shape (..., {n}) and bias of "
+                             f"shape (...), got {w.shape}, {x.shape} and {bias.shape}")
+        products = mul(w, x, self.in_format, out=self.out_format, rounding=self.rounding)
+        terms = np.concatenate([products, bias[..., None]], axis=-1)
+        return {"result": reduce(terms, self.tree, self.out_format, rounding=self.rounding)}
 
     def elaborate(self, platform):
         m = Module()
-        n_terms, fmt = self.n_terms, self.fmt
+        n_terms, fmt = self.n_terms, self.out_format
         bias_index = n_terms - 1
+        p = self.i.payload
 
         beat = Signal(range(n_terms), name="beat")
-        with m.If(self.valid_in):
+        with m.If(self.i.valid):
             m.d.sync += beat.eq(Mux(beat == n_terms - 1, 0, beat + 1))
 
         # per-beat constants: the term index, and whether it is the bias
@@ -214,32 +262,33 @@ class FoldedMAC(wiring.Component):
         last = beat == n_terms - 1
 
         mul_cls = FloatMultiplier if self.w_fmt.kind == "float" else FixedMultiplier
-        m.submodules.mul = mul = mul_cls((self.w_fmt, self.x_fmt), rounding=self.rounding,
+        m.submodules.mul = mul = mul_cls(self.in_formats, rounding=self.rounding,
                                          out=fmt, latency=self.mul_latency,
                                          _mutate=self._mutate)
-        m.d.comb += [mul.a.eq(self.w), mul.b.eq(self.x), mul.valid_in.eq(0)]
+        m.d.comb += [mul.i.payload.a.eq(p.w), mul.i.payload.b.eq(p.x)]
 
         # control and bias travel beside the multiplier's pipeline
         ml = self.mul_latency
-        v = delay(m, self.valid_in, ml, name="v_", reset_less=False)
+        v = delay(m, self.i.valid, ml, name="v_", reset_less=False)
         is_bias_d = delay(m, is_bias, ml, name="isb_")
         first_d = delay(m, first, ml, name="first_")
         last_d = delay(m, last, ml, name="last_")
-        bias_d = delay(m, self.bias, ml, name="bias_")
+        bias_d = delay(m, p.bias, ml, name="bias_")
         term = Signal(fmt.bits, name="term")
-        m.d.comb += term.eq(Mux(is_bias_d, bias_d, mul.result))
+        m.d.comb += term.eq(Mux(is_bias_d, bias_d, mul.o.payload.result))
 
         acc = Signal(fmt.bits, name="acc", reset_less=True)
         m.submodules.add = add = _adder(fmt, self.rounding, 0, self._mutate)
-        m.d.comb += [add.a.eq(Mux(first_d, fmt.zero_code, acc)), add.b.eq(term),
-                     add.valid_in.eq(0)]
+        m.d.comb += [add.i.payload.a.eq(Mux(first_d, fmt.zero_code, acc)),
+                     add.i.payload.b.eq(term)]
+        sum_ = add.o.payload.result
         with m.If(v):
             if self.from_zero:
-                m.d.sync += acc.eq(add.result)
+                m.d.sync += acc.eq(sum_)
             else:
                 # a plain chain starts from its first term, not from 0 ⊕ t (the sign of zero)
-                m.d.sync += acc.eq(Mux(first_d, term, add.result))
+                m.d.sync += acc.eq(Mux(first_d, term, sum_))
         done = Signal(name="done")
         m.d.sync += done.eq(v & last_d)
-        m.d.comb += [self.result.eq(acc), self.valid_out.eq(done)]
+        m.d.comb += [self.o.payload.result.eq(acc), self.o.valid.eq(done)]
         return m

@@ -1,4 +1,4 @@
-"""Activation units, twins of golden ``Activation`` implementations.
+"""Activation units, twins of golden ``Activation`` implementations (``golden.activations``).
 
 * :class:`Identity`, :class:`ReLU`, :class:`Step` — the exact activations as logic (plus one
   :class:`~ulpflow.hdl.convert.FloatConverter` when the output format differs from the input).
@@ -6,7 +6,12 @@
   an input format of at most 12 bits: the unit is that implementation, bit for bit.
 * :class:`PWLActivation` — the golden piecewise-linear method (``impl.pwl``) in integer
   hardware: grid conversion, segment ROMs, one multiply-add, and the shared rounding module.
-* :func:`activation_unit` picks the right one for a golden implementation.
+* :meth:`ActivationUnit.from_activation` (also :func:`activation_unit`) picks the right one for
+  a golden implementation, as ``golden.activations.get_activation`` builds that implementation.
+
+Every unit has ports ``a`` -> ``result`` (:class:`~ulpflow.hdl.signature.UnitSignature`), the
+attributes ``impl``, ``in_format``, ``out_format``, ``latency``, and ``emulate(a=)`` =
+``{"result": impl(a)}``.
 """
 
 from __future__ import annotations
@@ -16,23 +21,21 @@ from fractions import Fraction
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
-from ._common import (Stages, allocate_cuts, check_format, check_latency, check_rounding,
-                      checked_init, delay, unpack, valid_chain)
+from ulpflow.golden.activations import get_activation
+from ulpflow.golden.formats import as_format
+
+from ._common import (Stages, allocate_cuts, check_latency, check_rounding, checked_init, delay,
+                      rp_latency, unpack, valid_chain)
 from .convert import FloatConverter
 from .rounding import RoundPack
+from .signature import UnitSignature
 
-__all__ = ["Identity", "ReLU", "Step", "TableActivation", "PWLActivation", "activation_unit",
-           "MAX_TABLE_BITS"]
+__all__ = ["ActivationUnit", "Identity", "ReLU", "Step", "TableActivation", "PWLActivation",
+           "activation_unit", "MAX_TABLE_BITS"]
 
 #: Widest input format a :class:`TableActivation` accepts (a 4096-entry ROM).
 MAX_TABLE_BITS = 12
-
-
-def _signature(in_fmt, out_fmt):
-    return {"a": In(in_fmt.bits), "valid_in": In(1), "result": Out(out_fmt.bits),
-            "valid_out": Out(1)}
 
 
 def _nan_or_zero(fmt):
@@ -48,28 +51,73 @@ def _check_activation(impl):
     return impl
 
 
-class _Exact(wiring.Component):
+class ActivationUnit(wiring.Component):
+    """What every activation unit shares: ``a`` -> ``result`` and its golden implementation.
+
+    ``ActivationUnit.from_activation(impl)`` builds the hardware for a golden implementation:
+    exact identity/relu/step become logic, ``method="pwl"`` a :class:`PWLActivation`, anything
+    else over an input format of at most :data:`MAX_TABLE_BITS` bits a :class:`TableActivation`.
+    On a subclass it builds that class (``TableActivation.from_activation(impl)``).
+    """
+
+    def _ports(self):
+        return UnitSignature.unary(self.in_format, self.out_format)
+
+    @classmethod
+    def from_activation(cls, impl, *, latency=0):
+        impl = _check_activation(impl)
+        if cls is ActivationUnit:
+            if impl.method == "exact":
+                cls = {"identity": Identity, "relu": ReLU, "step": Step}[impl.name]
+            elif impl.method == "pwl":
+                cls = PWLActivation
+            else:
+                cls = TableActivation
+        return cls._from_activation(impl, latency=latency)
+
+    @classmethod
+    def _from_activation(cls, impl, *, latency):
+        return cls(impl, latency=latency)
+
+    def emulate(self, **inputs):
+        """``{"result": impl(a)}``: the golden implementation on the input codes."""
+        v = self.signature.cast_inputs(inputs, repr(self))
+        return {"result": self.impl(v["a"])}
+
+
+class _Exact(ActivationUnit):
     """Shared logic of identity / relu / step (golden ``method="exact"``)."""
 
     NAME = None
 
     @checked_init
     def __init__(self, in_fmt, out_fmt=None, *, rounding="RNE", latency=0):
-        self.in_format = check_format(in_fmt, "in_fmt")
-        self.out_format = self.in_format if out_fmt is None else check_format(out_fmt, "out_fmt")
+        self.in_format = as_format(in_fmt, "in_fmt")
+        self.out_format = self.in_format if out_fmt is None else as_format(out_fmt, "out_fmt")
         self.rounding = check_rounding(rounding)
         self.latency = check_latency(latency)
         if self.NAME == "step" and self.out_format.one_code is None:
             raise ValueError(f"step needs the value 1 in its output format, and {self.out_format} "
                              "cannot represent it")
-        super().__init__(_signature(self.in_format, self.out_format))
+        self._impl = None
+        super().__init__(self._ports())
 
     @classmethod
-    def from_activation(cls, impl, *, latency=0):
-        impl = _check_activation(impl)
+    def _from_activation(cls, impl, *, latency):
         if impl.method != "exact" or impl.name != cls.NAME:
             raise ValueError(f"{cls.__name__} implements the exact {cls.NAME}, not {impl!r}")
-        return cls(impl.in_format, impl.out_format, rounding=impl.rounding, latency=latency)
+        unit = cls(impl.in_format, impl.out_format, rounding=impl.rounding, latency=latency)
+        unit._impl = impl
+        return unit
+
+    @property
+    def impl(self):
+        """The golden implementation: ``get_activation(NAME, in_format, out_format, rounding=)``
+        (or the one the unit was built from)."""
+        if self._impl is None:
+            self._impl = get_activation(self.NAME, self.in_format, self.out_format,
+                                        rounding=self.rounding)
+        return self._impl
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.in_format}, {self.out_format}, "
@@ -77,7 +125,7 @@ class _Exact(wiring.Component):
 
     def _classes(self, m):
         """(nan, zero, negative) of the input, as golden classifies it (FTZ: subnormal = zero)."""
-        u = unpack(m, self.a, self.in_format, name="in")
+        u = unpack(m, self.i.payload.a, self.in_format, name="in")
         return u.nan, u.zero, u.sign
 
     def _converted(self, m):
@@ -86,15 +134,15 @@ class _Exact(wiring.Component):
         fi, fo = self.in_format, self.out_format
         if fi == fo:
             if fi.kind == "fixed":
-                return self.a
+                return self.i.payload.a
             nan, zero, neg = self._classes(m)
             out = Signal(fo.bits, name="conv")
             signed_zero = Const(0, fo.bits) if fo.specials == "fnuz" else (neg << (fo.bits - 1))
-            m.d.comb += out.eq(Mux(zero, signed_zero, self.a))
+            m.d.comb += out.eq(Mux(zero, signed_zero, self.i.payload.a))
             return out
         m.submodules.convert = conv = FloatConverter(fi, fo, rounding=self.rounding)
-        m.d.comb += [conv.a.eq(self.a), conv.valid_in.eq(0)]
-        return conv.result
+        m.d.comb += conv.i.payload.a.eq(self.i.payload.a)
+        return conv.o.payload.result
 
     def elaborate(self, platform):
         m = Module()
@@ -111,8 +159,8 @@ class _Exact(wiring.Component):
                 m.d.comb += y.eq(conv)
         out = Signal(fo.bits, name="out")
         m.d.comb += out.eq(Mux(nan, _nan_or_zero(fo), y))
-        m.d.comb += self.result.eq(delay(m, out, self.latency, name="out"))
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        m.d.comb += self.o.payload.result.eq(delay(m, out, self.latency, name="out"))
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
 
 
@@ -120,7 +168,8 @@ class Identity(_Exact):
     """identity(x) = x (converted with one rounding when ``out_fmt`` differs; NaN → canonical
     NaN or the zero code). Twin of ``get_activation("identity", in_fmt, out_fmt)``.
 
-    Members: ``a`` → ``result``, ``valid_in``/``valid_out``; ``latency`` output registers."""
+    Ports: stream ``i`` (field ``a``) → stream ``o`` (field ``result``); ``latency`` output
+    registers."""
 
     NAME = "identity"
 
@@ -139,7 +188,7 @@ class Step(_Exact):
     NAME = "step"
 
 
-class TableActivation(wiring.Component):
+class TableActivation(ActivationUnit):
     """A ROM with the full output table of a golden activation implementation.
 
     Parameters
@@ -152,9 +201,11 @@ class TableActivation(wiring.Component):
 
     Members
     -------
-    a : In(in_format.bits)
-    result : Out(out_format.bits)
-    valid_in, valid_out : In(1), Out(1)
+    i : In(stream)
+        Payload field ``a`` (a code of ``in_format``).
+    o : Out(stream)
+        Payload field ``result`` (a code of ``out_format``); ``o.valid`` follows ``i.valid``
+        after ``latency`` cycles.
     """
 
     @checked_init
@@ -166,7 +217,7 @@ class TableActivation(wiring.Component):
                              f"bits, got {self.in_format} ({self.in_format.bits} bits)")
         self.latency = check_latency(latency)
         self.table = [int(v) for v in impl.table()]
-        super().__init__(_signature(self.in_format, self.out_format))
+        super().__init__(self._ports())
 
     def __repr__(self):
         return f"TableActivation({self.impl!r}, latency={self.latency})"
@@ -176,13 +227,13 @@ class TableActivation(wiring.Component):
         m.submodules.rom = rom = Memory(shape=self.out_format.bits, depth=len(self.table),
                                         init=self.table)
         port = rom.read_port(domain="comb" if self.latency == 0 else "sync")
-        m.d.comb += [port.addr.eq(self.a), self.result.eq(
+        m.d.comb += [port.addr.eq(self.i.payload.a), self.o.payload.result.eq(
             delay(m, port.data, max(0, self.latency - 1), name="out"))]
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
 
 
-class PWLActivation(wiring.Component):
+class PWLActivation(ActivationUnit):
     """The golden piecewise-linear activation (``method="pwl"``) in hardware.
 
     Follows ``impl.pwl`` step by step: NaN and the two tails by comparison on the input code;
@@ -199,9 +250,10 @@ class PWLActivation(wiring.Component):
 
     Members
     -------
-    a : In(in_format.bits)
-    result : Out(out_format.bits)
-    valid_in, valid_out : In(1), Out(1)
+    i : In(stream)
+        Payload field ``a``.
+    o : Out(stream)
+        Payload field ``result``; ``o.valid`` follows ``i.valid`` after ``latency`` cycles.
     """
 
     CUTS = ("acc", "grid", "rp.norm", "rp.inc")
@@ -214,7 +266,7 @@ class PWLActivation(wiring.Component):
         self.pwl = impl.pwl
         self.in_format, self.out_format = impl.in_format, impl.out_format
         self.latency = check_latency(latency)
-        super().__init__(_signature(self.in_format, self.out_format))
+        super().__init__(self._ports())
 
     def __repr__(self):
         return f"PWLActivation({self.impl!r}, latency={self.latency})"
@@ -224,12 +276,13 @@ class PWLActivation(wiring.Component):
         fi, p = self.in_format, self.pwl
         R = p.right_bound  # the grid is [-R, R)
         if fi.kind == "fixed":
-            k = self.a.as_signed() if fi.signed else self.a.as_unsigned()
+            a = self.i.payload.a
+            k = a.as_signed() if fi.signed else a.as_unsigned()
             bound = int(R * (1 << fi.frac_bits))  # R is a power of two: an integer here
             return Const(0, 1), k < -bound, k >= bound
-        u = unpack(m, self.a, fi, name="in")
+        u = unpack(m, self.i.payload.a, fi, name="in")
         E, M = fi.exp_bits, fi.man_bits
-        mag = self.a[:E + M]
+        mag = self.i.payload.a[:E + M]
         # largest magnitude code <= R and smallest >= R (golden's own single-rounding encode)
         lo = int(fi.encode([Fraction(R)], "RTZ")[0])
         hi = int(fi.encode([Fraction(R)], "RUP")[0])
@@ -253,8 +306,8 @@ class PWLActivation(wiring.Component):
         if p.right == "identity":
             m.submodules.identity = ident = FloatConverter(self.in_format, fo,
                                                            rounding=p.rounding)
-            m.d.comb += [ident.a.eq(self.a), ident.valid_in.eq(0)]
-            right_code = ident.result
+            m.d.comb += ident.i.payload.a.eq(self.i.payload.a)
+            right_code = ident.o.payload.result
         else:
             right_code = Const(p.right_code, fo.bits)
         m.d.comb += tail.eq(Mux(nan, _nan_or_zero(fo), Mux(left, p.left_code, right_code)))
@@ -265,8 +318,8 @@ class PWLActivation(wiring.Component):
         g = p.grid_format
         n, h = g.bits, p.offset_bits
         m.submodules.grid = grid = FloatConverter(self.in_format, g, rounding=p.grid_rounding)
-        m.d.comb += [grid.a.eq(self.a), grid.valid_in.eq(0)]
-        k = st.cut("grid", grid.result)
+        m.d.comb += grid.i.payload.a.eq(self.i.payload.a)
+        k = st.cut("grid", grid.o.payload.result)
         # u = k + 2**(n-1): flip the sign bit of the two's complement code
         u = Signal(n, name="u")
         m.d.comb += u.eq(k ^ (1 << (n - 1)))
@@ -286,28 +339,18 @@ class PWLActivation(wiring.Component):
         m.d.comb += mag.eq(Mux(acc < 0, -acc, acc))
         sign, mag = st.cut("acc", acc < 0, mag)
 
-        rp_lat = sum(1 for c in enabled if c.startswith("rp.")) + extra
         rp = RoundPack(fo, sig_width=p.acc_bits, exp_range=(-p.acc_frac_bits, -p.acc_frac_bits),
-                       rounding=p.rounding, latency=rp_lat)
+                       rounding=p.rounding, latency=rp_latency(enabled, extra))
         m.submodules.round = rp
-        m.d.comb += [rp.sign.eq(sign), rp.sig.eq(mag), rp.exp.eq(-p.acc_frac_bits),
-                     rp.sticky.eq(0), rp.nan.eq(0), rp.inf.eq(0), rp.valid_in.eq(0)]
-        m.d.comb += self.result.eq(Mux(use_tail, tail, rp.result))
-        valid_chain(m, self.valid_in, self.valid_out, self.latency)
+        rp_in = rp.i.payload
+        m.d.comb += [rp_in.sign.eq(sign), rp_in.sig.eq(mag), rp_in.exp.eq(-p.acc_frac_bits),
+                     rp_in.sticky.eq(0), rp_in.nan.eq(0), rp_in.inf.eq(0)]
+        m.d.comb += self.o.payload.result.eq(Mux(use_tail, tail, rp.o.payload.result))
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
 
 
 def activation_unit(impl, *, latency=0):
-    """The hardware unit for a golden activation implementation.
-
-    Exact identity/relu/step become logic, ``method="pwl"`` a :class:`PWLActivation`, anything
-    else over an input format of at most :data:`MAX_TABLE_BITS` bits a :class:`TableActivation`.
-    """
-    impl = _check_activation(impl)
-    if impl.method == "exact":
-        cls = {"identity": Identity, "relu": ReLU, "step": Step}[impl.name]
-        return cls.from_activation(impl, latency=latency)
-    if impl.method == "pwl":
-        return PWLActivation(impl, latency=latency)
-    return TableActivation(impl, latency=latency)
-
+    """The hardware unit for a golden activation implementation: the same as
+    :meth:`ActivationUnit.from_activation` (kept under this name for existing callers)."""
+    return ActivationUnit.from_activation(impl, latency=latency)
