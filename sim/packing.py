@@ -120,19 +120,15 @@ class UnitPorts:
 
 
 def check_latency(latency, what: str = "latency"):
-    """``latency`` as a non-negative Python int (or None); refuses bools, floats, NumPy ints,
-    as the units do."""
+    """``latency`` as a Python int (or None), by the rule the ``ulpflow.hdl`` units apply: a
+    non-negative Python or NumPy integer; bools, floats and anything else are refused."""
     if latency is None:
         return None
-    if isinstance(latency, bool) or not isinstance(latency, int):
+    if isinstance(latency, (bool, np.bool_)) or not isinstance(latency, (int, np.integer)):
         raise TypeError(f"{what} must be an integer number of cycles, not {latency!r}")
     if latency < 0:
         raise ValueError(f"{what} must be >= 0, got {latency}")
-    return latency
-
-
-# Units not yet declared with streams mark their handshake by these names (transition only).
-_LEGACY_VALID = {}
+    return int(latency)
 
 
 def _is_stream(member) -> bool:
@@ -147,9 +143,6 @@ def unit_ports(unit) -> UnitPorts:
     from amaranth.lib import wiring
 
     from ulpflow.hdl.signature import stream_fields
-
-    if not _LEGACY_VALID:
-        _LEGACY_VALID.update(valid_in=wiring.In, valid_out=wiring.Out)
 
     if not isinstance(unit, wiring.Component):
         raise TypeError(
@@ -185,9 +178,6 @@ def unit_ports(unit) -> UnitPorts:
             continue
         port = "__".join(map(str, path))
         shape = Shape.cast(member.shape)
-        if port in _LEGACY_VALID and _LEGACY_VALID[port] == member.flow and shape.width == 1:
-            (valid_in if member.flow == wiring.In else valid_out).append(port)
-            continue
         entry = (port, shape.width, shape.signed, port, 0, None)
         if member.flow == wiring.In:
             ins.append(entry)
@@ -376,8 +366,9 @@ def load_expected(job):
 
 
 def job_table(ports: UnitPorts, folder: Path, *, n: int, latency, timeout: int, name: str,
-              has_clock: bool, expected: Mapping | None = None, formats=None) -> dict:
-    """The entries every in-simulator engine reads: counts, protocol, ports, expected codes."""
+              has_clock: bool, expected: Mapping | None = None, formats=None, exact: bool = False) -> dict:
+    """The entries every in-simulator engine reads: counts, protocol, ports, expected codes
+    (``exact``: the scoreboard compares codes only, the formats decode its report)."""
     job = {
         "n": n,
         "latency": latency,
@@ -390,5 +381,5 @@ def job_table(ports: UnitPorts, folder: Path, *, n: int, latency, timeout: int, 
         "out_words": ports.out_words,
     }
     if expected is not None:
-        job.update(save_expected(folder, expected, formats))
+        job.update(save_expected(folder, expected, formats), exact=bool(exact))
     return job

@@ -31,8 +31,9 @@ simulator. All engines apply the same cycle protocol, so they return identical r
 
 With ``expected=`` every engine compares the outputs with those codes (NaN matches NaN for float
 formats) and raises :class:`~ulpflow.sim.errors.SimulationError` whose message names the first
-failing vector decoded with ``formats=`` (by default the formats the unit's signature records;
-see :mod:`ulpflow.sim.compare`); :func:`assert_matches` turns that into an ``AssertionError``.
+failing vector decoded with ``formats=`` (by default with the formats the unit's signature
+records, comparing codes exactly; see :mod:`ulpflow.sim.compare`); :func:`assert_matches` turns
+that into an ``AssertionError``.
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ class UnitSimulator:
 
         Returns ``(expected, formats)``: expected codes as uint64 arrays per output port (a
         scalar is broadcast), formats as a dict per port (a single format applies to every port
-        of its width). Either may be None.
+        of its width; without ``formats``, those of the unit's signature). Either may be None.
         """
         by_name = {p.name: p for p in self.inputs + self.outputs}
         fmts = None
@@ -335,7 +336,8 @@ class UnitSimulator:
         formats : dict of str to format, or one format, optional
             Golden formats of the ports (objects or names), used to decode values in that
             message and to compare float outputs NaN-by-class. A single format applies to every
-            port of its width. Default: the formats the unit's signature records, if any.
+            port of its width. Without ``formats`` the codes must match exactly, and the
+            formats the unit's signature records (if any) decode the message.
 
         Returns
         -------
@@ -344,6 +346,7 @@ class UnitSimulator:
             unsigned type holding the port's width.
         """
         n, bits = self.check_inputs(inputs)
+        exact = formats is None  # the signature's formats then only decode a mismatch
         expected, formats = self.check_expected(expected, formats, n)
         self.build()
         latency = self.latency
@@ -353,7 +356,7 @@ class UnitSimulator:
             return {p.name: np.zeros(0, p.dtype) for p in self.outputs}
         start = time.perf_counter()
         result = self._engine().run(self.runner, self._build, n=n, bits=bits, latency=latency,
-                                    timeout=timeout_cycles, expected=expected, formats=formats)
+                                    timeout=timeout_cycles, expected=expected, formats=formats, exact=exact)
         self.timings["run"] = time.perf_counter() - start
         return result
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .codes import OPS, check_op, golden_op
 from .coverage import coverage, format_coverage
 from .simulate import UnitSimulator, assert_matches
 
@@ -49,8 +50,8 @@ def check(unit, inputs: Mapping[str, object], **engine_kwargs) -> dict:
         Codes per data input port, as :func:`~ulpflow.sim.simulate` takes them.
     engine_kwargs
         Passed to :func:`~ulpflow.sim.assert_matches` (``engine``, ``lanes``, ``runner``,
-        ``formats``, ...). Without ``formats`` a mismatch is decoded with the formats of the
-        unit's signature.
+        ``formats``, ...). Without ``formats`` the formats of the unit's signature decode a
+        mismatch and make float NaNs match by class.
 
     Returns
     -------
@@ -68,27 +69,61 @@ def check(unit, inputs: Mapping[str, object], **engine_kwargs) -> dict:
     >>> a, b = vectors.exhaustive(e4m3)                                 # doctest: +SKIP
     >>> check(FloatAdder(e4m3, latency=2), {"a": a, "b": b})            # doctest: +SKIP
     """
+    if engine_kwargs.get("formats") is None:
+        # the unit's own formats: NaN matches NaN by class, as the scoreboard does with formats
+        known = getattr(_unit_of(unit).signature, "formats", {})
+        engine_kwargs["formats"] = {k: f for k, f in known.items() if f is not None} or None
     return assert_matches(unit, inputs, expected_codes(unit, inputs), **engine_kwargs)
 
 
-def run_sweep(unit, a, b, fmt, op: str, *, rounding=None, out=None, formats=None, verbose: bool = True, **sim_kwargs):
-    """Run ``(a, b)`` through ``unit`` against golden ``op`` and return the coverage counts.
+def _coverage_op(target, op):
+    """The op name coverage needs: ``op`` if given, else read from the unit's golden operation
+    ``OP`` (``golden.add`` -> ``"add"``); None when neither says."""
+    if op is not None:
+        return check_op(op)
+    fn = getattr(target, "OP", None)
+    for name in OPS:
+        if fn is not None and fn is golden_op(name):
+            return name
+    return None
 
-    The expected codes come from ``golden.<op>(a, b, fmt, rounding=rounding, out=out)``; the
-    comparison is the scoreboard of :func:`ulpflow.sim.assert_matches` (an AssertionError naming
-    the first failing vector). The coverage line is printed when ``verbose``.
+
+def run_sweep(unit, a, b, *, op: str | None = None, verbose: bool = True, **sim_kwargs) -> dict:
+    """:func:`check` the operand pairs ``(a, b)`` on a two-operand unit; return their coverage.
+
+    The expected codes are the unit's golden twin, ``unit.emulate(a=a, b=b)``; a mismatch
+    raises :class:`~ulpflow.sim.compare.RTLMismatch` naming the first failing vector. Coverage
+    (:func:`ulpflow.sim.coverage.coverage`) is measured in the operands' format with the unit's
+    ``rounding``, for the operation the unit's ``OP`` attribute names (its golden function,
+    ``golden.add``/``sub``/``mul``) or ``op``. When the operation is unknown or the operand and
+    result formats differ only the vector count is returned. The coverage line is printed when
+    ``verbose``.
+
+    Parameters
+    ----------
+    unit : Amaranth component with ``emulate`` and ports ``a``, ``b`` -> ``result``, or a
+        :class:`UnitSimulator` of one
+    a, b : code arrays
+    op : {"add", "sub", "mul"}, optional
+        The operation, for the coverage only (default: from ``unit.OP``).
+    sim_kwargs : passed to :func:`check` (engine, lanes, runner, ...).
+
+    Returns
+    -------
+    dict of str to int
+        Coverage counts (see :func:`ulpflow.sim.coverage.coverage`), with ``"vectors"``.
     """
-    from .codes import check_format, golden_op
-
-    fn = golden_op(op)
-    fa, fb = (fmt if isinstance(fmt, tuple) else (fmt, fmt))
-    fa, fb = check_format(fa), check_format(fb)
-    fo = fa if out is None else check_format(out, "out")
-    expected = fn(a, b, fmt if isinstance(fmt, tuple) else fa, rounding=rounding, out=out)
-    if formats is None:
-        formats = {"a": fa, "b": fb, "result": fo}
-    assert_matches(unit, {"a": a, "b": b}, {"result": expected}, formats, **sim_kwargs)
-    counts = coverage(a, b, fa, op, rounding=rounding) if fa == fb == fo else {"vectors": int(len(a))}
+    target = _unit_of(unit)
+    check(unit, {"a": a, "b": b}, **sim_kwargs)
+    formats = getattr(target.signature, "formats", {})
+    fa, fb, fo = (formats.get(k) for k in ("a", "b", "result"))
+    name = _coverage_op(target, op)
+    rounding = getattr(target, "rounding", None)
+    if name is not None and fa is not None and fa == fb == fo:
+        counts = coverage(a, b, fa, name, rounding=rounding)
+    else:
+        counts = {"vectors": int(len(a))}
     if verbose:
-        print(f"{op} {fa}{'' if rounding is None else ' ' + rounding}: 0 mismatches; {format_coverage(counts)}")
+        mode = "" if rounding in (None, "RNE") else f" {rounding}"
+        print(f"{name or type(target).__name__} {fa}{mode}: 0 mismatches; {format_coverage(counts)}")
     return counts

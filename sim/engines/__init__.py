@@ -9,7 +9,7 @@ Shared: :mod:`.harness` (what is simulated, and the packed-port wrapper of the f
 :mod:`.template` (the C++/SystemVerilog templates in ``sim/templates/``) and
 :mod:`ulpflow.sim.packing` (ports, vector files, the job table). Every engine class takes a
 :class:`~.harness.Design` and offers ``build(runner)`` and ``run(runner, build, n=, bits=,
-latency=, timeout=, expected=, formats=)``, which returns the output codes and raises
+latency=, timeout=, expected=, formats=, exact=)``, which returns the output codes and raises
 :class:`~ulpflow.sim.errors.SimulationError` on a mismatch or a protocol error.
 """
 

@@ -187,14 +187,15 @@ class CocotbBulkEngine:
             public=False,
         )
 
-    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None):
+    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None, exact=False):
         ports = self.design.ports
         with runner.run_dir() as folder:
             vin, vout = folder / "in.bin", folder / "out.bin"
             try:
                 write_vectors(vin, ports.inputs, ports.in_words, bits, n)
                 job = job_table(ports, folder, n=n, latency=latency, timeout=timeout, name=self.design.name,
-                                has_clock=self.design.has_clock, expected=expected, formats=formats)
+                                has_clock=self.design.has_clock, expected=expected, formats=formats,
+                                exact=exact)
                 job.update(clock=self.clock, lanes=self.lanes, in_file=str(vin), out_file=str(vout))
                 (folder / "job.json").write_text(json.dumps(job))
                 plusargs = [f"+ulp_n={n}", f"+ulp_timeout={timeout}", f"+ulp_in={vin}", f"+ulp_out={vout}"]
@@ -222,7 +223,8 @@ def scoreboard(job, inputs, got) -> None:
     if expected is None:
         return
     widths = {d["name"]: (d["width"], d["signed"]) for d in job["in_ports"] + job["out_ports"]}
-    assert_outputs_match(inputs, got, expected, formats, name=job["name"], widths=widths)
+    assert_outputs_match(inputs, got, expected, formats, name=job["name"], widths=widths,
+                         exact=job.get("exact", False))
 
 
 def status_message(job, status: int, cycle: int, lane: int, take: int, n_out: int) -> str:

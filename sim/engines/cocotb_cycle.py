@@ -40,11 +40,11 @@ class CocotbCycleEngine:
     def build(self, runner):
         return runner.build({"ulp_dut.v": self.design.verilog}, DUT_MODULE, kind="cocotb")
 
-    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None):
+    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None, exact=False):
         d, ports = self.design, self.design.ports
         with runner.run_dir() as folder:
             job = job_table(ports, folder, n=n, latency=latency, timeout=timeout, name=d.name,
-                            has_clock=d.has_clock, expected=expected, formats=formats)
+                            has_clock=d.has_clock, expected=expected, formats=formats, exact=exact)
             job |= {
                 "clock": d.clock if d.has_clock else None,
                 "reset": d.reset if d.has_reset else None,

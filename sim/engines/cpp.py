@@ -61,7 +61,7 @@ class CppEngine:
         return runner.build(sources, HARNESS_MODULE, kind="exe",
                             cpp_sources={"ulpflow_harness.cpp": harness_cpp(self.design)})
 
-    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None):
+    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None, exact=False):
         ports = self.design.ports
         with runner.run_dir(keep_on_error=False) as folder:
             vin, vout = folder / "in.bin", folder / "out.bin"
@@ -71,7 +71,8 @@ class CppEngine:
             result = read_results(vout, ports.outputs, ports.out_words, n)
         if expected is not None:
             widths = {p.name: (p.width, p.signed) for p in ports.inputs + ports.outputs}
-            message = compare_outputs(bits, result, expected, formats, name=self.design.name, widths=widths)
+            message = compare_outputs(bits, result, expected, formats, name=self.design.name, widths=widths,
+                                      exact=exact)
             if message is not None:
                 raise SimulationError(message, [TestFailure(ports.name, RTLMismatch.__name__, message)])
         return result

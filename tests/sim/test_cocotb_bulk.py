@@ -111,7 +111,7 @@ def test_multiplier_sweep_reports_coverage(capsys):
     from ulpflow.hdl import FloatMultiplier
 
     a, b = V.level1(E4M3, "mul")
-    cov = S.run_sweep(FloatMultiplier(E4M3), a, b, E4M3, "mul")
+    cov = S.run_sweep(FloatMultiplier(E4M3), a, b)
     assert cov["vectors"] == len(a) and cov["tie-odd"] > 0
     assert "mul e4m3: 0 mismatches; vectors=" in capsys.readouterr().out
 
