@@ -50,7 +50,6 @@ __all__ = [
     "check",
     "compare",
     "compare_codes",
-    "compare_outputs",
     "coverage",
     "format_mismatch",
     "run_amaranth",
@@ -58,5 +57,7 @@ __all__ = [
     "run_sweep",
     "simulate",
     "vectors",
-    "verilator_root",
 ]
+
+# Plumbing, importable here for existing callers but not part of the user-facing list above:
+# compare_outputs (ulpflow.sim.compare), verilator_root (ulpflow.sim.toolchain).

@@ -218,3 +218,22 @@ def test_bundle_pads_latencies_and_agrees_with_verilator():
         assert np.array_equal(py[f"{label}_total"], want["total"][:40].astype(np.int64))
     with pytest.raises(TypeError, match="has no UnitSignature"):
         Bundle({"plain": WrapAdd8()})
+
+
+# -- one cache root ----------------------------------------------------------------------------
+
+
+def test_builds_and_activation_tables_share_one_cache_root(tmp_path, monkeypatch):
+    from ulpflow.golden import activations, cache
+    from ulpflow.sim import cache_dir
+
+    monkeypatch.setenv("ULPFLOW_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c" / "sim" and cache_dir().is_dir()
+    assert activations.cache_dir() == tmp_path / "c" / "activations"
+    assert cache.cache_root() == tmp_path / "c"
+    assert "*" in (tmp_path / "c" / ".gitignore").read_text().splitlines()
+    monkeypatch.delenv("ULPFLOW_CACHE_DIR")
+    root = cache.cache_root(create=False)
+    assert cache_dir().parent == root and activations.cache_dir().parent == root
+    with pytest.raises(ValueError, match="plain folder name"):
+        cache.cache_dir("../x")
