@@ -15,14 +15,15 @@ hardware                   golden
 :class:`ReductionTree`     ``golden.tree.reduce`` (one adder per node)
 :class:`FoldedMAC`         ``reduce`` over a sequential order, one adder
 :class:`Identity` ...      ``golden.activations.get_activation(...)``
+``ActivationUnit``         ``.from_activation(impl)``: the unit for any golden activation
 =========================  =============================================
 
 Ports are declared by a :class:`~ulpflow.hdl.signature.UnitSignature`: an input stream ``i`` and
 an output stream ``o`` (``amaranth.lib.stream``, always ready for these pipelined units) whose
 payload fields are the data ports (``a``, ``b`` → ``result``; ``terms`` → ``result``), so units
 join with ``wiring.connect`` where the payloads are equal and with :func:`chain` from one unit's
-``result`` into the next unit's ``a``. Every unit has the attributes ``in_format``, ``out_format``,
-``latency`` (cycles; 0 = combinational: ``o.valid = i.valid``, no clock) and its golden twin
+``result`` into the next unit's ``a``. Every unit has the attributes ``in_format`` (not
+:class:`RoundPack`, whose inputs are no codes), ``out_format``, ``latency`` (cycles; 0 = combinational: ``o.valid = i.valid``, no clock) and its golden twin
 ``emulate(**inputs) -> {field: codes}``, keyed by the payload field names. :func:`to_verilog`
 writes Verilog.
 

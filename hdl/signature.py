@@ -124,19 +124,31 @@ class UnitSignature(wiring.Signature):
         return [f.name for f in stream_fields(self, wiring.Out)]
 
     def cast_inputs(self, inputs, what="unit"):
-        """Check that ``inputs`` names exactly the input payload fields and cast each to the
-        dtype of its format (plain fields: int64). Used by every unit's ``emulate``."""
-        names = self.input_names()
-        missing = [n for n in names if n not in inputs]
-        unknown = [n for n in inputs if n not in names]
+        """Check that ``inputs`` names exactly the input payload fields and that every value
+        fits its field, and return arrays: codes of the field's format (its ``check_codes``),
+        plain fields as int64. Used by every unit's ``emulate``."""
+        fields = {f.name: f for f in stream_fields(self, wiring.In)}
+        missing = [n for n in fields if n not in inputs]
+        unknown = [n for n in inputs if n not in fields]
         if missing or unknown:
             wrong = f"missing {missing}" if missing else f"unknown {unknown}"
-            raise ValueError(f"{what} takes the inputs {names}; {wrong}")
+            raise ValueError(f"{what} takes the inputs {list(fields)}; {wrong}")
         out = {}
-        for name in names:
-            fmt = self.formats.get(name)
+        for name, f in fields.items():
             arr = np.asarray(inputs[name])
-            out[name] = arr.astype(fmt.dtype) if fmt is not None else arr.astype(np.int64)
+            if f.format is not None:
+                out[name] = f.format.check_codes(arr)
+                continue
+            if arr.dtype.kind not in "uib":
+                raise TypeError(f"input {name!r} of {what} must be integers, not {arr.dtype}")
+            arr = arr.astype(np.int64)
+            lo, hi = (-(1 << (f.width - 1)), (1 << (f.width - 1)) - 1) if f.signed else (
+                0, (1 << f.width) - 1)
+            if arr.size and (arr.min() < lo or arr.max() > hi):
+                bad = int(arr.min()) if arr.min() < lo else int(arr.max())
+                raise ValueError(f"input {name!r} of {what} is {bad}, outside its field "
+                                 f"({lo} .. {hi})")
+            out[name] = arr
         return out
 
     def __eq__(self, other):

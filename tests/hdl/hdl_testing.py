@@ -7,6 +7,7 @@
 * :func:`check_unit` - compare a unit's hardware codes with its golden twin ``unit.emulate``;
   :func:`check_codes` - compare codes with expected codes (NaN by class for floats) and fail
   with the first mismatching vector decoded.
+* :func:`one_unit_of_each_kind` - every kind of unit once (signature, Verilog, synthesis checks).
 * vector generators: all pairs, corner cases, structured random.
 """
 
@@ -14,6 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ulpflow.golden import parse_format
+from ulpflow.golden.activations import get_activation
+from ulpflow.golden.tree import Tree
+from ulpflow.hdl import (FixedAdder, FixedMultiplier, FloatAdder, FloatConverter,
+                         FloatMultiplier, FoldedMAC, Identity, PWLActivation, ReductionTree,
+                         ReLU, RoundPack, Step, TableActivation)
 from ulpflow.sim import Bundle, UnitSimulator, run_amaranth, vectors  # noqa: F401 - re-exported
 from ulpflow.sim.compare import codes_equal, show_code
 
@@ -24,6 +31,31 @@ def run_verilator(unit, inputs):
     sim = UnitSimulator(unit)
     out = sim.run(inputs)
     return {k: v.astype(np.int64) for k, v in out.items()}, sim.timings
+
+
+def one_unit_of_each_kind():
+    """One instance of every kind of ulpflow.hdl unit (some pipelined), by label."""
+    F = parse_format
+    e4m3, bf16, q44 = F("e4m3"), F("bf16"), F("q4.4")
+    return {
+        "roundpack_e4m3": RoundPack(e4m3, sig_width=10, exp_range=(-20, 20)),
+        "add_e4m3": FloatAdder(e4m3),
+        "add_e4m3_pipe": FloatAdder(e4m3, rounding="RDN", latency=4),
+        "add_bf16": FloatAdder(bf16),
+        "mul_e4m3": FloatMultiplier(e4m3),
+        "mul_mixed_pipe": FloatMultiplier((e4m3, F("e5m2")), out=bf16, latency=2),
+        "conv_bf16_e4m3fn": FloatConverter(bf16, F("e4m3fn"), rounding="RTZ"),
+        "conv_e4m3_q44": FloatConverter(e4m3, q44, latency=1),
+        "fixed_add_q44": FixedAdder(q44, overflow="WRAP"),
+        "fixed_mul_q44": FixedMultiplier(q44, rounding="RNA", latency=2),
+        "tree_pairwise_e4m3": ReductionTree(Tree.pairwise(4), e4m3, level_latency=1),
+        "mac_e4m3": FoldedMAC([2, 0, 1, 3], e4m3, mul_latency=1),
+        "identity_e4m3": Identity(e4m3),
+        "relu_bf16_e4m3": ReLU(bf16, e4m3),
+        "step_q44": Step(q44),
+        "table_sigmoid_e4m3": TableActivation(get_activation("sigmoid", e4m3), latency=1),
+        "pwl_tanh_bf16": PWLActivation(get_activation("tanh", bf16, method="pwl"), latency=2),
+    }
 
 
 # -- comparison (ulpflow.sim.compare does the work; this keeps the tests' call shape) ---------

@@ -15,7 +15,8 @@ from amaranth.sim import Simulator
 
 from amaranth.lib import wiring
 
-from hdl_testing import Bundle, all_pairs, check_codes, check_unit, run_amaranth
+from hdl_testing import (Bundle, all_pairs, check_codes, check_unit, one_unit_of_each_kind,
+                         run_amaranth)
 from ulpflow.golden import ROUNDING_MODES, parse_format
 from ulpflow.golden.activations import get_activation
 from ulpflow.golden.tree import ZERO, Tree, reduce
@@ -240,10 +241,43 @@ def test_emulate_names_its_inputs():
         add.emulate(a=[1])
     with pytest.raises(ValueError, match=r"unknown \['c'\]"):
         add.emulate(a=[1], b=[2], c=[3])
+    with pytest.raises(ValueError, match="code 256 is out of range for e4m3"):
+        add.emulate(a=[256], b=[0])
+    rp = RoundPack(F("e4m3"), sig_width=4, exp_range=(-3, 3))
+    with pytest.raises(ValueError, match=r"input 'exp' of .* is -5, outside its field \(-4 .. 3\)"):
+        rp.emulate(sign=[0], sig=[1], exp=[-5], sticky=[0], nan=[0], inf=[0])
+    rp._MustUse__silence = True
     tree = ReductionTree(Tree.pairwise(3), F("e4m3"))
     assert tree.signature.input_names() == ["terms__0", "terms__1", "terms__2"]
     assert list(tree.emulate(terms__0=[0x38], terms__1=[0x38], terms__2=[0])) == ["result"]
     add._MustUse__silence = tree._MustUse__silence = True  # emulated, never elaborated
+
+
+def test_every_unit_has_a_signature_and_a_golden_twin():
+    """Each kind of unit: a UnitSignature with field formats, emulate() keyed by its output
+    fields, Verilog without ready ports, and a clock only when it has registers."""
+    rng = np.random.default_rng(2)
+    for name, unit in one_unit_of_each_kind().items():
+        sig = unit.signature
+        assert isinstance(sig, UnitSignature), name
+        assert sig.output_names() == ["result"], name
+        if isinstance(unit, FoldedMAC):
+            n = unit.n_terms - 1
+            inputs = {"w": np.full((3, n), 0x38), "x": np.full((3, n), 0x38),
+                      "bias": np.full(3, 0x38)}
+        else:
+            inputs = {}
+            for f in stream_fields(sig, wiring.In):
+                if f.format is not None:
+                    inputs[f.name] = rng.choice(f.format.all_codes()
+                                                if f.format.bits <= 16 else [0, 1], 5)
+                else:  # RoundPack's plain fields: small values, no specials, no sticky
+                    special = f.name in ("nan", "inf", "sticky")
+                    inputs[f.name] = np.zeros(5, int) if special else rng.integers(0, 2, 5)
+        assert set(unit.emulate(**inputs)) == {"result"}, name
+        text = to_verilog(unit, name)
+        assert "ready" not in text, name
+        assert (" clk;" in text) == (unit.latency > 0), name
 
 
 def test_to_verilog_ports():
