@@ -4,7 +4,7 @@ Generators (every one returns a pair ``(a, b)`` of code arrays, dtype ``fmt.dtyp
 
 * :func:`exhaustive` - every pair of valid codes (:func:`exhaustive_chunks`: the same, a block
   at a time, for sweeps too large to hold);
-* :func:`level1` - the corner cases of VERIFICATION.md for one operation: a cross product of
+* :func:`level1` - the level-1 corner cases for one operation: a cross product of
   special operands (±0, smallest/largest subnormal and normal, ±max, ±inf, NaN, one ulp around
   1 and around powers of two) plus operand pairs engineered, with integer reasoning on codes,
   to produce ties at the rounding position (even and odd), carries out of the significand,
