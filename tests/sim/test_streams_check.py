@@ -237,3 +237,27 @@ def test_builds_and_activation_tables_share_one_cache_root(tmp_path, monkeypatch
     assert cache_dir().parent == root and activations.cache_dir().parent == root
     with pytest.raises(ValueError, match="plain folder name"):
         cache.cache_dir("../x")
+
+
+# -- layering inside ulpflow.sim ---------------------------------------------------------------
+
+
+def test_vectors_and_coverage_import_no_simulator():
+    """Vector generation and coverage are NumPy and golden only (AST of the modules)."""
+    import ast
+    import pathlib
+
+    import ulpflow.sim as sim_pkg
+
+    folder = pathlib.Path(sim_pkg.__file__).parent
+    allowed = {"numpy", "fractions", "__future__", "ulpflow.golden", ".codes", ".coverage"}
+    for name in ("vectors.py", "coverage.py", "codes.py"):
+        tree = ast.parse((folder / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = ["." * node.level + (node.module or "")]
+            else:
+                continue
+            assert all(m in allowed for m in mods), f"{name} imports {mods}"
