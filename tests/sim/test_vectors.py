@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ulpflow.golden import parse_format
+from ulpflow.sim import coverage as C
 from ulpflow.sim import vectors as V
 
 # Format constants written out from the standards (not read from golden).
@@ -203,7 +204,7 @@ def test_fraction_fallback_agrees_with_the_fine_format_path(name, monkeypatch):
     for op in ("add", "mul"):
         a, b = V.level1(fmt, op)
         fast = V.coverage(a, b, fmt, op)
-        wide = V._wide_formats
-        monkeypatch.setattr(V, "_wide_formats", lambda f: (None, wide(f)[1]))
+        wide = C._wide_formats
+        monkeypatch.setattr(C, "_wide_formats", lambda f: (None, wide(f)[1]))
         assert V.coverage(a, b, fmt, op) == fast
-        monkeypatch.setattr(V, "_wide_formats", wide)
+        monkeypatch.setattr(C, "_wide_formats", wide)
