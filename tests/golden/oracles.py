@@ -10,7 +10,7 @@ That bookkeeping is itself checked against ml_dtypes/apytypes in
 Contents
 --------
 FloatSpec / FixedSpec
-    Plain descriptions of a format, taken from SEMANTICS.md, not from golden.
+    Plain descriptions of a format, taken from docs/semantics.md §1.1-§1.2, not from golden.
 ml_binop, numpy_binop
     RNE arithmetic through ml_dtypes / NumPy (bit views, never value casts).
 gmpy2_op, gmpy2_round_fractions
@@ -41,7 +41,7 @@ DIRECTED = ("RTZ", "RUP", "RDN")
 
 
 # --------------------------------------------------------------------------------------
-# Format descriptions (from SEMANTICS.md §1, independent of golden/formats.py)
+# Format descriptions (from docs/semantics.md §1.1-§1.2, independent of golden/formats.py)
 # --------------------------------------------------------------------------------------
 
 def _uint_dtype(bits):
@@ -53,7 +53,7 @@ def _uint_dtype(bits):
 
 @dataclasses.dataclass(frozen=True)
 class FloatSpec:
-    """A float format as SEMANTICS.md defines it; ``name`` is what golden parses."""
+    """A float format as docs/semantics.md §1.1 defines it; ``name`` is what golden parses."""
 
     name: str
     E: int
@@ -449,7 +449,7 @@ def _finish(r, spec, mode, input_special):
         # An infinite operand (mixed formats, conversions) gives an exact infinity that
         # the format cannot hold.  It did not overflow, so the rounding mode plays no
         # part: NaN where the format has one (as ml_dtypes converts inf to fn/fnuz),
-        # else (finite, saturate) the signed max.  SEMANTICS.md does not spell this out.
+        # else (finite, saturate) the signed max, as the specials table of docs/semantics.md §1.1 says.
         rep = np.copysign(spec.max_finite, r) if (spec.saturate or not spec.has_nan) else np.nan
         r = np.where(exact_inf, rep, r)
     if over.any():
@@ -512,7 +512,7 @@ def gmpy2_op(op, operands, spec, mode, in_specs=None):
         # Creating 10**6 mpfr objects costs more than the arithmetic.  gmpy2 converts
         # float arguments itself; that conversion can only round if the value is not
         # representable in the context, and values of the result format always are
-        # (the trap of VERIFICATION.md is values *wider* than the context).
+        # (the trap is values *wider* than the context: mpfr() rounds them on creation).
         cols = [spec.input_value(c).tolist() for c in operands]
     else:
         cols = [mpfr_values(c, s) for c, s in zip(operands, in_specs)]
@@ -710,7 +710,7 @@ def assert_codes_equal(got, expected, spec, *, what, inputs=(), in_specs=None, l
 # --------------------------------------------------------------------------------------
 
 def special_codes(spec):
-    """Level-1 corner operands of VERIFICATION.md as positive-magnitude codes plus specials."""
+    """Level-1 corner operands (the classes of ulpflow.sim.vectors) as positive-magnitude codes plus specials."""
     M, bias = spec.M, spec.bias
     one = bias << M
     pos = [0, 1, 2, spec.frac_mask - 1, spec.frac_mask,                  # zero, subnormals

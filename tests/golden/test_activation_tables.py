@@ -104,7 +104,7 @@ def mp_sigma(name, x, alpha):
 
 
 def special_result(name, x: float, alpha):
-    """The conventions of SEMANTICS §5 / the activations docstring, written out by hand.
+    """The conventions of docs/semantics.md §5 / the activations docstring, written out by hand.
     Returns a float (nan, ±inf, ±0.0) or a Fraction, or None for the generic path."""
     if math.isnan(x):
         return math.nan

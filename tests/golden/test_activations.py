@@ -127,7 +127,7 @@ def test_exact_cross_format(pair, mode):
 
 
 def test_conventions_by_hand():
-    """SEMANTICS §5 conventions, spelled out on bf16 codes (fed as the fp32 codes of the same
+    """docs/semantics.md §5 conventions, spelled out on bf16 codes (fed as the fp32 codes of the same
     values, so that only these inputs are evaluated, not whole tables)."""
     NAN, PINF, NINF, PZ, NZ, ONE = 0x7FC0, 0x7F80, 0xFF80, 0x0000, 0x8000, 0x3F80
 

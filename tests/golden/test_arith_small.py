@@ -120,7 +120,7 @@ def test_variants_vs_gmpy2(spec, op, mode):
 
 @pytest.mark.parametrize("op", OPS)
 def test_saturate_keeps_infinite_operands(op):
-    """SEMANTICS.md/spec: with saturate=True "infinities from overflow become max"; an
+    """docs/semantics.md §1.1 (overflow): with saturate=True an infinity from overflow becomes max; an
     infinite operand is not an overflow, so IEEE's exact inf result (inf + 1 = inf,
     inf * 2 = inf) should stay inf."""
     spec = SPECS["e4m3_sat"]
@@ -200,7 +200,7 @@ def test_any_integer_dtype_in():
 
 
 def test_semantics_specials_by_hand():
-    """SEMANTICS.md §2 rules spelled out on e4m3 (values, not codes, chosen by hand)."""
+    """docs/semantics.md §1.1 and §2 rules spelled out on e4m3 (values, not codes, chosen by hand)."""
     f = g.parse_format("e4m3")
     spec = FLOAT_PRESETS["e4m3"]
     P0, N0, INF, NINF, ONE = 0x00, 0x80, 0x78, 0xF8, 0x38

@@ -51,7 +51,7 @@ def default_bias(E, specials):
 
 
 def value_of(p, s, e, f):
-    """Exact value of the code fields (SEMANTICS.md §1) as a Fraction."""
+    """Exact value of the code fields (docs/semantics.md §1.1) as a Fraction."""
     bias = default_bias(p["exp_bits"], p["specials"]) if p["bias"] is None else p["bias"]
     M = p["man_bits"]
     if e == 0:

@@ -1,5 +1,5 @@
 """Format descriptors, decoding, classification, neighbours and ulps against third-party
-decoders (ml_dtypes, NumPy, apytypes) and the SEMANTICS.md table in ``oracles.py``
+decoders (ml_dtypes, NumPy, apytypes) and the docs/semantics.md §1.1 table in ``oracles.py``
 (which is itself checked here against ml_dtypes/apytypes)."""
 
 from fractions import Fraction
@@ -39,7 +39,7 @@ def same_values(a, b):
 
 @pytest.mark.parametrize("name", ALL_FLOAT)
 def test_spec_table_vs_ml_dtypes_finfo(name):
-    """The oracle's own table (from SEMANTICS.md) agrees with ml_dtypes where it can."""
+    """The oracle's own table (from docs/semantics.md §1.1) agrees with ml_dtypes where it can."""
     spec = FLOAT_PRESETS[name]
     dt = np_dtype(spec)
     if dt is None:
