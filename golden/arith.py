@@ -80,28 +80,28 @@ def _apply_specials(codes, out, nan, inf, inf_sign):
     return np.where(nan, t(out.nan_result_code), codes).astype(out.dtype)
 
 
-def _special_lanes(special, nan_sub, shape):
-    """Full-size ``nan``/``inf`` masks for round_pack: ``special`` lanes (indices) are NaN where
-    ``nan_sub`` is set and infinite elsewhere (an inf/NaN operand gives one or the other)."""
+def _nan_lanes(idx, nan_sub, shape):
+    """Full-size ``nan`` mask for round_pack from the special lanes ``idx``. The callers pass
+    every special lane (an inf or NaN operand) as ``inf``: round_pack gives NaN priority, so
+    the lanes that are not NaN are exactly the infinite results."""
     nan = np.zeros(shape, dtype=bool)
-    nan.ravel()[special] = nan_sub
-    inf = np.zeros(shape, dtype=bool)
-    inf.ravel()[special] = ~nan_sub
-    return nan, inf
+    nan.ravel()[idx] = nan_sub
+    return nan
 
 
 def _sum_specials(ca, cb, sa, sb, sign):
     """IEEE rules for inf/NaN operands of a sum (effective signs ``sa``, ``sb``): returns
     ``(nan, inf, sign)`` for round_pack, ``sign`` carrying the infinities' signs."""
-    idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
+    special = np.maximum(ca, cb) >= CLASS_INF
+    idx = np.flatnonzero(special)
     if not idx.size:
         return None, None, sign
     a, b = ca.ravel()[idx], cb.ravel()[idx]
     ea, eb = sa.ravel()[idx], sb.ravel()[idx]
-    nan, inf = _special_lanes(idx, _invalid_sum(a, b, ea, eb), ca.shape)
+    nan = _nan_lanes(idx, _invalid_sum(a, b, ea, eb), ca.shape)
     sign = np.array(sign, dtype=bool)
     sign.ravel()[idx] = np.where(a == CLASS_INF, ea, eb)
-    return nan, inf, sign
+    return nan, special, sign
 
 
 # -- the float adder core ----------------------------------------------------------------------
@@ -314,10 +314,11 @@ def _mul_impl(a, b, fa, fb, out, mode, overflow):
     exp = np.where(zero, 0, ea + eb)
     nan = inf = None
     if fa.kind == "float":
-        idx = np.flatnonzero(np.maximum(ca, cb) >= CLASS_INF)
+        special = np.maximum(ca, cb) >= CLASS_INF
+        idx = np.flatnonzero(special)
         if idx.size:
-            nan, inf = _special_lanes(idx, _invalid_product(ca.ravel()[idx], cb.ravel()[idx]),
-                                      ca.shape)
+            nan = _nan_lanes(idx, _invalid_product(ca.ravel()[idx], cb.ravel()[idx]), ca.shape)
+            inf = special  # NaN has priority in round_pack: the rest are infinite results
     return round_pack(sign, sig, exp, out, mode, overflow=overflow, nan=nan, inf=inf)
 
 

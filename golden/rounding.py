@@ -151,29 +151,27 @@ def round_pack(sign, sig, exp, fmt, rounding="RNE", *, sticky=None, overflow=Non
 
 
 def _apply_specials(codes, fmt, sign, nan, inf):
-    """Overwrite the (rare) NaN and infinity lanes by the format's policy."""
+    """Overwrite the (rare) NaN and infinity lanes by the format's policy; NaN wins where a lane
+    is flagged both. ``codes`` is the kernel's fresh array: written in place when shapes agree."""
+    masks = [None if m is None else np.asarray(m, dtype=bool) for m in (nan, inf)]
     shape = codes.shape
-    flags = []
-    for m in (nan, inf):
-        if m is not None:
-            m = np.asarray(m, dtype=bool)
-            if m.shape != shape:
-                shape = np.broadcast_shapes(shape, m.shape)
-        flags.append(m)
-    flags = [None if m is None else (m if m.shape == shape else np.broadcast_to(m, shape)).ravel()
-             for m in flags]
-    special = flags[0] if flags[1] is None else flags[1] if flags[0] is None else flags[0] | flags[1]
+    if any(m is not None and m.shape != shape for m in masks):
+        shape = np.broadcast_shapes(shape, *(m.shape for m in masks if m is not None))
+    if codes.shape != shape:
+        codes = np.array(np.broadcast_to(codes, shape), dtype=fmt.dtype)
+    flat = codes.reshape(-1)
+    masks = [None if m is None else (m if m.shape == shape else np.broadcast_to(m, shape)).ravel()
+             for m in masks]
+    nan, inf = masks
+    special = nan if inf is None else inf if nan is None else nan | inf
     idx = np.flatnonzero(special)
     if not idx.size:
         return codes
-    codes = np.array(np.broadcast_to(codes, shape), dtype=fmt.dtype)
-    flat = codes.reshape(-1)
-    neg = (sign if sign.shape == shape else np.broadcast_to(sign, shape)).ravel()[idx]
     t = fmt.dtype.type
+    neg = (sign if sign.shape == shape else np.broadcast_to(sign, shape)).ravel()[idx]
     vals = np.where(neg, t(fmt.inf_result_code(True)), t(fmt.inf_result_code(False)))
-    if flags[0] is not None:
-        # NaN wins over inf (an invalid operation on an infinite operand)
-        vals = np.where(flags[0][idx], t(fmt.nan_result_code), vals)
+    if nan is not None:
+        vals = np.where(nan[idx], t(fmt.nan_result_code), vals)
     flat[idx] = vals
     return codes
 

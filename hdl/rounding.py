@@ -27,7 +27,7 @@ from amaranth.lib import wiring
 from ulpflow.golden.formats import as_format
 from ulpflow.golden.rounding import round_pack
 
-from ._common import (Stages, allocate_cuts, check_latency, check_mutation, check_overflow,
+from ._common import (Stages, allocate_cuts, check_latency, check_mutation,
                       check_rounding, checked_init, delay, fixed_range, leading_zero_count,
                       shape_for, valid_chain)
 from .signature import UnitSignature
