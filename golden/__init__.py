@@ -9,21 +9,23 @@ semantics, and its JSON form (:mod:`.network_json`).
 """
 
 from .formats import (CLASS_INF, CLASS_NAMES, CLASS_NAN, CLASS_NORMAL, CLASS_SUBNORMAL,
-                      CLASS_ZERO, PRESETS, FixedFormat, FloatFormat, parse_format)
+                      CLASS_ZERO, PRESETS, FixedFormat, FloatFormat, as_format, ordinal,
+                      parse_format, ulp_distance)
 from .rounding import OVERFLOW_MODES, ROUNDING_MODES, round_pack
 from .arith import abs, add, convert, eq, fma, ge, gt, le, lt, mul, ne, neg, sub
 from .tree import ZERO_LEAF, Tree
 from .reduction import exact_sum, reduce
-from .activations import Activation, activation_from_json, check, check_allowed, get_activation
+from .activations import (Activation, activation_from_json, check_activation, check_allowed,
+                          get_activation)
 from .network import Divergence, Layer, LayerTrace, Network, Trace, first_divergence
 from .interval import Box
 
 __all__ = [
     "CLASS_INF", "CLASS_NAMES", "CLASS_NAN", "CLASS_NORMAL", "CLASS_SUBNORMAL", "CLASS_ZERO",
-    "PRESETS", "FixedFormat", "FloatFormat", "parse_format",
+    "PRESETS", "FixedFormat", "FloatFormat", "as_format", "ordinal", "parse_format", "ulp_distance",
     "OVERFLOW_MODES", "ROUNDING_MODES", "round_pack",
     "abs", "add", "convert", "eq", "fma", "ge", "gt", "le", "lt", "mul", "ne", "neg", "sub",
     "ZERO_LEAF", "Tree", "exact_sum", "reduce",
-    "Activation", "activation_from_json", "check", "check_allowed", "get_activation",
+    "Activation", "activation_from_json", "check_activation", "check_allowed", "get_activation",
     "Divergence", "Layer", "LayerTrace", "Network", "Trace", "first_divergence", "Box",
 ]

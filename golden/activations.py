@@ -838,10 +838,6 @@ def check_activation(impl, reference, allowed_ulps=0, *, inputs=None, out_fmt=No
     return _report(in_fmt, out_fmt, inputs, got, ref, err, err > allowed_ulps, allowed_ulps)
 
 
-#: Former name of :func:`check_activation`, kept while ``ulpflow.golden`` re-exports it.
-check = check_activation
-
-
 def check_allowed(impl, allowed, *, inputs=None, out_fmt=None, in_fmt=None):
     """Check that every output lies in a set of allowed outputs for its input.
 

@@ -68,18 +68,6 @@ def _refuse_nan(op, invalid, out):
                      "format without NaN)")
 
 
-def _apply_specials(codes, out, nan, inf, inf_sign):
-    """Overwrite NaN and infinity lanes of ``codes`` by ``out``'s policy (NaN into a float
-    format without NaN raises). Kept only for ``tree.exact_sum``, which should pass ``nan=`` /
-    ``inf=`` to ``round_pack`` instead; delete this once it does."""
-    if out.kind == "float" and not out.has_nan and np.any(nan):
-        raise ValueError(f"an operation produced NaN but {out} has no NaN encoding")
-    t = out.dtype.type
-    codes = np.where(inf, np.where(inf_sign, t(out.inf_result_code(True)),
-                                   t(out.inf_result_code(False))), codes)
-    return np.where(nan, t(out.nan_result_code), codes).astype(out.dtype)
-
-
 def _nan_lanes(idx, nan_sub, shape):
     """Full-size ``nan`` mask for round_pack from the special lanes ``idx``. The callers pass
     every special lane (an inf or NaN operand) as ``inf``: round_pack gives NaN priority, so

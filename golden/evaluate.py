@@ -129,28 +129,28 @@ class Codes:
     """Concrete semantics: every value is an array of codes.
 
     With ``trace=True`` every layer's intermediate values are collected in :attr:`layers`, as
-    dicts with the fields of :class:`~ulpflow.golden.trace.LayerTrace`.
+    dicts with the fields of :class:`~ulpflow.golden.trace.LayerTrace`. ``strict`` is passed to
+    every tree node's :func:`~ulpflow.golden.arith.add` (NaN into a format without NaN).
     """
 
-    def __init__(self, trace: bool = False):
+    def __init__(self, trace: bool = False, strict=None):
         self.keep_nodes = bool(trace)
         self.layers = [] if trace else None
+        self.strict = strict
 
     # -- node operations
-    @staticmethod
-    def add(a, fa, b, fb, out, rounding):
+    def add(self, a, fa, b, fb, out, rounding):
         if fa == out and fb == out:
-            return arith.add(a, b, out, rounding=rounding)
-        return arith.add(a, b, (fa, fb), rounding=rounding, out=out)
+            return arith.add(a, b, out, rounding=rounding, strict=self.strict)
+        return arith.add(a, b, (fa, fb), rounding=rounding, out=out, strict=self.strict)
 
     @staticmethod
     def zero(like, fmt):
         return np.full(np.shape(like), fmt.zero_code, dtype=fmt.dtype)
 
-    @staticmethod
-    def single(a, fa, out, rounding):
+    def single(self, a, fa, out, rounding):
         if fa != out:
-            return arith.convert(a, fa, out, rounding=rounding)
+            return arith.convert(a, fa, out, rounding=rounding, strict=self.strict)
         return np.array(a, dtype=out.dtype, copy=True)
 
     @staticmethod

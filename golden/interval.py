@@ -53,7 +53,6 @@ import numpy as np
 from . import arith
 from .evaluate import chunk_rows, walk_network
 from .kulisch import exact_accumulate
-from .show import describe_code
 
 __all__ = ["Box", "Intervals", "imin", "imax", "iadd", "imul", "iexact", "iactivation", "network_interval",
            "top_fill"]
@@ -466,8 +465,8 @@ def _check_box(net, lo, hi):
     bad = arith.gt(lo, hi, fmt) & ~top
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise ValueError(f"box row {r}, input {c}: lo {describe_code(lo[r, c], fmt)} is above hi "
-                         f"{describe_code(hi[r, c], fmt)}; expected lo <= hi")
+        raise ValueError(f"box row {r}, input {c}: lo {fmt.show(lo[r, c])} is above hi "
+                         f"{fmt.show(hi[r, c])}; expected lo <= hi")
     return top_fill(Box(lo, hi, top), fmt)
 
 

@@ -46,7 +46,6 @@ from .formats import as_format
 from .network_json import (ACCUMULATE_KINDS, NETWORK_JSON_FORMAT, NETWORK_JSON_VERSION, layer_to_json,
                            loads as _json_loads, network_to_json, read_network)
 from .rounding import check_rounding
-from .show import describe_code
 from .trace import Divergence, LayerTrace, Trace, first_divergence
 from .tree import Tree
 
@@ -283,9 +282,9 @@ def _encode_exactly(values, fmt, what, pos_text):
         hi = int(fmt.encode(Fraction(v), "RUP"))
         if lo == hi:  # both directions saturate: the value is beyond the format's range
             raise ValueError(f"{what}{pos_text(idx)} = {v!r} is outside the range of {fmt}; the nearest "
-                             f"representable value is {describe_code(lo, fmt)}")
+                             f"representable value is {fmt.show(lo)}")
         raise ValueError(f"{what}{pos_text(idx)} = {v!r} is not representable in {fmt}; its neighbours are "
-                         f"{describe_code(lo, fmt)} and {describe_code(hi, fmt)}")
+                         f"{fmt.show(lo)} and {fmt.show(hi)}")
     return codes
 
 

@@ -23,7 +23,6 @@ import numpy as np
 from .activations import TABLE_VERSION, activation_from_json
 from .formats import as_format
 from .rounding import check_rounding
-from .show import hex_code
 from .tree import Tree
 
 __all__ = ["NETWORK_JSON_FORMAT", "NETWORK_JSON_VERSION", "ACTIVATION_JSON_KIND", "ACTIVATION_JSON_VERSION",
@@ -63,8 +62,8 @@ def layer_to_json(layer) -> dict:
         "acc_format": str(layer.acc_format),
         "output_format": str(layer.out_format),
         "rounding": layer.rounding,
-        "weights": [[hex_code(c, layer.weight_format) for c in row] for row in layer.weights.tolist()],
-        "bias": [hex_code(c, layer.acc_format) for c in layer.bias.tolist()],
+        "weights": [[layer.weight_format.hex(c) for c in row] for row in layer.weights.tolist()],
+        "bias": [layer.acc_format.hex(c) for c in layer.bias.tolist()],
     })
     if layer.accumulate != "tree":
         d["accumulate"] = layer.accumulate
@@ -149,14 +148,14 @@ def _json_code(s, fmt, where, pattern=None):
                 _fail(where, str(e))
             return c
     if not isinstance(s, str) or s[:2] != "0x" or len(s) < 3:
-        _fail(where, f"expected a hex string like {hex_code(0, fmt)!r}, got {s!r}")
+        _fail(where, f"expected a hex string like {fmt.hex(0)!r}, got {s!r}")
     if not re.fullmatch("[0-9a-fA-F]+", s[2:]):
         _fail(where, f"bad hex code {s!r}")
     if int(s[2:], 16) >= (1 << fmt.bits):
         _fail(where, f"code {s} does not fit the {fmt.bits}-bit format {fmt}")
     w = (fmt.bits + 3) // 4
     _fail(where, f"code {s} has {len(s) - 2} hex digits; {fmt} codes are written with exactly {w} "
-                 f"(like {hex_code(0, fmt)!r})")
+                 f"(like {fmt.hex(0)!r})")
 
 
 def _codes(values, fmt, where):
@@ -368,7 +367,7 @@ def _read_activation(d, where):
             for i, s in enumerate(table):
                 if not (isinstance(s, str) and pattern.fullmatch(s)):
                     _fail(where, f"activation table entry {i} is {s!r}, expected '0x' and exactly {w} hex "
-                                 f"digits (a {out_fmt} code like {hex_code(0, out_fmt)!r})")
+                                 f"digits (a {out_fmt} code like {out_fmt.hex(0)!r})")
     try:
         return activation_from_json(d)
     except RecursionError:

@@ -43,7 +43,7 @@ def _check_tree(tree):
     return tree
 
 
-def reduce(terms, tree, fmt, *, rounding=None, return_nodes: bool = False):
+def reduce(terms, tree, fmt, *, rounding=None, return_nodes: bool = False, strict=None):
     """Sum codes along the last axis in the order of ``tree``, one rounded addition per node.
 
     Parameters
@@ -56,6 +56,9 @@ def reduce(terms, tree, fmt, *, rounding=None, return_nodes: bool = False):
         once to it.
     rounding : str, optional
         Rounding mode, ``None`` = RNE.
+    strict : bool, optional
+        As for :func:`~ulpflow.golden.arith.add`, at every node: what a NaN sum becomes in a
+        format without NaN (``False``: +0 lane by lane, as the hardware gives it).
     return_nodes : bool
         Also return every partial sum: an array of shape ``(..., tree.n_nodes)`` whose entry
         ``[..., j]`` is the result of internal node ``j`` of ``tree.internal_nodes()``.
@@ -78,7 +81,8 @@ def reduce(terms, tree, fmt, *, rounding=None, return_nodes: bool = False):
     if arr.ndim < 1 or arr.shape[-1] != tree.n_terms:
         raise ValueError(f"terms must have shape (..., {tree.n_terms}) for a tree over {tree.n_terms} terms, got {arr.shape}")
     columns = list(np.ascontiguousarray(np.moveaxis(arr, -1, 0)))
-    root, nodes = walk_tree(tree, columns, [fmt] * tree.n_terms, fmt, rounding, _CODES, return_nodes)
+    root, nodes = walk_tree(tree, columns, [fmt] * tree.n_terms, fmt, rounding,
+                            _CODES if strict is None else Codes(strict=strict), return_nodes)
     if not return_nodes:
         return root
     if nodes:

@@ -12,7 +12,6 @@ import dataclasses
 
 import numpy as np
 
-from .show import describe_code
 
 __all__ = ["LayerTrace", "Trace", "Divergence", "first_divergence"]
 
@@ -74,8 +73,8 @@ class Divergence:
             where += f", {'input' if self.stage in ('product', 'input') else 'node'} {self.index}"
         if self.detail:
             where += f" ({self.detail})"
-        return (f"{where}, batch row {self.row}: {describe_code(self.code_a, self.format)} vs "
-                f"{describe_code(self.code_b, self.format)}")
+        return (f"{where}, batch row {self.row}: {self.format.show(self.code_a)} vs "
+                f"{self.format.show(self.code_b)}")
 
 
 def _differs(a, b, fmt, nan_by_class):
@@ -120,7 +119,7 @@ def first_divergence(trace_a: Trace, trace_b: Trace, *, nan_by_class: bool = Fal
                 w = int(layer.weights[k, j])
                 return Divergence(li, "product", int(k), int(j), row, int(la.products[row, k, j]),
                                   int(lb.products[row, k, j]), layer.product_format,
-                                  f"w={describe_code(w, layer.weight_format)}")
+                                  f"w={layer.weight_format.show(w)}")
         if la.nodes is not None and lb.nodes is not None:
             best = None
             for k in range(layer.n_out):

@@ -43,13 +43,11 @@ import reprlib
 
 import numpy as np
 
-__all__ = ["Tree", "ZERO_LEAF", "ZERO", "reduce", "exact_sum"]
+__all__ = ["Tree", "ZERO_LEAF"]
 
 #: Marker for the zero leaf in nested form (``Tree.from_nested(((ZERO_LEAF, 0), 1))``), in
 #: orders (``Tree.from_order([ZERO_LEAF, 0, 1])``) and in JSON (the string ``"zero"``).
 ZERO_LEAF = "zero"
-#: Former name of :data:`ZERO_LEAF`, kept for existing imports (``ulpflow.golden.tree.ZERO``).
-ZERO = ZERO_LEAF
 
 _LEAF, _NODE, _ZREF = "leaf", "node", "zero"
 _ZERO_REF = (_ZREF, None)
@@ -508,11 +506,3 @@ def _to_lists(nested):
             else:
                 dst[k] = child
     return root
-
-
-# Compatibility: ``reduce`` and ``exact_sum`` used to live here and are still importable from
-# this module (``from ulpflow.golden.tree import Tree, reduce``). They are defined in
-# ``golden/reduction.py``, which reads trees only through their public members and never imports
-# this module, so this re-export creates no import cycle. New code imports them from
-# ``ulpflow.golden``.
-from .reduction import exact_sum, reduce  # noqa: E402

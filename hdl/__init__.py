@@ -12,7 +12,7 @@ hardware                   golden
 :class:`FloatConverter`    ``golden.convert`` (any float/fixed pair)
 :class:`FixedAdder`        ``golden.add`` (fixed formats)
 :class:`FixedMultiplier`   ``golden.mul`` (fixed formats)
-:class:`ReductionTree`     ``golden.tree.reduce`` (one adder per node)
+:class:`ReductionTree`     ``golden.reduce`` (one adder per node)
 :class:`FoldedMAC`         ``reduce`` over a sequential order, one adder
 :class:`Identity` ...      ``golden.activations.get_activation(...)``
 ``ActivationUnit``         ``.from_activation(impl)``: the unit for any golden activation
@@ -23,12 +23,13 @@ an output stream ``o`` (``amaranth.lib.stream``, always ready for these pipeline
 payload fields are the data ports (``a``, ``b`` → ``result``; ``terms`` → ``result``), so units
 join with ``wiring.connect`` where the payloads are equal and with :func:`chain` from one unit's
 ``result`` into the next unit's ``a``. Every unit has the attributes ``in_format`` (not
-:class:`RoundPack`, whose inputs are no codes), ``out_format``, ``latency`` (cycles; 0 = combinational: ``o.valid = i.valid``, no clock) and its golden twin
-``emulate(**inputs) -> {field: codes}``, keyed by the payload field names. :func:`to_verilog`
-writes Verilog.
+:class:`RoundPack`, whose inputs are no codes), ``out_format``, ``latency`` (cycles; 0 =
+combinational: ``o.valid = i.valid``, no clock) and its golden twin ``emulate(**inputs) ->
+{field: codes}``, keyed by the payload field names. :func:`to_verilog` writes Verilog.
 
 Modules: ``rounding``, ``float_unit``, ``fixed_unit``, ``convert``, ``tree`` (twin of
-``golden.tree``), ``activations`` (twin of ``golden.activations``), ``signature``, ``verilog``.
+``golden.tree`` and ``golden.reduction``), ``activations`` (twin of ``golden.activations``),
+``signature``, ``verilog``.
 """
 
 from .activations import (MAX_TABLE_BITS, ActivationUnit, Identity, PWLActivation, ReLU, Step,

@@ -151,11 +151,9 @@ class RoundPack(wiring.Component):
         """
         v = self.signature.cast_inputs(inputs, repr(self))
         kw = {"overflow": self.overflow} if self.overflow is not None else {}
-        nan, inf = v["nan"] != 0, v["inf"] != 0
-        if nan.any() or inf.any():
-            kw |= {"nan": nan, "inf": inf}
         return {"result": round_pack(v["sign"] != 0, v["sig"], v["exp"], self.out_format,
-                                     self.rounding, sticky=v["sticky"] != 0, **kw)}
+                                     self.rounding, sticky=v["sticky"] != 0, nan=v["nan"] != 0,
+                                     inf=v["inf"] != 0, **kw)}
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform):

@@ -16,7 +16,8 @@ from amaranth.lib.wiring import Out
 
 from ulpflow.golden.arith import mul
 from ulpflow.golden.formats import as_format
-from ulpflow.golden.tree import ZERO, Tree, reduce
+from ulpflow.golden.reduction import reduce
+from ulpflow.golden.tree import ZERO_LEAF, Tree
 
 from ._common import (check_latency, check_mutation, check_rounding, checked_init, delay,
                       format_spec, operand_formats, valid_chain)
@@ -88,7 +89,8 @@ class ReductionTree(wiring.Component):
         fields ``terms__0 … terms__{n-1}`` (arrays of one shape)."""
         v = self.signature.cast_inputs(inputs, repr(self))
         terms = np.stack([v[f"terms__{k}"] for k in range(self.tree.n_terms)], axis=-1)
-        return {"result": reduce(terms, self.tree, self.out_format, rounding=self.rounding)}
+        return {"result": reduce(terms, self.tree, self.out_format, rounding=self.rounding,
+                                 strict=False)}
 
     def elaborate(self, platform):
         m = Module()
@@ -130,7 +132,7 @@ def _chain(order):
                              "(use ReductionTree for other trees)")
     else:
         seq = list(order)
-    from_zero = len(seq) > 0 and isinstance(seq[0], str) and seq[0] == ZERO
+    from_zero = len(seq) > 0 and isinstance(seq[0], str) and seq[0] == ZERO_LEAF
     idx = seq[1:] if from_zero else seq
     if any(isinstance(i, str) for i in idx):
         raise ValueError("the zero leaf may only come first in a FoldedMAC order, "
@@ -150,7 +152,7 @@ class FoldedMAC(wiring.Component):
     order : Tree or sequence of int
         A sequential order over term indices ``0 … n`` (``n`` products, the bias is index ``n``),
         e.g. ``range(n + 1)`` (bias last) or any permutation; ``Tree.from_order`` chains and
-        ``Tree.sequential(..., from_zero=True)`` (``ZERO`` first) are accepted too.
+        ``Tree.sequential(..., from_zero=True)`` (``ZERO_LEAF`` first) are accepted too.
     fmt : FloatFormat or FixedFormat
         Accumulator format (products round to it; the bias is a code of it).
     operand_fmt : format or (w_fmt, x_fmt), optional
@@ -220,7 +222,7 @@ class FoldedMAC(wiring.Component):
     x_fmt = property(lambda self: self.in_formats[1])
 
     def __repr__(self):
-        zero = "[ZERO] + " if self.from_zero else ""
+        zero = "[ZERO_LEAF] + " if self.from_zero else ""
         return (f"FoldedMAC({zero}{self.order}, {self.out_format}, operand_fmt=({self.w_fmt}, "
                 f"{self.x_fmt}), rounding={self.rounding!r}, mul_latency={self.mul_latency})")
 
@@ -238,9 +240,11 @@ class FoldedMAC(wiring.Component):
         if w.shape[-1:] != (n,) or x.shape != w.shape or bias.shape != w.shape[:-1]:
             raise ValueError(f"{self!r}.emulate takes w and x of shape (..., {n}) and bias of "
                              f"shape (...), got {w.shape}, {x.shape} and {bias.shape}")
-        products = mul(w, x, self.in_format, out=self.out_format, rounding=self.rounding)
+        products = mul(w, x, self.in_format, out=self.out_format, rounding=self.rounding,
+                       strict=False)
         terms = np.concatenate([products, bias[..., None]], axis=-1)
-        return {"result": reduce(terms, self.tree, self.out_format, rounding=self.rounding)}
+        return {"result": reduce(terms, self.tree, self.out_format, rounding=self.rounding,
+                                 strict=False)}
 
     def elaborate(self, platform):
         m = Module()

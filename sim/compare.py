@@ -128,17 +128,13 @@ def compare_codes(got, expected, fmt=None) -> Comparison:
 def show_code(code, fmt=None, *, width: int | None = None, signed: bool = False) -> str:
     """``"0x3c (1.5)"``: a code in hex (zero-padded to the width) and the number it encodes.
 
-    The number comes from ``fmt.decode`` (exact for every format that fits float64); without a
-    format the code is shown as an integer, two's complement when ``signed``.
+    With a format this is ``fmt.show(code)`` (the one code display of the golden formats);
+    without one the code is shown as an integer, two's complement when ``signed``.
     """
     c = int(code)
-    bits = fmt.bits if fmt is not None else (width or max(c.bit_length(), 1))
-    digits = (bits + 3) // 4
     if fmt is not None:
-        if c >= 1 << fmt.bits:
-            return f"0x{c:0{digits}x} (not a {fmt} code)"
-        value = float(fmt.decode(np.array([c], dtype=np.uint64).astype(fmt.dtype))[0])
-        return f"0x{c:0{digits}x} ({value!r})"
+        return fmt.show(c)
+    digits = ((width or max(c.bit_length(), 1)) + 3) // 4
     if signed and width and c >= 1 << (width - 1):
         return f"0x{c:0{digits}x} ({c - (1 << width)})"
     return f"0x{c:0{digits}x} ({c})"

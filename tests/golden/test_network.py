@@ -17,7 +17,7 @@ import pytest
 import ulpflow.golden as g
 from ulpflow.golden.activations import get_activation
 from ulpflow.golden.network import Layer, Network, Trace, first_divergence
-from ulpflow.golden.tree import ZERO, Tree
+from ulpflow.golden.tree import ZERO_LEAF as ZERO, Tree
 from oracles import (FLOAT_PRESETS, FixedSpec, assert_codes_equal, gmpy2_op, gmpy2_round_values)
 
 

@@ -103,9 +103,9 @@ def all_pairs(fa, fb=None):
 def corner_codes(fmt):
     """Codes every float sweep must contain (the level-1 corner operands), both signs."""
     if fmt.kind == "fixed":
-        kmax = int(fmt.to_int(np.array([fmt.max_finite_code]))[0])
+        kmax = fmt.kmax
         ks = {0, 1, 2, 3, -1, -2, kmax, kmax - 1, 1 << fmt.frac_bits}
-        lo = int(round(fmt.min_value * (1 << fmt.frac_bits)))
+        lo = fmt.kmin
         ks |= {lo, lo + 1, -(1 << fmt.frac_bits)}
         ks = [k for k in ks if lo <= k <= kmax]
         return np.unique(fmt.from_int(np.array(ks)).astype(np.int64))

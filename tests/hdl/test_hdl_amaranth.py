@@ -19,7 +19,8 @@ from hdl_testing import (Bundle, all_pairs, check_codes, check_unit, one_unit_of
                          run_amaranth)
 from ulpflow.golden import ROUNDING_MODES, parse_format
 from ulpflow.golden.activations import get_activation
-from ulpflow.golden.tree import ZERO, Tree, reduce
+from ulpflow.golden.reduction import reduce
+from ulpflow.golden.tree import ZERO_LEAF as ZERO, Tree
 from ulpflow.hdl import (FixedAdder, FixedMultiplier, FloatAdder, FloatConverter,
                          FloatMultiplier, FoldedMAC, ReductionTree, ReLU, RoundPack,
                          TableActivation, UnitSignature, chain, to_verilog)

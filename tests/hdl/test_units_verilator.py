@@ -203,8 +203,9 @@ def test_convert_fp32_corner_and_random():
 
 # -- the rounding module itself, against golden round_pack ------------------------------------
 def test_roundpack_random_against_golden_kernel():
-    """RoundPack is driven directly with random (sign, sig, exp, sticky) triples and compared
-    with golden ``round_pack`` in every mode, for every specials style and fixed point."""
+    """RoundPack is driven directly with random (sign, sig, exp, sticky) triples and random
+    nan/inf flags (some lanes both: NaN wins) and compared with golden ``round_pack`` in every
+    mode, for every specials style and fixed point."""
     W, lo, hi = 12, -40, 30
     names = ("e4m3", "e4m3fn", "e4m3fnuz", "e2m3fn", "e5m2_sat", "e4m3_ftz", "bf16", "q4.4",
              "uq3.5_wrap", "q4.4s")
@@ -218,8 +219,9 @@ def test_roundpack_random_against_golden_kernel():
     sign = rng.integers(0, 2, N)
     # sig = 0 with sticky set is outside round_pack's contract (no guard bits at all)
     sticky = rng.integers(0, 2, N) * (sig != 0)
-    inputs = {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky, "nan": np.zeros(N, int),
-              "inf": np.zeros(N, int)}
+    nan = (rng.random(N) < 0.05).astype(int)
+    inf = (rng.random(N) < 0.05).astype(int)
+    inputs = {"sign": sign, "sig": sig, "exp": exp, "sticky": sticky, "nan": nan, "inf": inf}
     out, _ = run_verilator(Bundle(units), inputs)
     for label, u in units.items():
         check_unit(f"{label} ({u!r})", u, out[label], inputs)
