@@ -93,6 +93,15 @@ def allocate_cuts(priority, latency):
     return enabled, max(0, latency - len(priority))
 
 
+def begin_pipeline(unit):
+    """``(m, enabled, extra, st)`` for a unit's ``elaborate``: a fresh module, the unit's cut
+    points (``unit.CUTS``) allocated for ``unit.latency`` by :func:`allocate_cuts`, and the
+    :class:`Stages` that registers them."""
+    m = Module()
+    enabled, extra = allocate_cuts(unit.CUTS, unit.latency)
+    return m, enabled, extra, Stages(m, enabled)
+
+
 class Stages:
     """Registers signals at the cut points that :func:`allocate_cuts` enabled."""
 

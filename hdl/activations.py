@@ -25,7 +25,7 @@ from amaranth.lib.memory import Memory
 from ulpflow.golden.activations import get_activation
 from ulpflow.golden.formats import as_format
 
-from ._common import (Stages, allocate_cuts, check_latency, check_rounding, checked_init, delay,
+from ._common import (begin_pipeline, check_latency, check_rounding, checked_init, delay,
                       rp_latency, unpack, valid_chain)
 from .convert import FloatConverter
 from .rounding import RoundPack
@@ -292,10 +292,8 @@ class PWLActivation(ActivationUnit):
         return u.nan, left, right
 
     def elaborate(self, platform):
-        m = Module()
+        m, enabled, extra, st = begin_pipeline(self)
         p, fo = self.pwl, self.out_format
-        enabled, extra = allocate_cuts(self.CUTS, self.latency)
-        st = Stages(m, enabled)
 
         nan, left, right = self._tails(m)
         # the tail result is ready at once; it waits beside the grid datapath

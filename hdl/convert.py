@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module
 from amaranth.lib import wiring
 
 from ulpflow.golden.arith import convert
 from ulpflow.golden.formats import as_format
 
-from ._common import (Stages, allocate_cuts, check_latency, check_mutation, check_overflow,
+from ._common import (begin_pipeline, check_latency, check_mutation, check_overflow,
                       check_rounding, checked_init, rp_latency, unpack, unpacked_bounds,
                       valid_chain)
 from .rounding import RoundPack
@@ -82,9 +81,7 @@ class FloatConverter(wiring.Component):
                                   rounding=self.rounding, overflow=self.overflow, strict=False)}
 
     def elaborate(self, platform):
-        m = Module()
-        enabled, extra = allocate_cuts(self.CUTS, self.latency)
-        st = Stages(m, enabled)
+        m, enabled, extra, st = begin_pipeline(self)
         u = unpack(m, self.i.payload.a, self.in_format, name="a")
         sig, sign, exp, nan, inf = st.cut("unpack", u.sig, u.sign, u.exp, u.nan, u.inf)
         width, lo, hi = unpacked_bounds(self.in_format)

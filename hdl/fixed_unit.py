@@ -7,12 +7,12 @@ path: rounding to the destination's fraction bits, then SAT or WRAP).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Mux, Signal, signed
 
 from ulpflow.golden.arith import add, mul
 from ulpflow.golden.formats import as_format
 
-from ._common import (Stages, allocate_cuts, check_latency, check_mutation, check_overflow,
+from ._common import (begin_pipeline, check_latency, check_mutation, check_overflow,
                       check_rounding, checked_init, operand_formats, unpack_fixed)
 from .float_unit import BinaryUnit
 
@@ -26,7 +26,7 @@ def _as_int(code, fmt):
 
 class _FixedBinary(BinaryUnit):
     @checked_init
-    def __init__(self, fmt, *, rounding, out, overflow, latency, _mutate):
+    def __init__(self, fmt, *, rounding="RNE", out=None, overflow=None, latency=0, _mutate=None):
         self.in_formats = operand_formats(fmt, "fixed")
         self.out_format = self.in_formats[0] if out is None else as_format(out, "out")
         self.rounding = check_rounding(rounding)
@@ -78,16 +78,8 @@ class FixedAdder(_FixedBinary):
     CUTS = ("add", "rp.norm", "rp.inc")
     OP = staticmethod(add)
 
-    @checked_init
-    def __init__(self, fmt, *, rounding="RNE", out=None, overflow=None, latency=0,
-                 _mutate=None):
-        super().__init__(fmt, rounding=rounding, out=out, overflow=overflow, latency=latency,
-                         _mutate=_mutate)
-
     def elaborate(self, platform):
-        m = Module()
-        enabled, extra = allocate_cuts(self.CUTS, self.latency)
-        st = Stages(m, enabled)
+        m, enabled, extra, st = begin_pipeline(self)
         fa, fb = self.in_formats
         F = max(fa.frac_bits, fb.frac_bits)
         ka = _as_int(self.i.payload.a, fa) << (F - fa.frac_bits)
@@ -133,16 +125,8 @@ class FixedMultiplier(_FixedBinary):
     CUTS = ("mul", "rp.norm", "rp.inc", "unpack")
     OP = staticmethod(mul)
 
-    @checked_init
-    def __init__(self, fmt, *, rounding="RNE", out=None, overflow=None, latency=0,
-                 _mutate=None):
-        super().__init__(fmt, rounding=rounding, out=out, overflow=overflow, latency=latency,
-                         _mutate=_mutate)
-
     def elaborate(self, platform):
-        m = Module()
-        enabled, extra = allocate_cuts(self.CUTS, self.latency)
-        st = Stages(m, enabled)
+        m, enabled, extra, st = begin_pipeline(self)
         fa, fb = self.in_formats
         ua = unpack_fixed(m, self.i.payload.a, fa, name="a")
         ub = unpack_fixed(m, self.i.payload.b, fb, name="b")

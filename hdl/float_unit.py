@@ -8,14 +8,14 @@ in front of it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Const, Mux, Signal
 from amaranth.lib import wiring
 
 from ulpflow.golden.arith import add, mul
 from ulpflow.golden.formats import as_format
 from ulpflow.golden.rounding import GUARD_BITS
 
-from ._common import (Stages, Unpacked, allocate_cuts, check_latency, check_mutation,
+from ._common import (begin_pipeline, Unpacked, check_latency, check_mutation,
                       check_rounding, checked_init, format_spec, leading_zero_count,
                       operand_formats, rp_latency, shape_for, unpack_float, valid_chain)
 from .rounding import RoundPack
@@ -132,9 +132,7 @@ class FloatAdder(BinaryUnit):
                 f"out={self.out_format}, latency={self.latency})")
 
     def elaborate(self, platform):
-        m = Module()
-        enabled, extra = allocate_cuts(self.CUTS, self.latency)
-        st = Stages(m, enabled)
+        m, enabled, extra, st = begin_pipeline(self)
         (fa, fb), M, G = self.in_formats, self._M, self._G
         ua = unpack_float(m, self.i.payload.a, fa, name="a")
         ub = unpack_float(m, self.i.payload.b, fb, name="b")
@@ -238,9 +236,7 @@ class FloatMultiplier(BinaryUnit):
                 f"out={self.out_format}, latency={self.latency})")
 
     def elaborate(self, platform):
-        m = Module()
-        enabled, extra = allocate_cuts(self.CUTS, self.latency)
-        st = Stages(m, enabled)
+        m, enabled, extra, st = begin_pipeline(self)
         fa, fb = self.in_formats
         ua = unpack_float(m, self.i.payload.a, fa, name="a")
         ub = unpack_float(m, self.i.payload.b, fb, name="b")

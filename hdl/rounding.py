@@ -21,13 +21,13 @@ normals and the carry out of rounding, and overflow is the single comparison
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Mux, Signal, signed
 from amaranth.lib import wiring
 
 from ulpflow.golden.formats import as_format
 from ulpflow.golden.rounding import round_pack
 
-from ._common import (Stages, allocate_cuts, check_latency, check_mutation,
+from ._common import (begin_pipeline, check_latency, check_mutation,
                       check_rounding, checked_init, delay, fixed_range, leading_zero_count,
                       shape_for, valid_chain)
 from .signature import UnitSignature
@@ -157,9 +157,7 @@ class RoundPack(wiring.Component):
 
     # ------------------------------------------------------------------------------------------
     def elaborate(self, platform):
-        m = Module()
-        enabled, extra = allocate_cuts(self.CUTS, self.latency)
-        st = Stages(m, enabled)
+        m, enabled, extra, st = begin_pipeline(self)
         if self.out_format.kind == "float":
             code = self._float(m, st)
         else:
