@@ -294,6 +294,8 @@ class Network:
     Parameters
     ----------
     input_format : format or name
+        The inputs' format; afterwards :attr:`in_format` (``input_format`` stays as the JSON
+        name), as every unit and layer names its formats ``in_format``/``out_format``.
     layers : sequence of Layer
         Layer k's inputs are layer k-1's outputs (``out_format``); the first layer reads the
         network input.
@@ -334,8 +336,17 @@ class Network:
         return self.layers[-1].n_out
 
     @property
-    def output_format(self):
+    def in_format(self):
+        """The format of the network's inputs (``input_format`` in JSON and the constructor)."""
+        return self.input_format
+
+    @property
+    def out_format(self):
+        """The format of the network's outputs: the last layer's ``out_format``."""
         return self.layers[-1].out_format
+
+    #: The JSON name of :attr:`out_format`.
+    output_format = out_format
 
     def layer_input_format(self, i: int):
         return self.input_format if i == 0 else self.layers[i - 1].out_format
