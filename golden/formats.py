@@ -3,7 +3,8 @@
 A format is an immutable, hashable value object. Values are handled as integer *codes* (bit
 patterns in unsigned NumPy arrays); ``decode`` and ``decode_fraction`` are for people and tests.
 Every conversion into a format goes through the one rounding kernel
-(:func:`ulpflow.golden.rounding.round_pack`).
+(:func:`ulpflow.golden.kernel.round_pack_format`, which callers reach as
+:func:`ulpflow.golden.rounding.round_pack`).
 
 Examples
 --------
@@ -22,8 +23,8 @@ from numbers import Integral, Rational
 
 import numpy as np
 
-from .rounding import (ZERO_EXP, bit_length, check_overflow, check_rounding, round_pack,
-                       rounds_to_inf)
+from .kernel import (ZERO_EXP, bit_length, check_overflow, check_rounding, round_pack_format,
+                     rounds_to_inf)
 
 CLASS_ZERO, CLASS_SUBNORMAL, CLASS_NORMAL, CLASS_INF, CLASS_NAN = range(5)
 CLASS_NAMES = ("zero", "subnormal", "normal", "inf", "nan")
@@ -31,7 +32,7 @@ SPECIALS = ("ieee", "fn", "fnuz", "finite")
 
 #: Widest exponent field a FloatFormat may have. With it and :data:`MAX_BIAS`, every exponent
 #: of a format's values (``emin - M`` .. ``emax``) fits in 32-bit integers and stays far above
-#: :data:`ulpflow.golden.rounding.ZERO_EXP`, so golden (and hdl, whose widths derive from the
+#: :data:`ulpflow.golden.kernel.ZERO_EXP`, so golden (and hdl, whose widths derive from the
 #: same format) computes exactly; wider fields are refused when the format is built.
 MAX_EXP_BITS = 30
 #: Largest magnitude of a FloatFormat's exponent bias (see :data:`MAX_EXP_BITS`).
@@ -56,8 +57,9 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
-class _Format:
-    """Behaviour shared by float and fixed formats (codes in, codes out)."""
+class Format:
+    """Base class of :class:`FloatFormat` and :class:`FixedFormat`: the behaviour they share
+    (codes in, codes out). ``isinstance(x, Format)`` tells a format object from a name."""
 
     kind: str
     bits: int
@@ -215,7 +217,7 @@ class _Format:
         mant, e = np.frexp(np.where(nan | inf, 0.0, xf))
         sig = np.abs(np.ldexp(mant, 53)).astype(np.int64)
         exp = e.astype(np.int64) - 53
-        return round_pack(neg, sig, exp, self, mode, overflow=overflow, nan=nan, inf=inf)
+        return round_pack_format(neg, sig, exp, self, mode, overflow=overflow, nan=nan, inf=inf)
 
     def _refuse_specials(self, nan, inf, neg):
         """Raise for NaN values without a NaN code, and for ±inf values in fixed point."""
@@ -253,8 +255,8 @@ class _Format:
             sig[idx], exp[idx], sticky[idx] = self._exact_triple(abs(v), overflow)
         if strict:
             self._refuse_specials(nan, inf, sign)
-        return round_pack(sign, sig, exp, self, mode, sticky=sticky, overflow=overflow, nan=nan,
-                          inf=inf)
+        return round_pack_format(sign, sig, exp, self, mode, sticky=sticky, overflow=overflow,
+                                 nan=nan, inf=inf)
 
     # -- misc ------------------------------------------------------------------------------
     def is_nan(self, codes):
@@ -285,7 +287,7 @@ def _is_exact_input(x) -> bool:
     return False
 
 
-class FloatFormat(_Format):
+class FloatFormat(Format):
     """A binary floating-point format: sign | exponent (E bits) | fraction (M bits).
 
     Parameters
@@ -623,7 +625,7 @@ class FloatFormat(_Format):
         return np.where((cls == CLASS_INF) | (cls == CLASS_NAN), np.nan, val)
 
 
-class FixedFormat(_Format):
+class FixedFormat(Format):
     """A binary fixed-point format: value = k · 2**-F with k an integer of I+F bits.
 
     Parameters
@@ -676,7 +678,7 @@ class FixedFormat(_Format):
             name += "_wrap"
         return name
 
-    # -- the specials policy (see _Format) ----------------------------------------------------
+    # -- the specials policy (see Format) ----------------------------------------------------
     has_nan = False
     has_inf = False
 
@@ -867,7 +869,7 @@ def as_format(x, what="format", *, kind=None) -> FloatFormat | FixedFormat:
     """
     if isinstance(x, str):
         fmt = parse_format(x)
-    elif isinstance(x, _Format):
+    elif isinstance(x, Format):
         fmt = x
     else:
         expected = {"float": "a FloatFormat", "fixed": "a FixedFormat"}.get(
@@ -885,7 +887,7 @@ def parse_format(name) -> FloatFormat | FixedFormat:
     _ftz _sat``, or fixed point ``qI.F``, ``qI.Fs`` (symmetric), ``uqI.F`` with optional
     ``_wrap``. Format objects pass through unchanged. ``str(fmt)`` reads back.
     """
-    if isinstance(name, _Format):
+    if isinstance(name, Format):
         return name
     if not isinstance(name, str):
         raise TypeError(f"a format name must be a string, not {name!r}")
