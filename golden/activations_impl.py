@@ -440,7 +440,8 @@ def activation_from_json(d, *, verify=False) -> Activation:
     if not isinstance(d, dict):
         raise ValueError(f"activation JSON must be an object, got {type(d).__name__}")
     if d.get("kind", ACTIVATION_JSON_KIND) != ACTIVATION_JSON_KIND:
-        raise ValueError(f"not an activation: kind is {d.get('kind')!r}, expected {ACTIVATION_JSON_KIND!r}")
+        raise ValueError(f"not an activation: kind is {d.get('kind')!r}, expected "
+                         f"{ACTIVATION_JSON_KIND!r}")
     for key in ("name", "method", "in_format", "out_format"):
         if not isinstance(d.get(key), str):
             raise ValueError(f"activation JSON needs a string {key!r}, got {d.get(key)!r}")
