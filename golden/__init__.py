@@ -1,7 +1,8 @@
 """ulpflow.golden: the bit-exact reference model (NumPy only).
 
-Formats and codes (:mod:`.formats`), the single rounding kernel (:mod:`.rounding`), rounded
-arithmetic (:mod:`.arith`), reduction trees as data (:mod:`.tree`) and their evaluation
+Formats and codes (:mod:`.formats`), the single rounding kernel (:mod:`.kernel`, called
+through :mod:`.rounding`), rounded arithmetic (:mod:`.arith`), reduction trees as data
+(:mod:`.tree`) and their evaluation
 (:mod:`.reduction`, exact accumulation in :mod:`.kulisch`), activation implementations
 (:mod:`.activations`), the network IR (:mod:`.network`), evaluated by one walk
 (:mod:`.evaluate`) in concrete, tracing (:mod:`.trace`) and interval (:mod:`.interval`)

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from .activations import TABLE_VERSION, activation_from_json
+from .activations import ACTIVATION_JSON_KIND, TABLE_VERSION, activation_from_json
 from .formats import as_format
 from .rounding import check_rounding
 from .tree import Tree
@@ -30,8 +30,8 @@ __all__ = ["NETWORK_JSON_FORMAT", "NETWORK_JSON_VERSION", "ACTIVATION_JSON_KIND"
 
 NETWORK_JSON_FORMAT = "ulpflow-network"
 NETWORK_JSON_VERSION = 1
-#: The ``kind`` and ``version`` an activation object must carry (written by ``Activation.to_json``).
-ACTIVATION_JSON_KIND = "ulpflow.activation"
+#: The ``version`` an activation object must carry (written by ``Activation.to_json``), beside
+#: its ``kind``, :data:`ACTIVATION_JSON_KIND` (re-exported from :mod:`.activations`).
 ACTIVATION_JSON_VERSION = TABLE_VERSION
 #: Values of a layer's ``accumulate`` key: ``"tree"`` (rounded additions in the order of the
 #: tree; the default, not written) and ``"exact"`` (one exact sum, rounded once).

@@ -39,8 +39,8 @@ def round_increment(mode, sign, lsb, r, s, *, mutate=None):
     """The rounding decision: 1 when the kept magnitude must go up by one unit.
 
     ``lsb`` is the kept LSB, ``r`` the first dropped bit, ``s`` the OR of everything below it
-    (sticky included). Same truth table as the golden kernel ``golden.rounding.round_pack``
-    (docs/semantics.md, "Rounding").
+    (sticky included). Same truth table as the golden kernel (``golden.kernel``, called as
+    ``golden.rounding.round_pack``; docs/semantics.md, "Rounding").
     """
     if mutate == "ties_away" and mode == "RNE":
         mode = "RNA"

@@ -322,6 +322,27 @@ def test_activation_nan_agrees_with_convert():
     assert (tanh(codes[f.is_nan(codes)]) == out.nan_result_code).all()
 
 
+def test_round_pack_accepts_names():
+    from ulpflow.golden.rounding import round_pack
+    rng = np.random.default_rng(7)
+    sign = rng.integers(0, 2, 200).astype(bool)
+    sig = rng.integers(0, 1 << 20, 200)
+    exp = rng.integers(-40, 10, 200)
+    sticky = rng.integers(0, 2, 200).astype(bool)
+    for name in ("e4m3", "q4.4", "bf16"):
+        for mode in ("RNE", "RDN"):
+            by_name = round_pack(sign, sig, exp, name, mode, sticky=sticky)
+            by_object = round_pack(sign, sig, exp, g.parse_format(name), mode, sticky=sticky)
+            assert by_name.dtype == by_object.dtype and (by_name == by_object).all()
+    with pytest.raises(ValueError, match="unknown format name 'e4m3x'") as bad:
+        round_pack(sign, sig, exp, "e4m3x")
+    assert "\n" not in str(bad.value)
+    with pytest.raises(TypeError, match="fmt must be a FloatFormat, FixedFormat or format name, "
+                                        "not 8") as bad:
+        round_pack(sign, sig, exp, 8)
+    assert "\n" not in str(bad.value)
+
+
 def test_round_pack_masks():
     from ulpflow.golden.rounding import round_pack
     z = np.zeros(4, dtype=np.int64)
