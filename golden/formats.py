@@ -27,12 +27,12 @@ import numpy as np
 from .formats_base import (CLASS_INF, CLASS_NAMES, CLASS_NAN, CLASS_NORMAL, CLASS_SUBNORMAL,
                            CLASS_ZERO, Format)
 from .formats_fixed import FixedFormat, parse_fixed_name
-from .formats_float import (FLOAT_PRESETS, MAX_BIAS, MAX_EXP_BITS, SPECIALS, FloatFormat,
+from .formats_float import (FLOAT_PRESETS, MAX_BIAS, MAX_EXP_BITS, MAX_MAN_BITS, SPECIALS, FloatFormat,
                             parse_float_name)
 
 __all__ = [
     "CLASS_INF", "CLASS_NAMES", "CLASS_NAN", "CLASS_NORMAL", "CLASS_SUBNORMAL", "CLASS_ZERO",
-    "MAX_BIAS", "MAX_EXP_BITS", "PRESETS", "SPECIALS", "FixedFormat", "FloatFormat", "Format",
+    "MAX_BIAS", "MAX_EXP_BITS", "MAX_MAN_BITS", "PRESETS", "SPECIALS", "FixedFormat", "FloatFormat", "Format",
     "as_format", "from_ordinal", "ordinal", "parse_format", "ulp_distance",
 ]
 
@@ -97,11 +97,9 @@ def ordinal(fmt, codes):
     codes = fmt.check_codes(codes)
     if fmt.kind == "fixed":
         return fmt.to_int(codes), np.zeros(codes.shape, dtype=bool)
-    c = codes.astype(np.int64)
-    mag = c & ((1 << (fmt.bits - 1)) - 1)
+    neg, mag = fmt.sign_magnitude(codes)
     if not fmt.subnormals:
         mag = np.where(mag < (1 << fmt.man_bits), 0, mag - (1 << fmt.man_bits) + 1)
-    neg = (c >> (fmt.bits - 1)) == 1
     return np.where(neg, -mag, mag), fmt.classify(codes) == CLASS_NAN
 
 
@@ -120,8 +118,7 @@ def from_ordinal(fmt, ords, negative_zero=None):
     neg = ords < 0
     if negative_zero is not None and fmt.specials != "fnuz":
         neg = neg | ((ords == 0) & np.asarray(negative_zero, dtype=bool))
-    codes = np.where(neg, mag | (1 << (fmt.bits - 1)), mag)
-    return codes.astype(fmt.dtype)
+    return fmt.from_sign_magnitude(neg, mag)
 
 
 def ulp_distance(a, b, fmt):

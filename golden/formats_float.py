@@ -30,6 +30,9 @@ SPECIALS = ("ieee", "fn", "fnuz", "finite")
 MAX_EXP_BITS = 30
 #: Largest magnitude of a FloatFormat's exponent bias (see :data:`MAX_EXP_BITS`).
 MAX_BIAS = 1 << 30
+#: Widest fraction field a FloatFormat may have: the rounding kernel works on int64 significands
+#: of at most 61 bits, which hold p = M + 1 bits plus three guard bits and a carry.
+MAX_MAN_BITS = 57
 
 
 class FloatFormat(Format):
@@ -67,6 +70,9 @@ class FloatFormat(Format):
         if E > MAX_EXP_BITS:
             raise ValueError(f"exp_bits must be at most {MAX_EXP_BITS}, got {E} (wider exponent "
                              "fields are not supported)")
+        if M > MAX_MAN_BITS:
+            raise ValueError(f"man_bits must be at most {MAX_MAN_BITS}, got {M} (the rounding "
+                             "kernel keeps significands, with guard bits, in 61 bits)")
         if specials not in SPECIALS:
             raise ValueError(f"unknown specials style {specials!r}; expected one of {', '.join(SPECIALS)}")
         if 1 + E + M > 64:
@@ -317,15 +323,27 @@ class FloatFormat(Format):
         return q, e, r != 0
 
     # -- neighbours ----------------------------------------------------------------------------
+    def sign_magnitude(self, codes):
+        """``(negative, magnitude)`` of codes: the sign bit as a bool array and the other bits
+        as int64 (exact for every width up to 64 bits: the sign is read unsigned)."""
+        u = np.asarray(codes).astype(np.uint64)
+        top = np.uint64(self.bits - 1)
+        return (u >> top) == 1, (u & ((np.uint64(1) << top) - np.uint64(1))).astype(np.int64)
+
+    def from_sign_magnitude(self, negative, magnitude):
+        """Codes from a sign mask and non-negative int64 magnitudes (inverse of
+        :meth:`sign_magnitude`)."""
+        mag = np.asarray(magnitude).astype(np.uint64)
+        sign = np.uint64(1) << np.uint64(self.bits - 1)
+        return np.where(negative, mag | sign, mag).astype(self.dtype)
+
     def _order_key(self, codes):
         """Signed integer key that orders finite and infinite codes by value (+0 == -0)."""
-        c = codes.astype(np.int64)
-        mag = c & ((1 << (self.bits - 1)) - 1)
-        return np.where(c >> (self.bits - 1) == 1, -mag, mag)
+        neg, mag = self.sign_magnitude(codes)
+        return np.where(neg, -mag, mag)
 
     def _from_key(self, key):
-        mag = np.abs(key)
-        return (np.where(key < 0, mag | (1 << (self.bits - 1)), mag)).astype(self.dtype)
+        return self.from_sign_magnitude(key < 0, np.abs(key))
 
     def next_up(self, codes):
         """The next larger value's code (+inf and NaN map to themselves; max stays max where

@@ -151,13 +151,19 @@ class UnitSignature(wiring.Signature):
             out[name] = arr
         return out
 
+    def _key(self):
+        # field order matters: it fixes the payload layout (offsets)
+        return (tuple(self.inputs.items()), tuple(self.outputs.items()),
+                tuple(self.side.items()), self.always_ready)
+
     def __eq__(self, other):
-        return (type(other) is type(self) and self.inputs == other.inputs
-                and self.outputs == other.outputs and self.side == other.side
-                and self.always_ready == other.always_ready)
+        return type(other) is type(self) and self._key() == other._key()
 
     def __hash__(self):
-        return hash((type(self), tuple(self.inputs), tuple(self.outputs), tuple(self.side)))
+        # side members need not be hashable: their names stand for them (equal keys still
+        # give equal hashes)
+        return hash((type(self), tuple(self.inputs.items()), tuple(self.outputs.items()),
+                     tuple(self.side), self.always_ready))
 
     def __repr__(self):
         def spec(v):

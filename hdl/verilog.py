@@ -4,26 +4,31 @@ from __future__ import annotations
 
 from amaranth.back import verilog
 from amaranth.hdl import Signal, ValueCastable
+# Amaranth does not re-export its port-direction enum; its own verilog.convert uses it the same
+# way (amaranth is pinned in pyproject.toml).
+from amaranth.hdl._ir import PortDirection
 from amaranth.lib import wiring
 
 __all__ = ["to_verilog", "verilog_ports"]
 
 
 def verilog_ports(unit):
-    """The module ports of a unit: ``{name: (signal, None)}`` from its signature.
+    """The module ports of a unit: ``{name: (signal, direction)}`` from its signature.
 
     Members are flattened with ``__`` as Amaranth names them (``i__payload``, ``i__valid``,
-    ``o__payload``, ``o__valid``, side members under their own names). Constant members, such as
-    the ``ready`` of an always-ready stream, are no ports.
+    ``o__payload``, ``o__valid``, side members under their own names), each with the direction
+    its member's flow declares (an ``Out`` member stays an output even where a design forgot to
+    drive it). Constant members, such as the ``ready`` of an always-ready stream, and zero-width
+    members are no ports. Every Verilog writer of ulpflow (this module, ``ulpflow.sim``) uses it.
     """
     ports = {}
     for path, member, value in unit.signature.flatten(unit):
         if isinstance(value, ValueCastable):
             value = value.as_value()
-        if not isinstance(value, Signal):
+        if not isinstance(value, Signal) or len(value) == 0:
             continue  # Const members (always_ready's ready = 1) are not ports
-        # direction None: Amaranth infers it from the drivers (every Out member is driven)
-        ports["__".join(map(str, path))] = (value, None)
+        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        ports["__".join(map(str, path))] = (value, direction)
     return ports
 
 

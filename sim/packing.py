@@ -227,18 +227,12 @@ def _carriers(ports, widths) -> dict[str, tuple[int, tuple[Port, ...]]]:
 
 
 def convert_ports(unit) -> list[tuple]:
-    """The ``ports=`` of Amaranth's ``verilog.convert`` for ``unit``: every member of its
-    signature that is a signal, named by its path joined by ``__``. Constant members (the
-    ``ready`` of an ``always_ready`` stream) and zero-width members are no Verilog ports."""
-    from amaranth.hdl import Const, Value
+    """The ``ports=`` of Amaranth's ``verilog.convert`` for ``unit``: the ports of
+    :func:`ulpflow.hdl.verilog.verilog_ports` (signal members with their declared direction;
+    constant and zero-width members are no Verilog ports)."""
+    from ulpflow.hdl.verilog import verilog_ports as unit_verilog_ports
 
-    ports = []
-    for path, _member, value in unit.signature.flatten(unit):
-        v = Value.cast(value)
-        if isinstance(v, Const) or len(v) == 0:
-            continue
-        ports.append(("__".join(map(str, path)), v, None))
-    return ports
+    return [(name, v, d) for name, (v, d) in unit_verilog_ports(unit).items()]
 
 
 def verilog_ports(verilog: str, module: str) -> dict[str, str]:

@@ -10,8 +10,9 @@ import pytest
 
 import apytypes as apy
 import ulpflow.golden as g
+from ulpflow.golden.formats import from_ordinal
 from oracles import (FIXED_PRESETS, FLOAT_PRESETS, FixedSpec, FloatSpec, assert_codes_equal,
-                     np_dtype, third_party_decode)
+                     _fs, np_dtype, third_party_decode)
 
 ALL_FLOAT = list(FLOAT_PRESETS)
 
@@ -286,7 +287,8 @@ def test_fixed_format(fx):
 
 @pytest.mark.parametrize("name,what", [("e31m3", "exp_bits"), ("e33m3", "exp_bits"),
                                        ("e42m3", "exp_bits"), ("e4m3_b4611686018427387904", "bias"),
-                                       ("e8m7_b-1073741825", "bias")])
+                                       ("e8m7_b-1073741825", "bias"), ("e2m58", "man_bits"),
+                                       ("e2m61", "man_bits")])
 def test_formats_beyond_the_bounds_are_refused(name, what):
     """Formats golden cannot compute exactly are refused when built, naming the value."""
     with pytest.raises(ValueError, match=what) as e:
@@ -294,8 +296,8 @@ def test_formats_beyond_the_bounds_are_refused(name, what):
     assert name in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ValueError, match=r"100000000000000000000"):
         g.FloatFormat(8, 7, bias=10 ** 20)
-    from ulpflow.golden.formats import MAX_BIAS, MAX_EXP_BITS
-    assert (MAX_EXP_BITS, MAX_BIAS) == (30, 1 << 30)
+    from ulpflow.golden.formats import MAX_BIAS, MAX_EXP_BITS, MAX_MAN_BITS
+    assert (MAX_EXP_BITS, MAX_BIAS, MAX_MAN_BITS) == (30, 1 << 30, 57)
 
 
 @pytest.mark.parametrize("name", ["e30m3", "e30m33", "e20m43", "e4m3_b1073741824",
@@ -311,7 +313,9 @@ def test_formats_at_the_bounds_compute_exactly(name):
     if f.man_bits <= 27:
         assert g.add(tiny, zero, f)[0] == tiny[0]          # ZERO_EXP stays below every operand
     big = f.encode([want_max * 4, -want_max * 4, want_max])
-    assert list(big) == [f.overflow_code(False), f.overflow_code(True), f.max_finite_code]
+    # ieee style: RNE overflow is +-inf (all-ones exponent field, zero fraction), max just below
+    inf = ((1 << f.exp_bits) - 1) << f.man_bits
+    assert list(big) == [inf, inf | (1 << (f.bits - 1)), inf - 1]
 
 
 def test_64_bit_format_matches_float64():
@@ -322,6 +326,17 @@ def test_64_bit_format_matches_float64():
     assert (f.encode(x) == x.view(np.uint64)).all()
     assert (f.decode(x.view(np.uint64)) == x).all()
     assert f.encode([Fraction(2) ** 1024])[0] == f.inf_code
+    # the number line of a 64-bit format: next_up/next_down and ulp distances vs NumPy
+    finite = x[np.isfinite(x)]
+    codes = finite.view(np.uint64)
+    assert (f.next_up(codes).view(np.float64) == np.nextafter(finite, np.inf)).all()
+    assert (f.next_down(codes).view(np.float64) == np.nextafter(finite, -np.inf)).all()
+    one, minus_one = np.array([1.0]).view(np.uint64), np.array([-1.0]).view(np.uint64)
+    assert g.ulp_distance(minus_one, one, f)[0] == 2 * 0x3FF0000000000000
+    ords, _ = g.ordinal(f, codes)
+    assert (np.sign(ords) == np.sign(finite)).all()
+    back = from_ordinal(f, ords, negative_zero=np.signbit(finite))
+    assert (back == codes).all()
 
 
 def test_show_hex_and_fixed_range():
@@ -337,7 +352,8 @@ def test_show_hex_and_fixed_range():
 
 @pytest.mark.parametrize("name", list(FLOAT_PRESETS) + ["e5m2_ftz", "e4m3_fn_sat", "e3m0_fn"])
 def test_special_flags_and_lsb_exp_range(name):
-    """The shared NaN/inf rule agrees with classify, and lsb_exp_range with unpack."""
+    """The shared NaN/inf rule agrees with the oracle's own table of the styles (written from
+    the docs, not from golden), and lsb_exp_range with unpack."""
     f = g.parse_format(name)
     codes = f.all_codes() if f.bits <= 16 else np.array([0, 1, 0x7F800000, 0x7FC00000, 0xFF800000,
                                                           0x3F800000], dtype=np.uint32)
@@ -345,9 +361,9 @@ def test_special_flags_and_lsb_exp_range(name):
     field = (c >> f.man_bits) & ((1 << f.exp_bits) - 1)
     frac = c & ((1 << f.man_bits) - 1)
     nan, inf = f.special_flags(c, field, frac)
-    cls = f.classify(codes)
-    assert (np.broadcast_to(nan, c.shape) == (cls == g.CLASS_NAN)).all()
-    assert (np.broadcast_to(inf, c.shape) == (cls == g.CLASS_INF)).all()
+    spec = FLOAT_PRESETS.get(name) or _fs(name, f.exp_bits, f.man_bits, specials=f.specials)
+    assert (np.broadcast_to(nan, c.shape) == spec.is_nan(codes)).all()
+    assert (np.broadcast_to(inf, c.shape) == spec.is_inf(codes)).all()
     _, _, exp, cls = f.unpack(codes, raw=True)
     finite = (cls == g.CLASS_NORMAL) | (cls == g.CLASS_SUBNORMAL)
     lo, hi = f.lsb_exp_range
