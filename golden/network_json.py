@@ -130,7 +130,7 @@ def _json_format(name, where):
     try:
         return as_format(name, where)
     except (TypeError, ValueError) as e:
-        _fail(where, f"unknown format name {name!r} ({e})")
+        _fail(where, str(e))
 
 
 def _code_re(fmt):
@@ -169,7 +169,7 @@ def loads(text: str):
     """``json.loads`` for network documents: invalid or too deeply nested text is one
     ``network JSON:`` error (the depth error names the place)."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise ValueError(f"network JSON: not valid JSON: {e}") from None
     except RecursionError:
@@ -178,6 +178,17 @@ def loads(text: str):
     depth = f"more than {_MAX_TEXT_DEPTH}" if depth > _MAX_TEXT_DEPTH else str(depth)
     raise ValueError(f"network JSON: {where}: nested {depth} levels deep at line {line}, column {col}, too "
                      f"deep for the JSON parser; write deep trees in the flat {{\"nodes\": [...]}} form") from None
+
+
+def _unique_keys(pairs):
+    """An object's key-value pairs as a dict; a key written twice is an error (JSON parsers
+    otherwise keep the last one silently)."""
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"network JSON: key {k!r} appears twice in one object")
+        d[k] = v
+    return d
 
 
 def _deepest_place(text):
@@ -237,7 +248,7 @@ def read_network(data, make_layer):
     if tag != NETWORK_JSON_FORMAT:
         _fail("format", f"expected {NETWORK_JSON_FORMAT!r}, got {tag!r}")
     version = _get(data, "version", "top level")
-    if isinstance(version, bool) or version != NETWORK_JSON_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version != NETWORK_JSON_VERSION:
         _fail("version", f"this reader understands version {NETWORK_JSON_VERSION}, got {_show(version)}")
     in_fmt = _json_format(_get(data, "input_format", "top level"), "input_format")
     layers_data = _get(data, "layers", "top level")
@@ -341,7 +352,7 @@ def _read_activation(d, where):
     if d["kind"] != ACTIVATION_JSON_KIND:
         _fail(f"{where}.kind", f"expected {ACTIVATION_JSON_KIND!r}, got {d['kind']!r}")
     version = d["version"]
-    if isinstance(version, bool) or version != ACTIVATION_JSON_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version != ACTIVATION_JSON_VERSION:
         _fail(f"{where}.version", f"this reader understands activation version {ACTIVATION_JSON_VERSION}, "
                                   f"got {_show(version)}")
     for key in ("name", "method", "in_format", "out_format"):

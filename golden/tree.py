@@ -39,6 +39,7 @@ sequential sum is −0 while the from-zero sum is +0 (except under RDN, where (+
 from __future__ import annotations
 
 import numbers
+import re
 import reprlib
 
 import numpy as np
@@ -409,7 +410,7 @@ class Tree:
             if not isinstance(pair, list) or len(pair) != 2:
                 raise ValueError(f"{where}: node n{j} must be a [left, right] pair, not {_short(pair)}")
             for x in pair:
-                if isinstance(x, str) and x.startswith("n") and x[1:].isdigit():
+                if _is_node_ref(x):
                     k = int(x[1:])
                     if k >= j:
                         raise ValueError(f"{where}: node n{j} refers to n{k}, which is not an earlier node")
@@ -483,8 +484,17 @@ def _check_seed(seed):
     return int(seed)
 
 
+_NODE_REF = re.compile(r"n(?:0|[1-9][0-9]*)")
+
+
+def _is_node_ref(x) -> bool:
+    """``"n0"``, ``"n17"``: a reference to an earlier node of a flat tree (ASCII digits, no
+    leading zeros)."""
+    return isinstance(x, str) and _NODE_REF.fullmatch(x) is not None
+
+
 def _flat_handle(x):
-    if isinstance(x, str) and x.startswith("n") and x[1:].isdigit():
+    if _is_node_ref(x):
         return ("n", int(x[1:]))
     return x
 

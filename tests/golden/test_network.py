@@ -651,6 +651,33 @@ def test_json_bool_version_is_refused():
     assert "version: this reader understands version 1, got true" in _bad(boolean)
 
 
+def test_json_float_versions_are_refused():
+    def top(d):
+        d["version"] = 1.0
+    assert "version: this reader understands version 1, got 1.0" in _bad(top)
+
+    def act(d):
+        d["layers"][2]["activation"]["version"] = 1.0
+    assert "layers[2].activation.version: this reader understands activation version 1" in _bad(act)
+
+
+def test_json_repeated_keys_are_refused():
+    text = json_nets()[0].dumps()
+    doubled = text.replace('"version": 1', '"version": 1, "version": 1', 1)
+    assert doubled != text
+    with pytest.raises(ValueError, match=r"^network JSON: key 'version' appears twice in one object$"):
+        Network.loads(doubled)
+
+
+@pytest.mark.parametrize("ref", ["n00", "n\u0660", "n+1", "n 0"])
+def test_flat_tree_node_references_are_plain(ref):
+    """Only ``n`` + ASCII digits without leading zeros refer to a node."""
+    ok = Tree.from_json(json.loads('{"nodes": [[0, 1], ["n0", 2]]}'))
+    assert ok == Tree.sequential(3)
+    with pytest.raises(ValueError):
+        Tree.from_json(json.loads('{"nodes": [[0, 1], ["%s", 2]]}' % ref))
+
+
 def test_json_bool_sizes_are_refused():
     net = Network("e4m3", [Layer.from_values([[1.0]], [0.0], weight_format="e4m3", acc_format="e4m3",
                                              activation=get_activation("relu", "e4m3"))])
