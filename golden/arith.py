@@ -46,14 +46,15 @@ def _formats(fmt, n):
     return fs
 
 
-def _strict(strict, out):
-    """Whether NaN results into a destination without NaN raise (see :func:`add`)."""
+def nan_is_refused(strict, out):
+    """Whether NaN results into ``out`` raise under ``strict`` (see :func:`add`): never where
+    ``out`` has a NaN; by default (``None``) for float destinations without one."""
     if out.has_nan:
         return False
     return out.kind == "float" if strict is None else bool(strict)
 
 
-def _refuse_nan(op, invalid, out):
+def refuse_nan_lanes(op, invalid, out):
     """Raise for the lanes of ``invalid`` (NaN results into a format without NaN), naming them."""
     bad = np.flatnonzero(np.asarray(invalid).ravel())
     if not bad.size:
@@ -206,15 +207,15 @@ def _binary(op, a, b, fmt, rounding, out, overflow, strict):
     a = fa.check_codes(a)
     b = fb.check_codes(b)
     a, b = np.broadcast_arrays(a, b)
-    refuse = _strict(strict, out) and fa.kind == "float" and fb.kind == "float"
+    refuse = nan_is_refused(strict, out) and fa.kind == "float" and fb.kind == "float"
     if fa.bits <= _TABLE_BITS and fb.bits <= _TABLE_BITS and a.size > 1024:
         table, invalid = _pair_table(op, fa, fb, out, mode, overflow)
         idx = (a.astype(np.intp) << fb.bits) | b.astype(np.intp)
         if refuse and invalid is not None:
-            _refuse_nan(op, invalid[idx], out)
+            refuse_nan_lanes(op, invalid[idx], out)
         return table[idx]
     if refuse:
-        _refuse_nan(op, _nan_pairs(op, a, b, fa, fb), out)
+        refuse_nan_lanes(op, _nan_pairs(op, a, b, fa, fb), out)
     return _chunked(_OPS[op], (a, b), (fa, fb, out, mode, overflow), out.dtype)
 
 
@@ -357,8 +358,8 @@ def fma(a, b, c, fmt, *, rounding=None, out=None, strict=None):
     if not all(f.kind == "float" for f in (fa, fb, fc, out)):
         raise TypeError("fma is defined for float formats only")
     a, b, c = np.broadcast_arrays(fa.check_codes(a), fb.check_codes(b), fc.check_codes(c))
-    if _strict(strict, out):
-        _refuse_nan("fma", _chunked(_fma_nan, (a, b, c), (fa, fb, fc), bool), out)
+    if nan_is_refused(strict, out):
+        refuse_nan_lanes("fma", _chunked(_fma_nan, (a, b, c), (fa, fb, fc), bool), out)
     return _chunked(_fma_impl, (a, b, c), (fa, fb, fc, out, mode), out.dtype)
 
 
@@ -407,8 +408,8 @@ def convert(a, src, dst, *, rounding=None, overflow=None, strict=None):
     mode = check_rounding(rounding)
     a = src.check_codes(a)
     dst.check_overflow_mode(overflow)
-    if src.kind == "float" and _strict(strict, dst):
-        _refuse_nan("convert", src.is_nan(a), dst)
+    if src.kind == "float" and nan_is_refused(strict, dst):
+        refuse_nan_lanes("convert", src.is_nan(a), dst)
     return _chunked(_convert_impl, (a,), (src, dst, mode, overflow), dst.dtype)
 
 

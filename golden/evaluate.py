@@ -130,7 +130,7 @@ class Codes:
 
     With ``trace=True`` every layer's intermediate values are collected in :attr:`layers`, as
     dicts with the fields of :class:`~ulpflow.golden.trace.LayerTrace`. ``strict`` is passed to
-    every tree node's :func:`~ulpflow.golden.arith.add` (NaN into a format without NaN).
+    product, tree node and exact sum (NaN into a format without NaN).
     """
 
     def __init__(self, trace: bool = False, strict=None):
@@ -153,20 +153,19 @@ class Codes:
             return arith.convert(a, fa, out, rounding=rounding, strict=self.strict)
         return np.array(a, dtype=out.dtype, copy=True)
 
-    @staticmethod
-    def exact(columns, formats, out, rounding):
-        return exact_accumulate(columns, formats, out, rounding)
+    def exact(self, columns, formats, out, rounding):
+        return exact_accumulate(columns, formats, out, rounding, strict=self.strict)
 
     # -- layer operations
     @staticmethod
     def rows(x):
         return x.shape[0]
 
-    @staticmethod
-    def products(layer, x, in_fmt):
+    def products(self, layer, x, in_fmt):
         """Laid out (n_in, batch, n_out), so that every term column is contiguous."""
         return arith.mul(layer.weights.T[:, None, :], np.ascontiguousarray(x.T)[:, :, None],
-                         (layer.weight_format, in_fmt), rounding=layer.rounding, out=layer.product_format)
+                         (layer.weight_format, in_fmt), rounding=layer.rounding,
+                         out=layer.product_format, strict=self.strict)
 
     @staticmethod
     def columns(layer, prod, idx):

@@ -42,7 +42,7 @@ def _unpack(codes, fmt):
             cls == CLASS_NAN, cls == CLASS_INF)
 
 
-def exact_accumulate(columns, formats, out, rounding="RNE", *, overflow=None):
+def exact_accumulate(columns, formats, out, rounding="RNE", *, overflow=None, strict=None):
     """The exact sum of ``columns[0] + columns[1] + …`` rounded once to ``out``.
 
     Parameters
@@ -55,6 +55,9 @@ def exact_accumulate(columns, formats, out, rounding="RNE", *, overflow=None):
     rounding : str
     overflow : str, optional
         Fixed-point destinations: ``"SAT"`` or ``"WRAP"`` instead of the format's own policy.
+    strict : bool, optional
+        NaN sums into a format without NaN, as for :func:`~ulpflow.golden.arith.add`: raise
+        naming the lanes, or (``False``) the format's substitute lane by lane.
 
     Returns
     -------
@@ -119,31 +122,14 @@ def exact_accumulate(columns, formats, out, rounding="RNE", *, overflow=None):
         else:
             zsign = all_neg_zero
         s_neg = np.where(zero_sum, zsign, s_neg)
-    codes = round_pack(s_neg, mag, e, out, mode, sticky=sticky, overflow=overflow)
-
     pos_inf = np.any(inf & ~neg, axis=1)
     neg_inf = np.any(inf & neg, axis=1)
     result_nan = np.any(nan, axis=1) | (pos_inf & neg_inf)
     result_inf = (pos_inf | neg_inf) & ~result_nan
-    if result_nan.any() or result_inf.any():
-        codes = _encode_specials(codes, result_nan, result_inf, neg_inf, formats, out, mode)
+    if arith.nan_is_refused(strict, out):
+        arith.refuse_nan_lanes("exact sum", result_nan.reshape(out_shape), out)
+    # the specials go to the kernel as masks: the format's policy decides what they become
+    s_neg = np.where(result_inf, neg_inf, s_neg)
+    codes = round_pack(s_neg, mag, e, out, mode, sticky=sticky, overflow=overflow,
+                       nan=result_nan, inf=result_inf)
     return np.asarray(codes).astype(out.dtype).reshape(out_shape)
-
-
-def _encode_specials(codes, nan, inf, inf_neg, formats, out, mode):
-    """Overwrite the NaN and infinite lanes with ``out``'s encoding of that special.
-
-    The special is converted by the golden core from a format that holds it (one of the terms'
-    formats: a NaN or an infinity can only come from a term), so the destination's policy
-    (inf → NaN or ±max in formats without inf, NaN in formats without NaN) is the core's.
-    """
-    codes = np.array(codes, dtype=out.dtype, copy=True)
-    for mask, attr in ((inf, "inf_code"), (nan, "nan_code")):
-        if not mask.any():
-            continue
-        src = next(f for f in formats if f.kind == "float" and getattr(f, attr) is not None)
-        special = np.full(int(np.count_nonzero(mask)), getattr(src, attr), dtype=np.int64)
-        if attr == "inf_code":
-            special = np.where(inf_neg[mask], special | (1 << (src.bits - 1)), special)
-        codes[mask] = arith.convert(special.astype(src.dtype), src, out, rounding=mode)
-    return codes

@@ -365,14 +365,18 @@ class Network:
         except (TypeError, ValueError) as e:
             raise ValueError(f"{what}: {e}") from None
 
-    def __call__(self, x) -> np.ndarray:
-        """Output codes (batch, n_out) for input codes ``x`` (batch, n_in)."""
+    def __call__(self, x, *, strict=None) -> np.ndarray:
+        """Output codes (batch, n_out) for input codes ``x`` (batch, n_in).
+
+        ``strict`` is passed to every product, tree node and exact sum (see
+        :func:`~ulpflow.golden.arith.add`): ``False`` gives a format without NaN its substitute
+        lane by lane where a NaN arises, as the hardware does."""
         x = self.check_inputs(x)
         B = x.shape[0]
         widest = max(l.n_out for l in self.layers)
         most = max(l.n_out * l.n_in for l in self.layers)
         chunk = max(1, min(B, max(_TARGET_CALL_ELEMENTS // widest, 1), max(_MAX_CHUNK_PRODUCTS // most, 1)))
-        sem = Codes()
+        sem = Codes(strict=strict)
         if B <= chunk:
             return walk_network(self, x, sem)[-1]
         out = np.empty((B, self.n_out), dtype=self.output_format.dtype)
@@ -380,13 +384,14 @@ class Network:
             out[s:e] = walk_network(self, x[s:e], sem)[-1]
         return out
 
-    def trace(self, x) -> Trace:
-        """Evaluate ``x`` keeping every product, every tree node, every sum and every output.
+    def trace(self, x, *, strict=None) -> Trace:
+        """Evaluate ``x`` keeping every product, every tree node, every sum and every output
+        (``strict`` as for calling the network).
 
         Memory grows with batch × Σ n_out·n_in: trace moderate batches.
         """
         x = self.check_inputs(x)
-        sem = Codes(trace=True)
+        sem = Codes(trace=True, strict=strict)
         walk_network(self, x, sem)
         return Trace(network=self, layers=tuple(LayerTrace(**lt) for lt in sem.layers))
 

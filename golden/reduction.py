@@ -35,8 +35,8 @@ def _check_codes(terms, fmt, name="terms"):
 
 
 def _check_tree(tree):
-    # Trees are read through their public members only (this module does not import tree.py,
-    # which re-exports reduce/exact_sum for older imports).
+    # Trees are read through their public members only: Tree is plain data and this module
+    # does not import tree.py (duck typing keeps the layering one way).
     if not (callable(getattr(tree, "internal_nodes", None)) and hasattr(tree, "n_terms")
             and hasattr(tree, "root")):
         raise TypeError(f"tree must be a Tree, not {type(tree).__name__}")

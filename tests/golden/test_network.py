@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import ulpflow.golden as g
+from ulpflow.golden import parse_format
 from ulpflow.golden.activations import get_activation
 from ulpflow.golden.network import Layer, Network, Trace, first_divergence
 from ulpflow.golden.tree import ZERO_LEAF as ZERO, Tree
@@ -762,3 +763,26 @@ def test_from_values_refuses_nan_naming_the_parameter():
         Layer.from_values([[1.0], [2.0]], [0.0, np.float32("nan")], weight_format="e4m3",
                           acc_format="e4m3", activation=relu)
     # an infinity the format holds stays accepted (test_from_values_accepts_exact_values)
+
+
+def test_nan_into_a_format_without_nan_lane_by_lane():
+    """docs/semantics.md §1.1: by default a NaN into a finite format raises naming the lanes;
+    with strict=False each such lane gets +0 and every other lane is computed as usual."""
+    fin = parse_format("e3m4_finite")
+    x = np.array([[0x7F, 0x38], [0x38, 0x38], [0x78, 0xF8]], np.uint8)  # NaN·1, 1+1, inf−inf
+    exact = Layer.from_values([[1.0, 1.0]], [0.0], weight_format="e4m3", product_format="e4m3",
+                              acc_format=fin, activation=get_activation("identity", fin),
+                              accumulate="exact")
+    net = Network("e4m3", [exact])
+    with pytest.raises(ValueError, match=r"exact sum: 2 lane\(s\) .*lanes \(0, 0\), \(2, 0\)"):
+        net(x)
+    assert list(fin.decode(net(x, strict=False)).ravel()) == [0.0, 2.0, 0.0]
+    # a tree layer whose products are already in the finite format: the NaN product is +0
+    tree = Layer.from_values([[1.0, 1.0]], [0.0], weight_format="e4m3", acc_format=fin,
+                             activation=get_activation("identity", fin))
+    net = Network("e4m3", [tree])
+    with pytest.raises(ValueError, match="no NaN encoding"):
+        net(x)
+    # row 0: +0 + 1; row 2: the infinities become +max and -max (no inf in the format): 0
+    assert list(fin.decode(net(x, strict=False)).ravel()) == [1.0, 2.0, 0.0]
+    assert list(fin.decode(net.trace(x, strict=False).layers[0].sums.ravel())) == [1.0, 2.0, 0.0]
