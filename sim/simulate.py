@@ -234,7 +234,11 @@ class UnitSimulator:
                 raise ValueError(f"{self.name} has no input port {key!r}{hint}; its inputs are {names}")
         missing = [n for n in names if n not in inputs]
         if missing:
-            raise ValueError(f"inputs for ports {missing} of {self.name} are missing")
+            hint = ""
+            if any(n.endswith("valid") or n.endswith("valid_in") for n in missing):
+                hint = ("; a handshake is recognised only as a stream member (amaranth.lib.stream, "
+                        "e.g. ulpflow.hdl.signature.UnitSignature): plain members are data ports")
+            raise ValueError(f"inputs for ports {missing} of {self.name} are missing{hint}")
         arrays = {}
         n = None
         for p in self.inputs:

@@ -36,6 +36,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+#: How many values shown in README comments are compared today (raise it when the tour grows).
+MIN_CHECKED_VALUES = 7
 NEEDS_VERILATOR = "<!-- readme-test: needs verilator -->"
 
 
@@ -125,7 +127,7 @@ def run_block(block: Block, namespace: dict, filename: str = "README.md") -> int
 
 
 _BLOCKS = python_blocks(README.read_text())
-_state: dict = {"namespace": {"__name__": "__readme__"}, "done": 0, "outcomes": {}}
+_state: dict = {"namespace": {"__name__": "__readme__"}, "done": 0, "outcomes": {}, "checked": {}}
 
 
 def _outcome(k: int):
@@ -135,7 +137,7 @@ def _outcome(k: int):
     while _state["done"] <= k:
         block = _BLOCKS[_state["done"]]
         try:
-            run_block(block, _state["namespace"])
+            _state["checked"][_state["done"]] = run_block(block, _state["namespace"])
             outcome = ("ok", None)
         except ToolchainError as exc:
             outcome = ("toolchain", exc)
@@ -148,6 +150,15 @@ def _outcome(k: int):
 
 def test_readme_has_blocks():
     assert len(_BLOCKS) >= 4, "README.md should keep its Python tour"
+
+
+def test_readme_shown_values_are_checked():
+    """The values the tour shows in comments are compared, not skipped as prose: a reworded
+    comment that stops being checked makes this count drop."""
+    for k in range(len(_BLOCKS)):
+        if _outcome(k)[0] != "ok":
+            pytest.skip(f"README block {k} did not run: {_outcome(k)}")
+    assert sum(_state["checked"].values()) >= MIN_CHECKED_VALUES, _state["checked"]
 
 
 @pytest.mark.parametrize("k", range(len(_BLOCKS)),

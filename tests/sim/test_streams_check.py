@@ -261,3 +261,24 @@ def test_vectors_and_coverage_import_no_simulator():
             else:
                 continue
             assert all(m in allowed for m in mods), f"{name} imports {mods}"
+
+
+class PlainValid(wiring.Component):
+    """Plain members named like a handshake: data ports, not a stream."""
+
+    def __init__(self):
+        super().__init__({"a": wiring.In(8), "valid_in": wiring.In(1), "result": wiring.Out(8),
+                          "valid_out": wiring.Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.result.eq(self.a), self.valid_out.eq(self.valid_in)]
+        return m
+
+
+def test_plain_valid_members_are_data_ports_and_the_error_says_so():
+    with pytest.raises(ValueError, match=r"\['valid_in'\] of PlainValid are missing; a handshake "
+                                         r"is recognised only as a stream member"):
+        simulate(PlainValid(), {"a": [1, 2]})
+    ports = unit_ports(PlainValid())
+    assert [p.name for p in ports.inputs] == ["a", "valid_in"]
