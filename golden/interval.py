@@ -137,6 +137,11 @@ def _is_nan(c, fmt):
     return fmt.is_nan(c)
 
 
+def _nan_operand(x: Box, fx, y: Box, fy):
+    """Lanes where an endpoint of either operand is NaN."""
+    return _is_nan(x.lo, fx) | _is_nan(x.hi, fx) | _is_nan(y.lo, fy) | _is_nan(y.hi, fy)
+
+
 def top_fill(box: Box, fmt) -> Box:
     """Write the documented ⊤ representation into ``lo``/``hi`` where ``top`` is set."""
     top = np.asarray(box.top, dtype=bool)
@@ -165,10 +170,14 @@ def _wraps(result, a, b, op, fa, fb, out, rounding):
 
 # ---------------------------------------------------------------------- operations
 def iadd(x: Box, y: Box, fx, fy, out, rounding=None) -> Box:
-    """``x ⊕♯ y``: endpoint sums rounded once to ``out``, ⊤ where NaN is possible."""
-    lo = arith.add(x.lo, y.lo, (fx, fy), rounding=rounding, out=out)
-    hi = arith.add(x.hi, y.hi, (fx, fy), rounding=rounding, out=out)
-    top = np.asarray(x.top, dtype=bool) | np.asarray(y.top, dtype=bool)
+    """``x ⊕♯ y``: endpoint sums rounded once to ``out``, ⊤ where NaN is possible.
+
+    Every source of a NaN (a NaN endpoint, ∞ − ∞) is detected from the operands, so a format
+    without NaN gets ⊤ there too (its endpoint sums use the per-lane substitute, ``strict=False``).
+    """
+    lo = arith.add(x.lo, y.lo, (fx, fy), rounding=rounding, out=out, strict=False)
+    hi = arith.add(x.hi, y.hi, (fx, fy), rounding=rounding, out=out, strict=False)
+    top = np.asarray(x.top, dtype=bool) | np.asarray(y.top, dtype=bool) | _nan_operand(x, fx, y, fy)
     top = top | _is_nan(lo, out) | _is_nan(hi, out)
     top = top | (_pos_inf(x.hi, fx) & _neg_inf(y.lo, fy)) | (_neg_inf(x.lo, fx) & _pos_inf(y.hi, fy))
     for r, a, b in ((lo, x.lo, y.lo), (hi, x.hi, y.hi)):
@@ -184,13 +193,13 @@ def imul(x: Box, y: Box, fx, fy, out, rounding=None) -> Box:
     When ``x`` is a point (``x.lo is x.hi``, as for the weights of a network) the four corners
     are two products.
     """
-    top = np.asarray(x.top, dtype=bool) | np.asarray(y.top, dtype=bool)
+    top = np.asarray(x.top, dtype=bool) | np.asarray(y.top, dtype=bool) | _nan_operand(x, fx, y, fy)
     pairs = [(x.lo, y.lo), (x.lo, y.hi)]
     if x.lo is not x.hi:
         pairs += [(x.hi, y.lo), (x.hi, y.hi)]
     corners = []
     for a, b in pairs:
-        c = arith.mul(a, b, (fx, fy), rounding=rounding, out=out)
+        c = arith.mul(a, b, (fx, fy), rounding=rounding, out=out, strict=False)
         top = top | _is_nan(c, out)
         w = _wraps(c, a, b, arith.mul, fx, fy, out, rounding)
         if w is not None:
@@ -198,8 +207,8 @@ def imul(x: Box, y: Box, fx, fy, out, rounding=None) -> Box:
         corners.append(c)
     top = top | (_contains_zero(x, fx) & (_pos_inf(y.hi, fy) | _neg_inf(y.lo, fy)))
     top = top | (_contains_zero(y, fy) & (_pos_inf(x.hi, fx) | _neg_inf(x.lo, fx)))
-    if out.kind == "float" and out.nan_code is not None and top.any():
-        # NaN corners are masked by ⊤; keep min/max away from them.
+    if out.kind == "float" and top.any():
+        # NaN corners (or their substitutes) are masked by ⊤; keep min/max away from them.
         corners = [np.where(top, out.zero_code, c).astype(out.dtype) for c in corners]
     lo, hi = _minmax(corners[0], corners[1], out)
     if len(corners) == 4:

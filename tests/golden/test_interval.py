@@ -499,3 +499,25 @@ def test_exact_inf_rule_and_wrap():
     x = Box(k([16 * 6, 16 * 1]), k([16 * 7, 16 * 2]), np.zeros(2, bool))
     r = iexact([x, x], [qw, qw], qw)
     assert r.top.tolist() == [True, False] and qw.to_int(r.lo[1]) == 32 and qw.to_int(r.hi[1]) == 64
+
+
+def test_finite_accumulator_gets_top_where_nan_is_possible():
+    """A NaN endpoint, or +inf with -inf, feeding an accumulator without NaN gives ⊤ (not an
+    error); elsewhere the box holds every concrete output of net(x, strict=False)."""
+    fin = g.parse_format("e3m4_finite")
+    fspec = FLOAT_PRESETS["e3m4"]  # same finite values as e3m4_finite (no inf/NaN codes used)
+    layer = Layer.from_values([[1.0, -1.0]], [0.0], weight_format=e4m3, product_format=e4m3,
+                              acc_format=fin, activation=get_activation("identity", fin))
+    net = Network(e4m3, [layer])
+    nan, inf, one = 0x7E, 0x78, 0x38
+    lo = np.array([[one, one], [one, inf], [0x30, 0x28]], np.uint8)
+    hi = np.array([[nan, one], [inf, inf], [0x40, 0x38]], np.uint8)
+    res = net.interval(lo, hi)
+    assert list(res.top.ravel()) == [True, True, False]  # NaN endpoint; inf − inf
+    codes, vals = value_sorted_codes(E4)
+    p0 = points_in(E4.decode(lo[2, 0]), E4.decode(hi[2, 0]), codes, vals)
+    p1 = points_in(E4.decode(lo[2, 1]), E4.decode(hi[2, 1]), codes, vals)
+    pts = np.stack(np.meshgrid(p0, p1, indexing="ij"), axis=-1).reshape(-1, 2)
+    h_lo, h_hi, h_nan = hull(net(pts, strict=False)[:, 0], fspec)
+    assert not h_nan
+    assert fin.decode(res.lo[2])[0] == h_lo and fin.decode(res.hi[2])[0] == h_hi
