@@ -46,6 +46,13 @@ def points_in(lo_v, hi_v, codes, vals):
     return codes[(vals >= lo_v) & (vals <= hi_v)]
 
 
+def box_points(lo_row, hi_row, spec=E4):
+    """Every input vector of one box: the codes of each input's interval, crossed."""
+    codes, vals = value_sorted_codes(spec)
+    axes = [points_in(spec.decode(lo), spec.decode(hi), codes, vals) for lo, hi in zip(lo_row, hi_row)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(axes))
+
+
 def hull(outputs, spec):
     """(min value, max value, any NaN) of a set of output codes."""
     v = spec.decode(outputs)
@@ -207,12 +214,9 @@ def test_random_2d_boxes_contain_the_hull():
     net = general_net()
     lo, hi = random_boxes(E4, 2, 150, 12, 1)
     res = net.interval(lo, hi)
-    codes, vals = value_sorted_codes(E4)
     tight = 0
     for r in range(lo.shape[0]):
-        p0 = points_in(E4.decode(lo[r, 0]), E4.decode(hi[r, 0]), codes, vals)
-        p1 = points_in(E4.decode(lo[r, 1]), E4.decode(hi[r, 1]), codes, vals)
-        pts = np.stack(np.meshgrid(p0, p1, indexing="ij"), axis=-1).reshape(-1, 2)
+        pts = box_points(lo[r], hi[r])
         h_lo, h_hi, h_nan = hull(net(pts)[:, 0], E4)
         if h_nan:
             assert res.top[r, 0], f"box {r}: image contains NaN but the result is not ⊤"
@@ -467,11 +471,8 @@ def test_exact_layer_random_2d_boxes_contain_the_hull():
     lo[:4, 0] = 0xF8  # -inf
     hi[2:6, 1] = 0x78  # +inf
     res = net.interval(lo, hi)
-    codes, vals = value_sorted_codes(E4)
     for r in range(lo.shape[0]):
-        p0 = points_in(E4.decode(lo[r, 0]), E4.decode(hi[r, 0]), codes, vals)
-        p1 = points_in(E4.decode(lo[r, 1]), E4.decode(hi[r, 1]), codes, vals)
-        pts = np.stack(np.meshgrid(p0, p1, indexing="ij"), axis=-1).reshape(-1, 2)
+        pts = box_points(lo[r], hi[r])
         h_lo, h_hi, h_nan = hull(net(pts)[:, 0], E4)
         if h_nan:
             assert res.top[r, 0], f"box {r}: image contains NaN but the result is not ⊤"
@@ -514,10 +515,7 @@ def test_finite_accumulator_gets_top_where_nan_is_possible():
     hi = np.array([[nan, one], [inf, inf], [0x40, 0x38]], np.uint8)
     res = net.interval(lo, hi)
     assert list(res.top.ravel()) == [True, True, False]  # NaN endpoint; inf − inf
-    codes, vals = value_sorted_codes(E4)
-    p0 = points_in(E4.decode(lo[2, 0]), E4.decode(hi[2, 0]), codes, vals)
-    p1 = points_in(E4.decode(lo[2, 1]), E4.decode(hi[2, 1]), codes, vals)
-    pts = np.stack(np.meshgrid(p0, p1, indexing="ij"), axis=-1).reshape(-1, 2)
+    pts = box_points(lo[2], hi[2])
     h_lo, h_hi, h_nan = hull(net(pts, strict=False)[:, 0], fspec)
     assert not h_nan
     assert fin.decode(res.lo[2])[0] == h_lo and fin.decode(res.hi[2])[0] == h_hi
