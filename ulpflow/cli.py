@@ -11,6 +11,7 @@ through Rich's markup parser, which would take ``[s]`` for a strike-through tag 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from rich.console import Console
@@ -75,6 +76,12 @@ def _cmd_activations(args, console):
     return 0
 
 
+# Sub-commands that live in their own module: each ``ulpflow.cli_<name>`` defines
+# ``add_parser(sub)``, which adds its parser(s) to ``sub`` and sets ``func(args, console) -> int``.
+# Those modules import their library code inside ``func``, so ``ulpflow --help`` stays quick.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ulpflow",
@@ -88,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "measured worst ulp error")
     a.add_argument("--format", default="bf16", help="input/output format (default bf16)")
     a.set_defaults(func=_cmd_activations)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ulpflow.cli_{name}").add_parser(sub)
     return p
 
 
