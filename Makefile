@@ -12,7 +12,7 @@ JOBS   ?= 2
 TESTS  ?= tests/
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench clean-cache
+.PHONY: venv demo test test-gpu-models bench clean-cache
 .DEFAULT_GOAL := demo
 
 venv: $(STAMP)
@@ -47,7 +47,15 @@ demo: $(STAMP)
 	$(VPY) -m ulpflow.demo
 
 test: $(STAMP)
-	$(VPY) -m pytest -n $(JOBS) -m "not slow" $(TESTS) $(PYTEST_ARGS)
+	$(VPY) -m pytest -n $(JOBS) -m "not slow and not gpu_models" $(TESTS) $(PYTEST_ARGS)
+
+# golden.mma against MMA-Sim: installs the gpu extra (PyTorch's CPU build first, unless some
+# PyTorch is already there), then runs the gpu_models tests (>= 1e5 blocks per model).
+test-gpu-models: $(STAMP)
+	@$(VPY) -c "import torch" 2>/dev/null || \
+	  $(VPY) -m pip install --quiet --disable-pip-version-check torch --index-url https://download.pytorch.org/whl/cpu
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[test,gpu]'
+	$(VPY) -m pytest -n $(JOBS) -m gpu_models tests/golden/test_mma_gpu.py -s $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@set -e; for f in bench/*.py; do \

@@ -29,7 +29,17 @@ A semantics provides:
 ``activation(act, sums)``                 the activation
 ``rows(x)``, ``layer_done(...)``          batch size; a hook seeing every intermediate value
 ``keep_nodes``                            whether the walk keeps every node (tracing)
+``fused(terms, spec)``                    one fused node (optional: only semantics that
+                                          evaluate fused trees have it)
+``operands(layer, x, idx)``               the ``(weight, input)`` code pairs of the products of
+                                          the neurons ``idx`` (for fused trees)
 ========================================  =====================================================
+
+A **fused** tree (``tree.kind == "fused"``, :class:`~ulpflow.golden.tree.FusedSpec`) has n-ary
+nodes (:meth:`Tree.fused_nodes`): each is one ``sem.fused`` over its operands. A product leaf
+of a fused node is the exact product of its two operand codes (not the rounded product: the
+fused node needs the operands' exponents), the bias and node results are codes (the node
+results in the spec's container format, which a layer requires to be its accumulator format).
 
 Trees are read only through their public members (:meth:`internal_nodes` operand references
 ``("leaf", i)``, ``("node", j)``, ``("zero", None)``; :attr:`root`), layers and networks only
@@ -41,9 +51,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import arith
-from .kulisch import exact_accumulate
+from .kulisch import exact_accumulate, fused_accumulate
 
-__all__ = ["Codes", "walk_network", "walk_layer", "walk_tree", "chunk_rows"]
+__all__ = ["Codes", "walk_network", "walk_layer", "walk_tree", "walk_fused", "chunk_rows"]
 
 
 # ---------------------------------------------------------------------- the walk
@@ -54,6 +64,8 @@ def walk_tree(tree, columns, formats, out, rounding, sem, keep=False):
     Returns ``(root, nodes)`` with ``nodes`` the list of every node value when ``keep`` (else
     None).
     """
+    if getattr(tree, "kind", "add") == "fused":
+        return walk_fused(tree, [(c, f) for c, f in zip(columns, formats)], sem, keep)
     results = [None] * tree.n_nodes
     kept = [] if keep else None
     zero = None
@@ -85,6 +97,28 @@ def walk_tree(tree, columns, formats, out, rounding, sem, keep=False):
     return last, kept
 
 
+def walk_fused(tree, leaves, sem, keep=False):
+    """Evaluate the fused tree ``tree`` in semantics ``sem``: ``leaves[i]`` is leaf ``i`` as a
+    term, ``(codes, fmt)`` or ``(a, fa, b, fb)`` (an exact product). Returns ``(root, nodes)``
+    as :func:`walk_tree` does; node results are codes of ``tree.fused_spec.container``."""
+    fused = getattr(sem, "fused", None)
+    if fused is None:
+        raise TypeError(f"{type(sem).__name__} does not evaluate fused trees ({tree!r}); use concrete "
+                        "codes (net(x), reduce, mma.dot)")
+    spec = tree.fused_spec
+    results = [None] * tree.n_nodes
+    kept = [] if keep else None
+    last = None
+    for j, operands in tree.fused_nodes():
+        terms = []
+        for kind, idx in operands:
+            terms.append(leaves[idx] if kind == "leaf" else (results[idx], spec.container))
+        last = results[j] = fused(terms, spec)
+        if keep:
+            kept.append(last)
+    return last, kept
+
+
 def walk_layer(layer, x, in_fmt, sem):
     """One layer in semantics ``sem``: products, the trees (or exact sums), the activation."""
     rows = sem.rows(x)
@@ -97,6 +131,13 @@ def walk_layer(layer, x, in_fmt, sem):
         cols = sem.columns(layer, prod, idx)
         if tree is None:
             root, nodes = sem.exact(cols, formats, acc, layer.rounding), None
+        elif getattr(tree, "kind", "add") == "fused":
+            if not hasattr(sem, "operands"):
+                raise TypeError(f"{type(sem).__name__} does not evaluate fused trees (layer "
+                                f"{layer.name!r}); use concrete codes (net(x), net.trace(x))")
+            pairs = sem.operands(layer, x, idx)
+            leaves = [(a, layer.weight_format, b, in_fmt) for a, b in pairs] + [(cols[-1], acc)]
+            root, nodes = walk_fused(tree, leaves, sem, sem.keep_nodes)
         else:
             root, nodes = walk_tree(tree, cols, formats, acc, layer.rounding, sem, sem.keep_nodes)
         sem.put(sums, idx, root)
@@ -155,6 +196,22 @@ class Codes:
 
     def exact(self, columns, formats, out, rounding):
         return exact_accumulate(columns, formats, out, rounding, strict=self.strict)
+
+    @staticmethod
+    def fused(terms, spec):
+        shape = np.broadcast_shapes(*(np.shape(t[0]) for t in terms))
+        full = []
+        for t in terms:
+            full.append(tuple(np.broadcast_to(v, shape) if k % 2 == 0 else v for k, v in enumerate(t)))
+        return fused_accumulate(full, spec, shape=shape)
+
+    @staticmethod
+    def operands(layer, x, idx):
+        """``[(w, x), …]`` per product leaf, each shaped (rows, neurons) like the columns."""
+        w = layer.weights if idx is None else layer.weights[idx]
+        rows = x.shape[0]
+        return [(np.broadcast_to(w[:, j], (rows, w.shape[0])), np.broadcast_to(x[:, j:j + 1], (rows, w.shape[0])))
+                for j in range(layer.n_in)]
 
     # -- layer operations
     @staticmethod

@@ -26,9 +26,9 @@ import numpy as np
 
 from . import arith
 from .formats import CLASS_INF, CLASS_NAN
-from .rounding import check_rounding, round_pack
+from .rounding import bit_length, check_rounding, round_pack
 
-__all__ = ["exact_accumulate"]
+__all__ = ["exact_accumulate", "fused_accumulate"]
 
 
 def _unpack(codes, fmt):
@@ -133,3 +133,131 @@ def exact_accumulate(columns, formats, out, rounding="RNE", *, overflow=None, st
     codes = round_pack(s_neg, mag, e, out, mode, sticky=sticky, overflow=overflow,
                        nan=result_nan, inf=result_inf)
     return np.asarray(codes).astype(out.dtype).reshape(out_shape)
+
+
+# ---------------------------------------------------------------------- fused (truncated) sums
+def _fused_term(term, spec):
+    """``(neg, sig, exp, e, nan, inf)`` of one term of a fused node, flattened.
+
+    ``term`` is ``(codes, fmt)`` (a code) or ``(a, fa, b, fb)`` (an exact product). The value is
+    ``(-1)^neg · sig · 2^exp``; ``e`` is the term's exponent label of :class:`FusedSpec`
+    (``e_zero`` for zeros).
+    """
+    if len(term) == 2:
+        parts = [term]
+    elif len(term) == 4:
+        parts = [term[:2], term[2:]]
+    else:
+        raise ValueError(f"a fused term is (codes, format) or (a, fa, b, fb), not {len(term)} items")
+    unpacked = []
+    for codes, fmt in parts:
+        if getattr(fmt, "kind", None) != "float":
+            raise TypeError(f"fused sums take float codes, not codes of {fmt}")
+        neg, sig, exp, cls = fmt.unpack(np.asarray(codes).reshape(-1), raw=True)
+        sig = np.asarray(sig, dtype=np.int64)
+        # raw unpacking: a normal's LSB is 2^(e - M) and a subnormal's 2^(emin - M), so the
+        # exponent label is exp + M in both cases
+        unpacked.append((np.asarray(neg, dtype=bool), sig, np.asarray(exp, dtype=np.int64),
+                         np.asarray(exp, dtype=np.int64) + fmt.man_bits, cls == CLASS_NAN, cls == CLASS_INF))
+    if len(unpacked) == 1:
+        neg, sig, exp, e, nan, inf = unpacked[0]
+    else:
+        (na, sa, xa, ea, nana, infa), (nb, sb, xb, eb, nanb, infb) = unpacked
+        if parts[0][1].p + parts[1][1].p > 60:
+            raise ValueError(f"fused products of {parts[0][1]} × {parts[1][1]} are wider than 60 bits")
+        za = (sa == 0) & ~nana & ~infa
+        zb = (sb == 0) & ~nanb & ~infb
+        neg, sig, exp, e = na ^ nb, sa * sb, xa + xb, ea + eb
+        nan = nana | nanb | (infa & zb) | (za & infb)
+        inf = (infa | infb) & ~nan
+    e = np.where(sig == 0, spec.e_zero, e)
+    return neg, sig, exp, e, nan, inf
+
+
+def fused_accumulate(terms, spec, *, shape=None):
+    """One fused node: the truncated fused sum of ``terms``, rounded once (:class:`FusedSpec`).
+
+    Parameters
+    ----------
+    terms : sequence of tuples
+        Each ``(codes, fmt)`` (a term given as a code of a float format) or ``(a, fa, b, fb)``
+        (the exact product of codes ``a`` of ``fa`` and ``b`` of ``fb``); the code arrays of all
+        terms have one shape (already checked by the caller).
+    spec : FusedSpec
+    shape : tuple, optional
+        The shape of the result (default: that of the first term's codes).
+
+    Returns
+    -------
+    codes of ``spec.container``.
+
+    Notes
+    -----
+    Integer arithmetic only: every truncated term is an integer multiple of ``2^(e_max − F)``
+    below ``2^(F+2)`` in magnitude, so the sum is exact in int64 up to ``2^60`` (Python integers
+    beyond); the one rounding is :func:`~ulpflow.golden.rounding.round_pack`.
+    """
+    if not terms:
+        raise ValueError("a fused sum needs at least one term")
+    out_shape = np.shape(terms[0][0]) if shape is None else tuple(shape)
+    parts = [_fused_term(t, spec) for t in terms]
+    size = parts[0][0].size
+    for p in parts:
+        if p[0].size != size:
+            raise ValueError(f"the terms of a fused sum must all have one shape; got {size} and {p[0].size} lanes")
+    neg, sig, exp, e, nan, inf = (np.stack([p[i] for p in parts], axis=1) for i in range(6))
+    n = len(parts)
+    F = spec.F
+    e_max = e[:, 0].copy()
+    for k in range(1, n):
+        e_max = np.maximum(e_max, e[:, k])
+    shift = exp - e_max[:, None] + F
+    left = np.clip(shift, 0, 62)
+    right = np.clip(-shift, 0, 63)
+    # |term| < 4·2^e ≤ 4·2^e_max, so a left shift stays below 2^(F+2); a right shift truncates
+    # the magnitude (toward zero)
+    mag = np.where(shift >= 0, sig << left, sig >> right)
+    signed = np.where(neg, -mag, mag)
+    if F + 2 + n.bit_length() <= 62:
+        total = signed[:, 0].copy()
+        for k in range(1, n):
+            total = total + signed[:, k]
+        s_neg = total < 0
+        s_mag = np.abs(total)
+        lsb = e_max - F
+        sticky = None
+    else:  # exact Python integers, then at most 60 significant bits + sticky for the kernel
+        big = signed.astype(object)
+        total = big[:, 0].copy()
+        for k in range(1, n):
+            total = total + big[:, k]
+        s_neg = np.array([t < 0 for t in total], dtype=bool)
+        m_out, e_out, st_out = [], [], []
+        for t, lo in zip(total, (e_max - F).tolist()):
+            m = abs(int(t))
+            drop = max(m.bit_length() - 60, 0)
+            m_out.append(m >> drop)
+            e_out.append(lo + drop)
+            st_out.append(drop > 0 and (m & ((1 << drop) - 1)) != 0)
+        s_mag = np.array(m_out, dtype=np.int64)
+        lsb = np.array(e_out, dtype=np.int64)
+        sticky = np.array(st_out, dtype=bool)
+    out = spec.out_format
+    pos_inf = np.any(inf & ~neg, axis=1)
+    neg_inf = np.any(inf & neg, axis=1)
+    result_nan = np.any(nan, axis=1) | (pos_inf & neg_inf)
+    result_inf = (pos_inf | neg_inf) & ~result_nan
+    # a finite sum at or beyond 2^(emax+1) overflows to ±inf, whatever the rounding direction
+    overflow = ~result_nan & ~result_inf & (bit_length(s_mag) - 1 + lsb >= out.emax + 1) & (s_mag != 0)
+    s_neg = np.where(result_inf, neg_inf, s_neg & (s_mag != 0))
+    codes = round_pack(s_neg, s_mag, lsb, out, spec.rounding, sticky=sticky,
+                       nan=result_nan, inf=result_inf | overflow)
+    codes = np.asarray(codes).astype(out.dtype)
+    # a zero result is +0, also when a non-zero sum rounds to zero
+    neg_zero = np.uint64(1) << np.uint64(out.bits - 1)
+    codes = np.where(codes.astype(np.uint64) == neg_zero, out.zero_code, codes).astype(out.dtype)
+    box = spec.container
+    if box != out:
+        codes = arith.convert(codes, out, box, strict=False)
+    codes = np.where(result_nan, spec.nan_code, codes).astype(box.dtype)
+    return codes.reshape(out_shape)

@@ -13,6 +13,11 @@ A neuron computes ``y = σ̂(reduce(tree, [w_0 ⊗ x_0, …, w_{n-1} ⊗ x_{n-1}
 * with ``accumulate="exact"`` the terms and the bias are instead summed exactly and rounded
   once to ``acc_format`` (a Kulisch accumulator, :mod:`ulpflow.golden.kulisch`); such a layer
   has no tree;
+* a **fused** tree (``Tree.fused(n_in + 1, spec, block=L)``) adds the *exact* products and the
+  bias in truncated fused blocks as a GPU matrix unit does (:class:`~ulpflow.golden.tree.FusedSpec`,
+  :mod:`ulpflow.golden.mma`); its container format must be ``acc_format``, and the network
+  checks that ``product_format`` holds every exact product (:func:`check_exact_products`), the
+  products a trace shows being those exact values;
 * the activation implementation maps ``acc_format`` codes to the layer's output format.
 
 Weights and biases are always stored as codes. ``Layer(...)`` takes codes (integer arrays);
@@ -50,7 +55,7 @@ from .trace import Divergence, LayerTrace, Trace, first_divergence
 from .tree import Tree
 
 __all__ = ["Layer", "Network", "LayerTrace", "Trace", "Divergence", "first_divergence",
-           "NETWORK_JSON_FORMAT", "NETWORK_JSON_VERSION"]
+           "NETWORK_JSON_FORMAT", "NETWORK_JSON_VERSION", "check_exact_products"]
 
 # Evaluation works on batch chunks: about this many elements per golden call keeps the per-call
 # overhead small, and this many products bounds the memory of one chunk.
@@ -157,6 +162,13 @@ class Layer:
             if t.n_terms != n_terms:
                 raise ValueError(f"{where}: tree of neuron {k} is over {t.n_terms} terms but the neuron has "
                                  f"{n_in} inputs + bias = {n_terms} terms")
+            if t.kind == "fused":
+                spec = t.fused_spec
+                if spec.container != self.acc_format:
+                    raise ValueError(f"{where}: the fused tree of neuron {k} gives {spec.container} codes but the "
+                                     f"accumulator format is {self.acc_format}")
+                if self.weight_format.kind != "float":
+                    raise ValueError(f"{where}: a fused tree needs float weights, not {self.weight_format}")
         self.trees = trees
         self._shared = shared
 
@@ -288,6 +300,40 @@ def _encode_exactly(values, fmt, what, pos_text):
     return codes
 
 
+def check_exact_products(w_fmt, x_fmt, p_fmt, where="layer"):
+    """Raise ``ValueError`` unless every product of a ``w_fmt`` code and an ``x_fmt`` code is a
+    value of ``p_fmt`` (a fused tree adds exact products; the product format must hold them).
+
+    Float formats: ``p_fmt`` needs at least ``p_w + p_x`` significand bits, an exponent range
+    reaching the largest product (below ``2^(emax_w + emax_x + 2)``) and the smallest
+    (``2^(lsb_w + lsb_x)``, the products of the least significant bits), infinities if an
+    operand format has them and NaN if an operand format has NaN.
+    """
+    if w_fmt.kind != "float" or x_fmt.kind != "float" or p_fmt.kind != "float":
+        raise ValueError(f"{where}: a fused tree multiplies float codes exactly; {w_fmt} × {x_fmt} into "
+                         f"{p_fmt} is not a float product")
+
+    def lsb(f):  # the exponent of the lowest bit a code of f can have
+        return f.emin - f.man_bits
+
+    need = []
+    if p_fmt.p < w_fmt.p + x_fmt.p:
+        need.append(f"{w_fmt.p + x_fmt.p} significand bits (it has {p_fmt.p})")
+    if p_fmt.emax < w_fmt.emax + x_fmt.emax + 1:
+        need.append(f"a largest exponent of at least {w_fmt.emax + x_fmt.emax + 1} (it has {p_fmt.emax})")
+    lo = lsb(w_fmt) + lsb(x_fmt)
+    p_lsb = p_fmt.emin - p_fmt.man_bits if p_fmt.subnormals else p_fmt.emin
+    if p_lsb > lo:
+        need.append(f"values down to 2^{lo} (its smallest is 2^{p_lsb})")
+    if (w_fmt.has_inf or x_fmt.has_inf) and not p_fmt.has_inf:
+        need.append("infinities")
+    if (w_fmt.has_nan or x_fmt.has_nan) and not p_fmt.has_nan:
+        need.append("NaN")
+    if need:
+        raise ValueError(f"{where}: product format {p_fmt} cannot hold every exact product {w_fmt} × {x_fmt} "
+                         f"of a fused tree: it needs {', '.join(need)}")
+
+
 class Network:
     """A list of layers with an input format; evaluates batches of input codes bit-exactly.
 
@@ -324,6 +370,8 @@ class Network:
                 raise ValueError(f"{where}: weights in {layer.weight_format} cannot multiply inputs in {fmt} "
                                  "(mixed float/fixed products are not defined); convert the inputs with an "
                                  "activation into a format of the weights' kind first")
+            if any(t.kind == "fused" for t in layer.trees):
+                check_exact_products(layer.weight_format, fmt, layer.product_format, where)
             fmt, n = layer.out_format, layer.n_out
         self.layers = layers
 

@@ -25,11 +25,14 @@ from .formats import as_format
 from .rounding import check_rounding
 from .tree import Tree
 
-__all__ = ["NETWORK_JSON_FORMAT", "NETWORK_JSON_VERSION", "ACTIVATION_JSON_KIND", "ACTIVATION_JSON_VERSION",
+__all__ = ["NETWORK_JSON_FORMAT", "NETWORK_JSON_VERSION", "NETWORK_JSON_VERSIONS", "ACTIVATION_JSON_KIND", "ACTIVATION_JSON_VERSION",
            "network_to_json", "layer_to_json", "read_network", "loads", "ACCUMULATE_KINDS"]
 
 NETWORK_JSON_FORMAT = "ulpflow-network"
-NETWORK_JSON_VERSION = 1
+#: The newest version this module writes and reads. Version 2 adds fused trees; a document that
+#: uses none is written as version 1 (the lowest version that holds it), and both are read.
+NETWORK_JSON_VERSION = 2
+NETWORK_JSON_VERSIONS = (1, 2)
 #: The ``version`` an activation object must carry (written by ``Activation.to_json``), beside
 #: its ``kind``, :data:`ACTIVATION_JSON_KIND` (re-exported from :mod:`.activations`).
 ACTIVATION_JSON_VERSION = TABLE_VERSION
@@ -75,10 +78,14 @@ def layer_to_json(layer) -> dict:
     return d
 
 
+def _uses_fused(net) -> bool:
+    return any(getattr(t, "kind", "add") == "fused" for layer in net.layers for t in layer.trees)
+
+
 def network_to_json(net) -> dict:
     return {
         "format": NETWORK_JSON_FORMAT,
-        "version": NETWORK_JSON_VERSION,
+        "version": 2 if _uses_fused(net) else 1,
         "input_format": str(net.input_format),
         "layers": [layer_to_json(layer) for layer in net.layers],
     }
@@ -248,8 +255,9 @@ def read_network(data, make_layer):
     if tag != NETWORK_JSON_FORMAT:
         _fail("format", f"expected {NETWORK_JSON_FORMAT!r}, got {tag!r}")
     version = _get(data, "version", "top level")
-    if isinstance(version, bool) or not isinstance(version, int) or version != NETWORK_JSON_VERSION:
-        _fail("version", f"this reader understands version {NETWORK_JSON_VERSION}, got {_show(version)}")
+    if isinstance(version, bool) or not isinstance(version, int) or version not in NETWORK_JSON_VERSIONS:
+        _fail("version", f"this reader understands version 1, got {_show(version)} (and version 2, which "
+                         "adds fused trees)")
     in_fmt = _json_format(_get(data, "input_format", "top level"), "input_format")
     layers_data = _get(data, "layers", "top level")
     if not isinstance(layers_data, list) or not layers_data:
@@ -259,6 +267,8 @@ def read_network(data, make_layer):
     for i, ld in enumerate(layers_data):
         layers.append(_read_layer(ld, f"layers[{i}]", n_prev, make_layer))
         n_prev = layers[-1].n_out
+        if version < 2 and any(t.kind == "fused" for t in layers[-1].trees):
+            _fail(f"layers[{i}]", "a fused tree needs a version 2 document (\"version\": 2)")
     return in_fmt, layers
 
 

@@ -51,6 +51,11 @@ def reduce(terms, tree, fmt, *, rounding=None, return_nodes: bool = False, stric
     terms : integer array, shape (..., tree.n_terms)
         Codes of ``fmt``; usually ``(batch, n_terms)``.
     tree : Tree
+        An addition tree, or a fused tree (``Tree.fused``): then every leaf is a term in ``fmt``
+        (a code, not a product), every node is one fused truncated sum
+        (:class:`~ulpflow.golden.tree.FusedSpec`) and the result and node codes are of the
+        spec's container format (``rounding`` and ``strict`` are then not used: the spec fixes
+        the rounding, and NaN is the spec's ``nan_code``).
     fmt : FloatFormat, FixedFormat or format name
         Accumulator format; every addition is rounded (or, for fixed point, overflow-handled)
         once to it.

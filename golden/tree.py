@@ -41,10 +41,14 @@ from __future__ import annotations
 import numbers
 import re
 import reprlib
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tree", "ZERO_LEAF"]
+from .formats import as_format
+from .kernel import check_rounding
+
+__all__ = ["Tree", "ZERO_LEAF", "FusedSpec"]
 
 #: Marker for the zero leaf in nested form (``Tree.from_nested(((ZERO_LEAF, 0), 1))``), in
 #: orders (``Tree.from_order([ZERO_LEAF, 0, 1])``) and in JSON (the string ``"zero"``).
@@ -98,22 +102,24 @@ class Tree:
     True
     """
 
-    __slots__ = ("_nodes", "_root", "_n_terms", "_has_zero", "_levels", "_hash")
+    __slots__ = ("_nodes", "_root", "_n_terms", "_has_zero", "_levels", "_hash", "_fused")
 
     #: The zero-leaf marker (same object as the module's :data:`ZERO_LEAF`).
     ZERO = ZERO_LEAF
 
-    def __init__(self, nodes, root, n_terms):
-        # ``nodes`` must already be canonical: post-order, left subtree first, validated.
-        self._nodes = tuple(nodes)
+    def __init__(self, nodes, root, n_terms, fused=None):
+        # ``nodes`` must already be canonical: post-order, left subtree first, validated. A
+        # fused tree (``fused`` = its FusedSpec) has n-ary nodes: tuples of operand references.
+        self._nodes = tuple(tuple(node) for node in nodes)
         self._root = root
         self._n_terms = int(n_terms)
+        self._fused = fused
         self._has_zero = any(ref == _ZERO_REF for node in self._nodes for ref in node) or root == _ZERO_REF
         levels = []
-        for left, right in self._nodes:
-            levels.append(1 + max(self._ref_level(left, levels), self._ref_level(right, levels)))
+        for node in self._nodes:
+            levels.append(1 + max(self._ref_level(ref, levels) for ref in node))
         self._levels = tuple(levels)
-        self._hash = hash((self._n_terms, self._root, self._nodes))
+        self._hash = hash((self._n_terms, self._root, self._nodes, self._fused))
 
     @staticmethod
     def _ref_level(ref, levels):
@@ -273,6 +279,88 @@ class Tree:
         """
         return cls._from_structure(nested, cls._nested_children("Tree.from_nested"), n_terms, "Tree.from_nested")
 
+    @classmethod
+    def fused(cls, n_terms: int, spec: "FusedSpec", block: int | None = None) -> "Tree":
+        """A fused dot-product-add over ``n_terms - 1`` products and an addend.
+
+        Leaves ``0 … n_terms-2`` are the products (a layer's ``w_j ⊗ x_j``), leaf ``n_terms-1``
+        is the addend ``c`` (a layer's bias). The products are cut into blocks of ``block``
+        consecutive leaves (``None``: one block of all of them); block 0 adds the addend, every
+        later block adds the previous block's result, each block is one fused node (its
+        operands: the block's products, then its addend). ``Tree.fused(1, spec)`` is one node
+        over the addend alone (the addend rounded into the output format).
+        """
+        n = cls._check_n(n_terms)
+        if not isinstance(spec, FusedSpec):
+            raise TypeError(f"Tree.fused: spec must be a FusedSpec, not {_short(spec)}")
+        p = n - 1
+        if block is None:
+            block = max(p, 1)
+        if not _is_int(block) or block < 1:
+            raise ValueError(f"Tree.fused: block must be a positive integer (terms per fused node), not {block!r}")
+        block = int(block)
+        nodes, c = [], (_LEAF, p)
+        for start in range(0, max(p, 1), block):
+            nodes.append(tuple((_LEAF, i) for i in range(start, min(start + block, p))) + (c,))
+            c = (_NODE, len(nodes) - 1)
+        return cls(nodes, c, n, fused=spec)
+
+    @classmethod
+    def from_fused(cls, nodes, spec: "FusedSpec", n_terms: int | None = None) -> "Tree":
+        """A fused tree from its node list: ``nodes[j]`` lists the operands of fused node ``j``,
+        each a leaf index or ``"n<k>"`` (the result of an earlier node ``k``); every leaf and
+        every node but the last is used exactly once, the last node is the result. The form
+        :meth:`to_json` writes (``Tree.fused(9, spec, block=4).to_json()["nodes"]`` is
+        ``[[0, 1, 2, 3, 8], [4, 5, 6, 7, "n0"]]``)."""
+        if not isinstance(spec, FusedSpec):
+            raise TypeError(f"Tree.from_fused: spec must be a FusedSpec, not {_short(spec)}")
+        return cls._from_fused_json(nodes, spec, n_terms, "Tree.from_fused")
+
+    @classmethod
+    def _from_fused_json(cls, nodes, spec, n_terms, where):
+        if not isinstance(nodes, (list, tuple)) or not nodes:
+            raise ValueError(f"{where}: 'nodes' must be a non-empty list of operand lists")
+        counts, used, built = {}, set(), []
+        for j, node in enumerate(nodes):
+            if not isinstance(node, (list, tuple)) or not node:
+                raise ValueError(f"{where}: fused node n{j} must be a non-empty list of operands, not {_short(node)}")
+            refs = []
+            for x in node:
+                if _is_node_ref(x):
+                    k = int(x[1:])
+                    if k >= j:
+                        raise ValueError(f"{where}: node n{j} refers to n{k}, which is not an earlier node")
+                    if k in used:
+                        raise ValueError(f"{where}: node n{k} is used twice; a tree uses every node exactly once")
+                    used.add(k)
+                    refs.append((_NODE, k))
+                elif _is_int(x) and x >= 0:
+                    counts[int(x)] = counts.get(int(x), 0) + 1
+                    refs.append((_LEAF, int(x)))
+                else:
+                    raise ValueError(f"{where}: an operand of fused node n{j} must be a term index or "
+                                     f"'n<k>', not {_short(x)} (a fused tree has no zero leaf)")
+            built.append(tuple(refs))
+        unused = [k for k in range(len(nodes) - 1) if k not in used]
+        if unused:
+            raise ValueError(f"{where}: node n{unused[0]} is never used; only the last node may be the root")
+        for i, c in sorted(counts.items()):
+            if c > 1:
+                raise ValueError(f"{where}: leaf {i} appears {c} times; every leaf must appear exactly once")
+        if not counts:
+            raise ValueError(f"{where}: the tree has no term leaf; it needs leaves 0 … n_terms-1")
+        top = max(counts)
+        if n_terms is None:
+            n_terms = top + 1
+        elif not _is_int(n_terms) or n_terms < 1:
+            raise ValueError(f"{where}: n_terms must be a positive integer, not {n_terms!r}")
+        elif top >= n_terms:
+            raise ValueError(f"{where}: leaf {top} is out of range for n_terms={n_terms} (leaves 0 … {n_terms - 1})")
+        for i in range(n_terms):
+            if i not in counts:
+                raise ValueError(f"{where}: leaf {i} is missing; a tree over n_terms={n_terms} uses each of 0 … {n_terms - 1} exactly once")
+        return cls(built, (_NODE, len(built) - 1), n_terms, fused=spec)
+
     @staticmethod
     def _check_n(n_terms):
         if not _is_int(n_terms) or n_terms < 1:
@@ -305,16 +393,44 @@ class Tree:
     def levels(self) -> tuple:
         return self._levels
 
+    @property
+    def kind(self) -> str:
+        """``"add"`` (binary rounded additions) or ``"fused"`` (n-ary fused dot-product nodes)."""
+        return "add" if self._fused is None else "fused"
+
+    @property
+    def fused_spec(self):
+        """The :class:`FusedSpec` of every node of a fused tree (``None`` for an addition tree)."""
+        return self._fused
+
     def internal_nodes(self) -> list:
-        """``[(node_id, left, right), …]`` in evaluation order (children before parents)."""
+        """``[(node_id, left, right), …]`` in evaluation order (children before parents).
+
+        Only for addition trees: a fused tree's nodes are n-ary (read :meth:`fused_nodes`), and
+        asking for binary nodes raises ``TypeError`` so that no evaluator treats them as
+        additions.
+        """
+        if self._fused is not None:
+            raise TypeError(f"{self!r} has n-ary fused nodes; read them with Tree.fused_nodes() "
+                            "(this consumer handles binary addition trees only)")
         return [(j, left, right) for j, (left, right) in enumerate(self._nodes)]
+
+    def fused_nodes(self) -> list:
+        """``[(node_id, operands), …]`` of a fused tree in evaluation order: ``operands`` is a
+        tuple of references ``("leaf", i)`` / ``("node", j)`` (``j < node_id``); every node
+        rounds once as :attr:`fused_spec` says (see :class:`FusedSpec`)."""
+        if self._fused is None:
+            raise TypeError(f"{self!r} is an addition tree; read its nodes with Tree.internal_nodes()")
+        return [(j, node) for j, node in enumerate(self._nodes)]
 
     def chain_order(self):
         """The leaf order if this tree is a left-deep chain (a sequential sum), else ``None``.
 
         The order lists term indices and possibly ``ZERO_LEAF``; ``Tree.from_order(order)`` rebuilds
-        the tree. A one-leaf tree is the chain ``[0]``.
+        the tree. A one-leaf tree is the chain ``[0]``. A fused tree is never a chain.
         """
+        if self._fused is not None:
+            return None
         if not self._nodes:
             return [self._root[1]]
         order = []
@@ -334,7 +450,11 @@ class Tree:
         return ZERO_LEAF if ref[0] == _ZREF else ref[1]
 
     def to_nested(self):
-        """Nested tuples of leaf indices (``ZERO_LEAF`` for the zero leaf); inverse of :meth:`from_nested`."""
+        """Nested tuples of leaf indices (``ZERO_LEAF`` for the zero leaf); inverse of :meth:`from_nested`.
+
+        Addition trees only (a fused tree raises ``TypeError``: see :meth:`to_json`)."""
+        if self._fused is not None:
+            raise TypeError(f"{self!r} is a fused tree; it has no nested-pair form (use to_json())")
         built = []
         for left, right in self._nodes:
             built.append((self._nested_of(left, built), self._nested_of(right, built)))
@@ -358,8 +478,13 @@ class Tree:
         * otherwise, if not deeper than ``JSON_MAX_NESTING``: nested 2-element lists of leaf
           indices, e.g. ``[[0, 1], [2, 3]]``;
         * otherwise ``{"nodes": [[a, b], …]}``: the internal nodes in evaluation order, each
-          operand a leaf index, ``"zero"`` or ``"n<j>"`` for node ``j``; the last node is the root.
+          operand a leaf index, ``"zero"`` or ``"n<j>"`` for node ``j``; the last node is the root;
+        * a fused tree: ``{"fused": <spec>, "nodes": [[operand, …], …]}`` (operands as in the
+          node list; :meth:`FusedSpec.to_json` for the spec).
         """
+        if self._fused is not None:
+            return {"fused": self._fused.to_json(),
+                    "nodes": [[self._json_ref(r) for r in node] for node in self._nodes]}
         order = self.chain_order()
         if order is not None:
             return {"sequence": list(order)}
@@ -392,8 +517,12 @@ class Tree:
                 return cls._from_structure(nested, cls._nested_children(where), n_terms, where)
             if keys == {"nodes"}:
                 return cls._from_flat(data["nodes"], n_terms, where)
+            if keys == {"fused", "nodes"}:
+                spec = FusedSpec.from_json(data["fused"], where=f"{where}.fused")
+                return cls._from_fused_json(data["nodes"], spec, n_terms, where)
             raise ValueError(
-                f"{where}: a tree object must have exactly one key 'sequence' or 'nodes', got {sorted(keys)!r}"
+                f"{where}: a tree object must have exactly one key 'sequence' or 'nodes', got {sorted(keys)!r} "
+                "(a fused tree has the two keys 'fused' and 'nodes')"
             )
         if isinstance(data, (list, int)) or data == ZERO_LEAF:
             if isinstance(data, bool):
@@ -432,12 +561,20 @@ class Tree:
     def __eq__(self, other):
         if not isinstance(other, Tree):
             return NotImplemented
-        return self._n_terms == other._n_terms and self._root == other._root and self._nodes == other._nodes
+        return (self._n_terms == other._n_terms and self._root == other._root and self._nodes == other._nodes
+                and self._fused == other._fused)
 
     def __hash__(self):
         return self._hash
 
     def __str__(self):
+        if self._fused is not None:
+            # n-ary nodes, printed bottom-up (no recursion): fused(t4, t5, fused(t0, t1, t6))
+            built = []
+            for node in self._nodes:
+                built.append("fused(" + ", ".join(built[r[1]] if r[0] == _NODE else self._leaf_str(r)
+                                                  for r in node) + ")")
+            return built[-1]
         if not self._nodes:
             return self._leaf_str(self._root)
         # Iterative in-order walk emitting tokens; parenthesise every node but the root.
@@ -469,7 +606,8 @@ class Tree:
         text = str(self)
         if len(text) > 120:
             text = text[:100] + " …"
-        return f"<Tree n_terms={self._n_terms} depth={self.depth}: {text}>"
+        spec = f" {self._fused.describe()}" if self._fused is not None else ""
+        return f"<Tree n_terms={self._n_terms} depth={self.depth}{spec}: {text}>"
 
 
 def _check_seed(seed):
@@ -516,3 +654,120 @@ def _to_lists(nested):
             else:
                 dst[k] = child
     return root
+
+
+@dataclass(frozen=True)
+class FusedSpec:
+    """What one fused node of a :class:`Tree` computes: a truncated fused sum, rounded once.
+
+    A fused node has any number of operands (terms). Each term is a product ``a·b`` of two float
+    codes (exact) or a single float code; the evaluator (:func:`ulpflow.golden.kulisch.fused_accumulate`)
+    writes every term as ``s·2^e``:
+
+    * a code: ``1 ≤ |s| < 2`` for a normal, ``e`` = its format's minimum normal exponent and
+      ``|s| < 1`` for a subnormal;
+    * a product: the exponents of the two operands added, ``s = s_a·s_b`` (so ``1 ≤ |s| < 4``
+      for normal operands — the product is *not* renormalised, as a hardware exponent adder
+      gives it);
+    * a zero term (a zero code or a product with a zero operand): ``e = e_zero``.
+
+    ``e_max`` is the largest ``e`` over all terms (zero terms included); every term is truncated
+    toward zero to ``F`` fraction bits below ``2^e_max`` (``trunc(s·2^(e − e_max + F))·2^−F``, no
+    guard, round or sticky bit); the truncated terms are added exactly and the sum times
+    ``2^e_max`` is rounded once (the golden kernel) into ``out_format`` with ``rounding``. A zero
+    result is +0 (also when a non-zero sum rounds to zero). An overflow gives ±inf. Specials:
+    a NaN operand, ``inf × 0``, or infinite terms of both signs give NaN; otherwise an infinite
+    term gives that infinity. The result code is then written in ``container`` (a format that
+    holds every value of ``out_format`` exactly: ``e8m13`` in an ``fp32`` container), NaN as
+    ``nan_code``.
+
+    Parameters
+    ----------
+    F : int
+        Fraction bits kept below ``2^e_max`` (0 … 56).
+    e_zero : int
+        Exponent given to zero terms.
+    out_format : float format or name
+        The format of the one rounding.
+    rounding : str
+        Its rounding mode (``"RTZ"``, ``"RNE"``, …).
+    container : float format or name, optional
+        The format of the result codes (default ``out_format``).
+    nan_code : int, optional
+        The container code of a NaN result (default the container's ``nan_result_code``).
+    """
+
+    F: int
+    e_zero: int
+    out_format: object
+    rounding: str = "RNE"
+    container: object = None
+    nan_code: int | None = None
+
+    def __post_init__(self):
+        for name, lo, hi in (("F", 0, 56), ("e_zero", -(1 << 20), 1 << 20)):
+            v = getattr(self, name)
+            if not _is_int(v) or not lo <= v <= hi:
+                raise ValueError(f"FusedSpec: {name} must be an integer in {lo} … {hi}, not {_short(v)}")
+            object.__setattr__(self, name, int(v))
+        out = as_format(self.out_format, "FusedSpec: out_format")
+        if out.kind != "float":
+            raise ValueError(f"FusedSpec: out_format must be a float format, not {out}")
+        object.__setattr__(self, "out_format", out)
+        object.__setattr__(self, "rounding", check_rounding(self.rounding))
+        box = out if self.container is None else as_format(self.container, "FusedSpec: container")
+        if box != out:
+            if box.kind != "float" or not _holds(box, out):
+                raise ValueError(f"FusedSpec: container {box} does not hold every value of {out} exactly")
+        object.__setattr__(self, "container", box)
+        code = box.nan_result_code if self.nan_code is None else self.nan_code
+        if not _is_int(code) or not 0 <= code < (1 << box.bits):
+            raise ValueError(f"FusedSpec: nan_code must be a code of {box}, not {_short(code)}")
+        object.__setattr__(self, "nan_code", int(code))
+
+    def describe(self) -> str:
+        """One line: ``F=24 e_zero=-132 RTZ e8m13 in fp32``."""
+        box = f" in {self.container}" if self.container != self.out_format else ""
+        return f"F={self.F} e_zero={self.e_zero} {self.rounding} {self.out_format}{box}"
+
+    def to_json(self) -> dict:
+        """``{"F", "e_zero", "out_format", "rounding", "container", "nan_code"}`` (docs/network-format.md)."""
+        return {"F": self.F, "e_zero": self.e_zero, "out_format": str(self.out_format),
+                "rounding": self.rounding, "container": str(self.container),
+                "nan_code": self.container.hex(self.nan_code)}
+
+    _JSON_KEYS = ("F", "e_zero", "out_format", "rounding", "container", "nan_code")
+
+    @classmethod
+    def from_json(cls, data, where: str = "fused") -> "FusedSpec":
+        """Inverse of :meth:`to_json`; every key is required, no other key is allowed."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: expected an object with the keys {', '.join(cls._JSON_KEYS)}")
+        for k in data:
+            if k not in cls._JSON_KEYS:
+                raise ValueError(f"{where}: unknown key {k!r} (expected {', '.join(cls._JSON_KEYS)})")
+        for k in cls._JSON_KEYS:
+            if k not in data:
+                raise ValueError(f"{where}: missing key {k!r}")
+        for k in ("F", "e_zero"):
+            if not _is_int(data[k]):
+                raise ValueError(f"{where}.{k}: expected an integer, not {_short(data[k])}")
+        for k in ("out_format", "rounding", "container", "nan_code"):
+            if not isinstance(data[k], str):
+                raise ValueError(f"{where}.{k}: expected a string, not {_short(data[k])}")
+        code = data["nan_code"]
+        if not re.fullmatch(r"0x[0-9a-fA-F]+", code):
+            raise ValueError(f"{where}.nan_code: expected a hex code like '0x7fffffff', not {code!r}")
+        try:
+            return cls(F=data["F"], e_zero=data["e_zero"], out_format=data["out_format"],
+                       rounding=data["rounding"], container=data["container"], nan_code=int(code[2:], 16))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: {e}") from None
+
+
+def _holds(box, fmt) -> bool:
+    """Whether float format ``box`` holds every finite value of ``fmt`` exactly (and its specials)."""
+    lsb_box = box.emin - box.man_bits if box.subnormals else box.emin
+    lsb_fmt = fmt.emin - fmt.man_bits if fmt.subnormals else fmt.emin
+    return (box.man_bits >= fmt.man_bits and box.emax >= fmt.emax and lsb_box <= lsb_fmt
+            and (box.has_inf or not fmt.has_inf))

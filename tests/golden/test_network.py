@@ -786,3 +786,64 @@ def test_nan_into_a_format_without_nan_lane_by_lane():
     # row 0: +0 + 1; row 2: the infinities become +max and -max (no inf in the format): 0
     assert list(fin.decode(net(x, strict=False)).ravel()) == [1.0, 2.0, 0.0]
     assert list(fin.decode(net.trace(x, strict=False).layers[0].sums.ravel())) == [1.0, 2.0, 0.0]
+
+
+# ---------------------------------------------------------------------------- fused layers
+
+def _fused_net(model_name="ampere.mma.f16.f32", n_in=20, n_out=3, product_format="fp32", seed=0):
+    from ulpflow.golden import mma
+    m = mma.MODELS[model_name]
+    rng = np.random.default_rng(seed)
+    fa, fc = m.a_format, m.c_format
+    W = rng.integers(0, fa.max_finite_code + 1, (n_out, n_in)).astype(fa.dtype)
+    B = rng.integers(0, fc.max_finite_code + 1, n_out).astype(fc.dtype)
+    layer = Layer(W, B, weight_format=fa, acc_format=fc, product_format=product_format,
+                  activation=get_activation("identity", str(fc)), tree=Tree.fused(n_in + 1, m.spec, block=m.L),
+                  name="mma")
+    return m, Network(fa, [layer]), rng
+
+
+def test_fused_layer_is_mma_dot_per_neuron():
+    from ulpflow.golden import mma
+    for name, pf in (("ampere.mma.f16.f32", "fp32"), ("hopper.wgmma.e4m3.f32", "fp32"),
+                     ("hopper.wgmma.f16.f16", "e6m21")):
+        m, net, rng = _fused_net(name, product_format=pf)
+        x = rng.integers(0, m.a_format.max_finite_code + 1, (64, 20)).astype(m.a_format.dtype)
+        layer = net.layers[0]
+        want = mma.dot(np.broadcast_to(layer.weights[None], (64, 3, 20)), np.broadcast_to(x[:, None, :], (64, 3, 20)),
+                       np.broadcast_to(layer.bias, (64, 3)), m)
+        assert (net(x) == want).all()
+        tr = net.trace(x)
+        assert tr.layers[0].nodes[0].shape == (64, -(-20 // m.L))  # one node per block of L products
+        assert (tr.layers[0].sums == want).all()
+
+
+def test_fused_layer_json_is_version_2_and_round_trips():
+    m, net, rng = _fused_net()
+    d = net.to_json()
+    assert d["version"] == 2 and set(d["layers"][0]["tree"]) == {"fused", "nodes"}
+    net2 = Network.loads(json.dumps(d))
+    assert net2 == net
+    x = rng.integers(0, 0x7C00, (16, 20)).astype(np.uint16)
+    assert (net2(x) == net(x)).all()
+    d["version"] = 1
+    with pytest.raises(ValueError, match=r"^network JSON: layers\[0\]: a fused tree needs a version 2 document"):
+        Network.from_json(d)
+
+
+def test_fused_layer_errors():
+    from ulpflow.golden import mma
+    with pytest.raises(ValueError, match=r"product format fp16 cannot hold every exact product fp16 × fp16 of a "
+                                         r"fused tree: it needs 22 significand bits \(it has 11\), a largest exponent"):
+        _fused_net(product_format="fp16")
+    with pytest.raises(ValueError, match=r"product format fp32 cannot hold every exact product bf16 × bf16 .*largest "
+                                         r"exponent of at least 255 \(it has 127\)"):
+        _fused_net("ampere.mma.bf16.f32")
+    _fused_net("ampere.mma.bf16.f32", product_format="e9m23")  # wide enough
+    m = mma.MODELS["ampere.mma.f16.f16"]
+    with pytest.raises(ValueError, match=r"the fused tree of neuron 0 gives fp16 codes but the accumulator format is fp32"):
+        Layer(np.zeros((1, 4), np.uint16), np.zeros(1, np.uint32), weight_format="fp16", acc_format="fp32",
+              activation=get_activation("identity", "fp32"), tree=Tree.fused(5, m.spec))
+    m2, net, _ = _fused_net()
+    with pytest.raises(TypeError, match=r"does not evaluate fused trees"):
+        net.interval(np.zeros((1, 20), np.uint16), np.zeros((1, 20), np.uint16))

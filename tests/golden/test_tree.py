@@ -486,3 +486,104 @@ def test_mixed_format_exact_accumulation_vs_fractions():
         nz = np.array([q != 0 for q in exact])
         assert nz.sum() > 390
         assert_codes_equal(got[nz], exp[nz], e4m3, what=f"mixed exact sum {mode}")
+
+
+# ---------------------------------------------------------------------------- fused trees
+
+def _spec(**kw):
+    args = dict(F=24, e_zero=-132, out_format="fp32", rounding="RTZ", container=None, nan_code=0x7FFFFFFF)
+    args.update(kw)
+    return g.FusedSpec(**args)
+
+
+def test_fused_tree_structure_and_printing():
+    spec = _spec()
+    t = Tree.fused(10, spec, block=4)
+    assert t.kind == "fused" and t.fused_spec == spec and t.n_terms == 10
+    assert str(t) == "fused(t8, fused(t4, t5, t6, t7, fused(t0, t1, t2, t3, t9)))"
+    assert t.fused_nodes() == [(0, tuple(("leaf", i) for i in (0, 1, 2, 3, 9))),
+                               (1, tuple(("leaf", i) for i in (4, 5, 6, 7)) + (("node", 0),)),
+                               (2, (("leaf", 8), ("node", 1)))]
+    assert t.levels == (1, 2, 3) and t.depth == 3 and t.n_nodes == 3 and t.root == ("node", 2)
+    assert t.chain_order() is None
+    assert str(Tree.fused(5, spec)) == "fused(t0, t1, t2, t3, t4)"
+    assert str(Tree.fused(1, spec)) == "fused(t0)"
+    assert Tree.sequential(3).kind == "add" and Tree.sequential(3).fused_spec is None
+    # equality and hashing include the spec; an addition tree is never equal to a fused one
+    assert Tree.fused(5, spec) == Tree.fused(5, _spec()) and hash(Tree.fused(5, spec)) == hash(Tree.fused(5, _spec()))
+    assert Tree.fused(5, spec) != Tree.fused(5, _spec(F=23))
+    assert Tree.fused(5, spec, block=2) != Tree.fused(5, spec)
+
+
+def test_fused_tree_refuses_binary_readers():
+    t = Tree.fused(5, _spec())
+    with pytest.raises(TypeError, match=r"n-ary fused nodes; read them with Tree\.fused_nodes\(\)"):
+        t.internal_nodes()
+    with pytest.raises(TypeError, match=r"is an addition tree"):
+        Tree.sequential(3).fused_nodes()
+    with pytest.raises(TypeError, match="fused tree; it has no nested-pair form"):
+        t.to_nested()
+
+
+def test_fused_tree_json_round_trip_and_errors():
+    t = Tree.fused(9, _spec(out_format="e8m13", container="fp32"), block=4)
+    d = t.to_json()
+    assert d == {"fused": {"F": 24, "e_zero": -132, "out_format": "e8m13", "rounding": "RTZ",
+                           "container": "fp32", "nan_code": "0x7fffffff"},
+                 "nodes": [[0, 1, 2, 3, 8], [4, 5, 6, 7, "n0"]]}
+    assert Tree.from_json(json.loads(json.dumps(d)), n_terms=9) == t
+    assert Tree.from_fused(d["nodes"], t.fused_spec) == t
+    bad = [
+        ({"fused": d["fused"], "nodes": [[0, 1, 2, 3, 8], [4, 5, 6, 7]]}, "node n0 is never used"),
+        ({"fused": d["fused"], "nodes": [[0, 1, 2, 3, 8], [4, 5, 6, 6, "n0"]]}, "leaf 6 appears 2 times"),
+        ({"fused": d["fused"], "nodes": [[0, 1, 2, 3], [4, 5, 6, 7, "n0"]]}, "leaf 8 is missing"),
+        ({"fused": d["fused"], "nodes": [[0, 1, 2, 3, "zero"], [4, 5, 6, 7, "n0", 8]]}, "no zero leaf"),
+        ({"fused": d["fused"], "nodes": [[0, 1, 2, "n1", 8], [4, 5, 6, 7, 3]]}, "refers to n1, which is not an earlier node"),
+        ({"fused": d["fused"], "nodes": [[]]}, "must be a non-empty list of operands"),
+        ({"fused": {**d["fused"], "F": True}, "nodes": d["nodes"]}, r"tree\.fused\.F: expected an integer, not True"),
+        ({"fused": {**d["fused"], "G": 1}, "nodes": d["nodes"]}, "unknown key 'G'"),
+        ({"fused": {k: v for k, v in d["fused"].items() if k != "e_zero"}, "nodes": d["nodes"]}, "missing key 'e_zero'"),
+        ({"fused": {**d["fused"], "container": "fp16"}, "nodes": d["nodes"]}, "container fp16 does not hold every value of e8m13"),
+        ({"fused": {**d["fused"], "nan_code": "7fff"}, "nodes": d["nodes"]}, "expected a hex code"),
+        ({"fused": {**d["fused"], "rounding": "RZ"}, "nodes": d["nodes"]}, "RZ"),
+    ]
+    for data, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            Tree.from_json(data, n_terms=9)
+
+
+def test_fused_spec_errors():
+    with pytest.raises(ValueError, match=r"F must be an integer in 0 … 56, not 57"):
+        _spec(F=57)
+    with pytest.raises(ValueError, match=r"out_format must be a float format, not q4\.4"):
+        _spec(out_format="q4.4")
+    with pytest.raises(ValueError, match=r"nan_code must be a code of fp16, not 65536"):
+        _spec(out_format="fp16", nan_code=1 << 16)
+    with pytest.raises(ValueError, match=r"block must be a positive integer"):
+        Tree.fused(5, _spec(), block=0)
+    with pytest.raises(TypeError, match=r"spec must be a FusedSpec"):
+        Tree.fused(5, "F=24")
+
+
+def test_reduce_fused_tree_matches_a_fraction_computation():
+    """reduce() with a fused tree: plain fp32 terms (each normalised in fp32), truncated to F
+    bits below the largest exponent, summed exactly, rounded toward zero once; checked against
+    exact Fractions computed here (a second independent computation lives in test_mma_reference)."""
+    from test_mma_reference import decode, round_fraction
+    rng = np.random.default_rng(4)
+    F = 10
+    spec = _spec(F=F, e_zero=-140)
+    n, k = 400, 6
+    field = rng.integers(100, 140, size=(n, k))
+    terms = ((rng.integers(0, 2, size=(n, k)) << 31) | (field << 23) | rng.integers(0, 1 << 23, size=(n, k))).astype(np.uint32)
+    terms[:, 2] = np.where(rng.random(n) < 0.3, 0, terms[:, 2])
+    got = reduce(terms, Tree.fused(k, spec, block=3), "fp32")
+    for i in range(n):
+        c = int(terms[i, k - 1])
+        for block in (terms[i, 0:3], terms[i, 3:5]):
+            parts = [decode(int(x), "fp32") for x in list(block) + [c]]
+            labels = [spec.e_zero if s == 0 else e for _, _, e, s in parts]
+            e_max = max(labels)
+            total = sum((-1 if sg else 1) * int(s * Fraction(2) ** (e - e_max + F)) for (_, sg, _, s), e in zip(parts, labels))
+            c = round_fraction(Fraction(total) * Fraction(2) ** (e_max - F), "fp32", "RZ")
+        assert int(got[i]) == c, (i, terms[i].tolist(), hex(int(got[i])), hex(c))
