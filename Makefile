@@ -49,12 +49,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest -n $(JOBS) -m "not slow and not gpu_models" $(TESTS) $(PYTEST_ARGS)
 
-# golden.mma against MMA-Sim: installs the gpu extra (PyTorch's CPU build first, unless some
-# PyTorch is already there), then runs the gpu_models tests (>= 1e5 blocks per model).
+# golden.mma against MMA-Sim: installs PyTorch's CPU build (unless some PyTorch is already
+# there) and the gpu extra's pins with --no-deps (PyTorch's sympy and the test extra disagree on
+# mpmath; neither needs the other at run time), then runs the gpu_models tests (>= 1e5 blocks
+# per model).
+GPU_PINS = import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"]))
 test-gpu-models: $(STAMP)
 	@$(VPY) -c "import torch" 2>/dev/null || \
 	  $(VPY) -m pip install --quiet --disable-pip-version-check torch --index-url https://download.pytorch.org/whl/cpu
-	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[test,gpu]'
+	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps $$($(VPY) -c '$(GPU_PINS)')
 	$(VPY) -m pytest -n $(JOBS) -m gpu_models tests/golden/test_mma_gpu.py -s $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -14,6 +14,7 @@ hardware                   golden
 :class:`FixedMultiplier`   ``golden.mul`` (fixed formats)
 :class:`ReductionTree`     ``golden.reduce`` (one adder per node)
 :class:`FoldedMAC`         ``reduce`` over a sequential order, one adder
+:class:`FusedDotProduct`   ``golden.mma.dot`` (a GPU matrix unit's fused blocks)
 :class:`Identity` ...      ``golden.activations.get_activation(...)``
 ``ActivationUnit``         ``.from_activation(impl)``: the unit for any golden activation
 =========================  =============================================
@@ -36,6 +37,7 @@ from .activations import (MAX_TABLE_BITS, ActivationUnit, Identity, PWLActivatio
                           TableActivation, activation_unit)
 from .convert import FloatConverter
 from .fixed_unit import FixedAdder, FixedMultiplier
+from .fused import FusedDotProduct
 from .float_unit import FloatAdder, FloatMultiplier
 from .rounding import RoundPack
 from .signature import UnitSignature, chain
@@ -46,5 +48,5 @@ __all__ = [
     "RoundPack", "FloatAdder", "FloatMultiplier", "FloatConverter", "FixedAdder",
     "FixedMultiplier", "ReductionTree", "FoldedMAC", "Identity", "ReLU", "Step",
     "TableActivation", "PWLActivation", "ActivationUnit", "activation_unit", "MAX_TABLE_BITS",
-    "UnitSignature", "chain", "to_verilog",
+    "UnitSignature", "chain", "to_verilog", "FusedDotProduct",
 ]
