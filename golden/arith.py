@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import fastpath
 from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, as_format, ordinal
 from .rounding import GUARD_BITS, ZERO_EXP, bit_length, check_rounding, round_pack
 
@@ -144,6 +145,9 @@ def _fixed_embedding(fmt):
 
 
 def _float_add(a, b, fa, fb, out, mode, negate_b):
+    fast = fastpath.add(a, b, fa, fb, out, mode, negate_b)
+    if fast is not None:
+        return fast
     ta, tb = _fixed_embedding(fa), _fixed_embedding(fb)
     if (ta is not None and tb is not None and out.kind == "float"
             # the pair's combined range must fit as well, not only each format's own
@@ -292,6 +296,10 @@ def _sub_impl(a, b, fa, fb, out, mode, overflow):
 def _mul_impl(a, b, fa, fb, out, mode, overflow):
     if fa.kind == "fixed" and fb.kind == "fixed" and fa.bits + fb.bits > 62:
         raise ValueError(f"fixed-point product of {fa} and {fb} needs more than 62-bit integers")
+    if fa.kind == "float" and fb.kind == "float":
+        fast = fastpath.mul(a, b, fa, fb, out, mode)
+        if fast is not None:
+            return fast
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     if fa.kind == "float" or fb.kind == "float":
@@ -380,6 +388,9 @@ def _fma_nan(a, b, c, fa, fb, fc):
 
 
 def _fma_impl(a, b, c, fa, fb, fc, out, mode):
+    fast = fastpath.fma(a, b, c, fa, fb, fc, out, mode)
+    if fast is not None:
+        return fast
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     sc, mc, ec, cc = fc.unpack(c)
@@ -414,6 +425,9 @@ def convert(a, src, dst, *, rounding=None, overflow=None, strict=None):
 
 
 def _convert_impl(a, src, dst, mode, overflow):
+    fast = fastpath.convert(a, src, dst, mode)
+    if fast is not None:
+        return fast
     sign, sig, exp, cls = src.unpack(a, raw=True)
     nan = inf = None
     if src.kind == "float" and (src.has_nan or src.has_inf):
