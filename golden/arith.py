@@ -220,22 +220,24 @@ def _binary(op, a, b, fmt, rounding, out, overflow, strict):
         return table[idx]
     if refuse:
         refuse_nan_lanes(op, _nan_pairs(op, a, b, fa, fb), out)
-    return _chunked(_OPS[op], (a, b), (fa, fb, out, mode, overflow), out.dtype)
+    return _chunked(_OPS[op], (a, b), (fa, fb, out, mode, overflow), out.dtype,
+                    fastpath.chunk_size("mul" if op == "mul" else "add", (fa, fb), out))
 
 
 # Element-wise work runs in blocks that stay in cache: about 3x faster than whole-array passes.
 _CHUNK = 1 << 14
 
 
-def _chunked(fn, arrays, args, dtype):
+def _chunked(fn, arrays, args, dtype, chunk=None):
     """Apply ``fn`` to flat 1-D blocks of the (broadcast) operands; return the operands' shape."""
+    chunk = chunk or _CHUNK
     n = arrays[0].size
     flat = [np.ascontiguousarray(x).ravel() for x in arrays]
-    if n <= _CHUNK:
+    if n <= chunk:
         return np.asarray(fn(*flat, *args)).astype(dtype, copy=False).reshape(arrays[0].shape)
     res = np.empty(n, dtype=dtype)
-    for i in range(0, n, _CHUNK):
-        res[i:i + _CHUNK] = fn(*(x[i:i + _CHUNK] for x in flat), *args)
+    for i in range(0, n, chunk):
+        res[i:i + chunk] = fn(*(x[i:i + chunk] for x in flat), *args)
     return res.reshape(arrays[0].shape)
 
 
@@ -368,7 +370,8 @@ def fma(a, b, c, fmt, *, rounding=None, out=None, strict=None):
     a, b, c = np.broadcast_arrays(fa.check_codes(a), fb.check_codes(b), fc.check_codes(c))
     if nan_is_refused(strict, out):
         refuse_nan_lanes("fma", _chunked(_fma_nan, (a, b, c), (fa, fb, fc), bool), out)
-    return _chunked(_fma_impl, (a, b, c), (fa, fb, fc, out, mode), out.dtype)
+    return _chunked(_fma_impl, (a, b, c), (fa, fb, fc, out, mode), out.dtype,
+                    fastpath.chunk_size("fma", (fa, fb, fc), out))
 
 
 def _fma_classes(a, b, c, fa, fb, fc):
@@ -421,7 +424,8 @@ def convert(a, src, dst, *, rounding=None, overflow=None, strict=None):
     dst.check_overflow_mode(overflow)
     if src.kind == "float" and nan_is_refused(strict, dst):
         refuse_nan_lanes("convert", src.is_nan(a), dst)
-    return _chunked(_convert_impl, (a,), (src, dst, mode, overflow), dst.dtype)
+    return _chunked(_convert_impl, (a,), (src, dst, mode, overflow), dst.dtype,
+                    fastpath.chunk_size("convert", (src,), dst))
 
 
 def _convert_impl(a, src, dst, mode, overflow):

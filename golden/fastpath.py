@@ -24,7 +24,7 @@ import numpy as np
 
 from .kernel import binary_covers, round_pack_binary
 
-__all__ = ["integer_path", "plan", "enabled"]
+__all__ = ["chunk_size", "enabled", "integer_path", "plan"]
 
 _STATE = {"enabled": True}
 
@@ -133,6 +133,18 @@ def plan(op, formats, out):
                 and max(formats[0].emax + formats[1].emax + 2, formats[2].emax + 1) + 1 <= 1024):
             return dtype, decs, True
     return None
+
+
+def chunk_size(op, formats, out):
+    """Elements per block for ``op`` (None: the caller's default). float64 work runs in
+    blocks of 8192 (64 KiB per temporary: larger ones make the C allocator map and unmap
+    pages on every block), float32 work in blocks of 16384."""
+    if not _STATE["enabled"] or any(f.kind != "float" for f in formats) or out.kind != "float":
+        return None
+    p = plan(op, tuple(formats), out)
+    if p is None:
+        return None
+    return 1 << 13 if p[0] == np.float64 else 1 << 14
 
 
 # -- the operations (one chunk of flat code arrays each) ---------------------------------------

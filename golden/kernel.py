@@ -72,7 +72,7 @@ def bit_length(x: np.ndarray) -> np.ndarray:
     return e - over
 
 
-def _shift_right_round(sig, shift, sign, mode, sticky):
+def _shift_right_round(sig, shift, sign, mode, sticky, inplace=False):
     """Shift ``sig`` right by ``shift`` (>= 0, clipped) and round the magnitude by ``mode``:
     the one rounding decision of the golden model (every entry of this module comes here).
 
@@ -81,26 +81,37 @@ def _shift_right_round(sig, shift, sign, mode, sticky):
     entry, :func:`round_pack_binary`) takes closed forms of the same decision, which also work
     on unsigned bit patterns that carry a sign bit above the magnitude (the increment never
     reaches it); ``sign`` is then only read by the directed modes, and may be given as the
-    position (an int) of that sign bit in ``sig``.
+    position (an int) of that sign bit in ``sig``; ``inplace`` lets them overwrite ``sig``.
     """
     if sticky is None and isinstance(shift, int) and 1 <= shift <= _MAX_SHIFT:
         t = sig.dtype.type
         s = t(shift)
+        x = sig if inplace else sig.copy()
         if mode == "RTZ":
-            return sig >> s
+            return np.right_shift(x, s, out=x)
         if mode == "RNA":
-            return (sig + t(1 << (shift - 1))) >> s
-        if mode == "RNE":
+            x += t(1 << (shift - 1))
+        elif mode == "RNE":
             # below half: no carry; above half: carry; exactly half: carry iff kept is odd
-            return (sig + (t((1 << (shift - 1)) - 1) + ((sig >> s) & t(1)))) >> s
-        # directed: magnitude up by one unit iff inexact and the mode points away from zero
-        ones = t((1 << shift) - 1)
-        if isinstance(sign, int):  # the position of the sign bit in the pattern sig
-            top = sig >> t(sign)
-            away = ((top - t(1)) if mode == "RUP" else (t(0) - top)) & ones
+            lsb = x >> s
+            lsb &= t(1)
+            lsb += t((1 << (shift - 1)) - 1)
+            x += lsb
         else:
-            away = (~sign if mode == "RUP" else sign).astype(sig.dtype) * ones
-        return (sig + away) >> s
+            # directed: magnitude up by one unit iff inexact and the mode points away from zero
+            ones = t((1 << shift) - 1)
+            if isinstance(sign, int):  # the position of the sign bit in the pattern sig
+                away = x >> t(sign)
+                if mode == "RUP":
+                    away -= t(1)
+                else:
+                    np.subtract(t(0), away, out=away)
+                away &= ones
+            else:
+                away = (~sign if mode == "RUP" else sign).astype(sig.dtype)
+                away *= ones
+            x += away
+        return np.right_shift(x, s, out=x)
     s = np.clip(shift, 0, _MAX_SHIFT)
     kept = sig >> s
     rem = sig - (kept << s)
@@ -324,14 +335,13 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
     else:
         sign = (u >> t(sbit)).astype(bool)
         m = u & t((1 << (E + Ms)) - 1)
-        # fmt's normal range starts at the pattern lo; the lanes below it (zeros included)
+        # fmt's normal range starts at 2**emin; the lanes below it (zeros included)
         # are rounded separately. Above it, re-biasing the exponent field makes the pattern
         # fmt's magnitude code followed by s bits to round away (non-finite heads land above
         # max: an overflow, or special lanes replaced below).
-        lo = t((fmt.emin + bias) << Ms)
-        y = m - t((fmt.emin + bias - 1) << Ms)  # wraps in the low lanes, recomputed below
-        mag = _shift_right_round(y, s, sign, mode, None)
-        low = m < lo
+        low = m < t((fmt.emin + bias) << Ms)
+        m -= t((fmt.emin + bias - 1) << Ms)  # wraps in the low lanes, recomputed below
+        mag = _shift_right_round(m, s, sign, mode, None, inplace=True)
         if low.any():
             idx = np.flatnonzero(low)
             mag[idx] = _low_lanes(u0[idx], sign[idx], None if tail is None else tail(idx),
