@@ -106,7 +106,9 @@ def _product_is_exact(fa, fb) -> bool:
 @lru_cache(maxsize=512)
 def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
-    runs on the fast path: ``(dtype, decoders, needs_tail)``, or None for the integer path."""
+    runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
+    ``extra`` is whether sums need TwoSum's tail, and for float32 products the float64
+    decoders that redo the lanes below float32's normal range."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
         return None
     for dtype in (np.float32, np.float64):
@@ -125,6 +127,12 @@ def plan(op, formats, out):
             if dtype == np.float64 and max(f.emax for f in formats) + 2 > 1024:
                 continue  # a float64 sum could overflow
             return dtype, decs, not _sum_is_exact(*formats, dtype)
+        if op == "mul" and dtype == np.float32 and out.exp_bits == 8 and out.bias == 127:
+            fa, fb = formats
+            if fa.p + fb.p <= 24 and _decoder(fa, np.float64) and _decoder(fb, np.float64):
+                # float32 products are exact above float32's normal range; the lanes below
+                # it are redone in float64 (see mul)
+                return dtype, decs, (_decoder(fa, np.float64), _decoder(fb, np.float64))
         if dtype != np.float64:
             continue
         if op == "mul" and _product_is_exact(*formats):
@@ -224,11 +232,21 @@ def mul(a, b, fa, fb, out, mode):
     p = plan("mul", (fa, fb), out)
     if p is None:
         return None
-    _, (da, db), _ = p
+    dtype, (da, db), wide = p
     x, y = da(a), db(b)
-    with np.errstate(invalid="ignore"):
-        h = x * y  # exact: plan
-    return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
+    if dtype == np.float64:
+        return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
+    codes = round_pack_binary(h, out, mode, special=_specials(h, (x, y), True))
+    # float32 heads below 2**-126 (zero or subnormal: maybe rounded) are redone in float64,
+    # where every product of these operands is exact
+    low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
+    if low.any():
+        idx = np.flatnonzero(low)
+        h64 = wide[0](a[idx]) * wide[1](b[idx])
+        codes[idx] = round_pack_binary(h64, out, mode)
+    return codes
 
 
 def fma(a, b, c, fa, fb, fc, out, mode):
