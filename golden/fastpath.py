@@ -122,14 +122,19 @@ def plan(op, formats, out):
         if op == "add":
             # float32 sums may overflow float32: only where ``out`` shares float32's exponent
             # field does an overflowing head round as the overflow it is
-            if dtype == np.float32 and not (out.exp_bits == 8 and out.bias == 127):
+            if (dtype == np.float32 and not (out.exp_bits == 8 and out.bias == 127)
+                    and max(f.emax for f in formats) + 2 > 128):
                 continue
             if dtype == np.float64 and max(f.emax for f in formats) + 2 > 1024:
                 continue  # a float64 sum could overflow
             return dtype, decs, not _sum_is_exact(*formats, dtype)
-        if op == "mul" and dtype == np.float32 and out.exp_bits == 8 and out.bias == 127:
+        if op == "mul" and dtype == np.float32 and formats[0].p + formats[1].p <= 24:
             fa, fb = formats
-            if fa.p + fb.p <= 24 and _decoder(fa, np.float64) and _decoder(fb, np.float64):
+            if (fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -149
+                    and fa.emax + fb.emax + 2 <= 128):
+                return dtype, decs, None  # every product exact in float32
+            if (out.exp_bits == 8 and out.bias == 127 and _decoder(fa, np.float64)
+                    and _decoder(fb, np.float64)):
                 # float32 products are exact above float32's normal range; the lanes below
                 # it are redone in float64 (see mul)
                 return dtype, decs, (_decoder(fa, np.float64), _decoder(fb, np.float64))
@@ -236,9 +241,11 @@ def mul(a, b, fa, fb, out, mode):
     x, y = da(a), db(b)
     with np.errstate(invalid="ignore", over="ignore", under="ignore"):
         h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
-    if dtype == np.float64:
+    if dtype == np.float64 or wide is None:
         return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
     codes = round_pack_binary(h, out, mode, special=_specials(h, (x, y), True))
+    if wide is None:
+        return codes
     # float32 heads below 2**-126 (zero or subnormal: maybe rounded) are redone in float64,
     # where every product of these operands is exact
     low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
