@@ -12,7 +12,10 @@ Work is split by rows: a chunk is ``rows`` values of ``a`` times all 65536 value
 Memory per worker is a few arrays of ``rows * 65536`` elements (default 4 Mi pairs).
 NaNs are compared by class (bit test on the exponent/fraction fields, independent of
 golden), every other result bit for bit, including the sign of zero.
-Prints mismatches (must be 0), wall time, pairs/s and peak RSS; exits 1 on any mismatch.
+Prints mismatches (must be 0), wall time, pairs/s and peak RSS, and last the line
+``golden/numpy time ratio: X``: the time golden's adds took over the time numpy.float16 took
+for the very same sums (both timed per chunk in the workers, same run); exits 1 on any
+mismatch.
 """
 
 from __future__ import annotations
@@ -41,16 +44,22 @@ def check_rows(args):
     b = np.arange(N_CODES, dtype=np.uint16)
     a = np.repeat(np.arange(r0, r1, dtype=np.uint16), N_CODES)
     b = np.tile(b, r1 - r0)
+    t0 = time.perf_counter()
     got = g.add(a, b, fmt)
+    t_golden = time.perf_counter() - t0
     if mutate:  # self-test: one flipped result bit per chunk must be reported
         got[12345 % got.size] ^= 1
+    x, y = a.view(np.float16), b.view(np.float16)
     with np.errstate(all="ignore"):
-        ref = (a.view(np.float16) + b.view(np.float16)).view(np.uint16)
+        t0 = time.perf_counter()
+        ref = x + y
+        t_numpy = time.perf_counter() - t0
+    ref = ref.view(np.uint16)
     bad = (got != ref) & ~(_is_nan16(got) & _is_nan16(ref))
     idx = np.flatnonzero(bad)[:keep]
     examples = [(int(a[i]), int(b[i]), int(ref[i]), int(got[i])) for i in idx]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r1 - r0, int(bad.sum()), examples, peak
+    return r1 - r0, int(bad.sum()), examples, peak, t_golden, t_numpy
 
 
 def _fmt(c):
@@ -83,6 +92,7 @@ def main(argv=None):
     total_pairs = (last - args.start) * N_CODES
 
     mismatches, examples, peak_child = 0, [], 0
+    t_golden = t_numpy = 0.0
     t0 = time.perf_counter()
     columns = (TextColumn("fp16 add"), BarColumn(), MofNCompleteColumn(),
                TextColumn("rows"), TimeElapsedColumn(), TimeRemainingColumn())
@@ -90,15 +100,19 @@ def main(argv=None):
         task = progress.add_task("rows", total=last - args.start)
         if args.workers > 1:
             with mp.get_context("fork").Pool(args.workers) as pool:
-                for n_rows, bad, ex, peak in pool.imap_unordered(check_rows, chunks):
+                for n_rows, bad, ex, peak, tg, tn in pool.imap_unordered(check_rows, chunks):
                     mismatches += bad
+                    t_golden += tg
+                    t_numpy += tn
                     examples.extend(ex)
                     peak_child = max(peak_child, peak)
                     progress.advance(task, n_rows)
         else:
             for ch in chunks:
-                n_rows, bad, ex, peak = check_rows(ch)
+                n_rows, bad, ex, peak, tg, tn = check_rows(ch)
                 mismatches += bad
+                t_golden += tg
+                t_numpy += tn
                 examples.extend(ex)
                 progress.advance(task, n_rows)
     wall = time.perf_counter() - t0
@@ -113,6 +127,9 @@ def main(argv=None):
     console.print(f"throughput    : {total_pairs / wall / 1e6:.1f} M pairs/s")
     console.print(f"peak RSS      : parent {peak_self / 1024:.0f} MB, "
                   f"largest worker {max(peak_child, peak_self) / 1024:.0f} MB")
+    console.print(f"golden adds   : {t_golden:.1f} s, numpy.float16 adds: {t_numpy:.1f} s "
+                  "(summed over the workers' chunks)")
+    console.print(f"golden/numpy time ratio: {t_golden / t_numpy:.2f}")
     return 1 if mismatches else 0
 
 

@@ -2,21 +2,26 @@
 
 Usage::
 
-    python bench/golden_arith.py            # 10**6 elements, best of 5
-    python bench/golden_arith.py --n 200000 --repeat 3
+    python bench/golden_arith.py            # 10**6 elements, best of 5, every rounding mode
+    python bench/golden_arith.py --n 200000 --repeat 3 --modes RNE
+    python bench/golden_arith.py --json     # also a JSON list of rows (after the table)
 
 Every library works on its own native representation, built before timing (golden: code
 arrays; ml_dtypes/NumPy: arrays of their dtype; apytypes: APyFloatArray / APyFixedArray),
-and every timed operation rounds RNE into the same format (q4.4: round, then saturate).
-Ratios are golden ops/s divided by the other library's ops/s (> 1: golden is faster).
-Goals (issue 2): 8-bit formats at least as fast as ml_dtypes, every format at least as
-fast as apytypes.  The "check" column compares golden's result with the baselines'
-results (NaN by class) so that the bench also fails loudly on a wrong answer.
+and every timed operation rounds into the same format in the row's mode (q4.4: round,
+then saturate). ml_dtypes and NumPy only round to nearest even: their cells are empty
+(JSON null) in the other modes. Ratios are golden ops/s divided by the other library's
+ops/s (> 1: golden is faster). Goals: 8-bit formats at least as fast as ml_dtypes, every
+row at least as fast as apytypes, bf16/fp16 add and mul at least a third of the fastest
+peer of the row, fp32 at least twice apytypes. The "check" column compares golden's
+result with the baselines' results (NaN by class; apytypes in RNE and RNA, the modes the
+oracle tests take from it) so that the bench also fails loudly on a wrong answer.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -37,6 +42,12 @@ FORMATS = {
     "q4.4": None,
 }
 RNE = apy.QuantizationMode.TIES_EVEN
+MODES = ("RNE", "RNA", "RTZ", "RUP", "RDN")
+APY_MODE = {"RNE": apy.QuantizationMode.TIES_EVEN, "RNA": apy.QuantizationMode.TIES_AWAY,
+            "RTZ": apy.QuantizationMode.TO_ZERO, "RUP": apy.QuantizationMode.TO_POS,
+            "RDN": apy.QuantizationMode.TO_NEG}
+#: modes in which the bench compares golden with apytypes (the oracle tests do the same)
+APY_CHECKED = ("RNE", "RNA")
 
 
 def best_time(fn, repeat):
@@ -58,17 +69,19 @@ def float_nan(codes, E, M):
     return (((c >> M) & ((1 << E) - 1)) == (1 << E) - 1) & ((c & ((1 << M) - 1)) != 0)
 
 
-def bench_float(name, op, n, repeat, rng):
+def bench_float(name, op, n, repeat, rng, mode="RNE", fault=False):
     E, M, dt, native = FORMATS[name]
     bits = 1 + E + M
     fmt = g.parse_format(name)
     a = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
     b = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
     fn = getattr(g, op)
-    res = {"golden": best_time(lambda: fn(a, b, fmt), repeat)}
-    got = fn(a, b, fmt).astype(np.int64)
+    res = {"golden": best_time(lambda: fn(a, b, fmt, rounding=mode), repeat)}
+    got = fn(a, b, fmt, rounding=mode).astype(np.int64)
+    if fault:  # self-test of the check column: one flipped result bit must be reported
+        got[n // 2] ^= 1
     checks = []
-    if dt is not None:
+    if dt is not None and mode == "RNE":
         x = a.astype(storage(bits)).view(dt)
         y = b.astype(storage(bits)).view(dt)
         npop = np.add if op == "add" else np.multiply
@@ -79,9 +92,10 @@ def bench_float(name, op, n, repeat, rng):
     A = apy.APyFloatArray.from_bits(a.astype(np.uint64), E, M)
     B = apy.APyFloatArray.from_bits(b.astype(np.uint64), E, M)
     apop = A.__add__ if op == "add" else A.__mul__
-    with apy.APyFloatQuantizationContext(RNE):
+    with apy.APyFloatQuantizationContext(APY_MODE[mode]):
         res["apytypes"] = best_time(lambda: apop(B), repeat)
-        checks.append(apop(B).to_bits(numpy=True).astype(np.int64))
+        if mode in APY_CHECKED:
+            checks.append(apop(B).to_bits(numpy=True).astype(np.int64))
     bad = 0
     for ref in checks:
         both_nan = float_nan(got, E, M) & float_nan(ref, E, M)
@@ -89,13 +103,15 @@ def bench_float(name, op, n, repeat, rng):
     return res, bad
 
 
-def bench_fixed(op, n, repeat, rng):
+def bench_fixed(op, n, repeat, rng, mode="RNE", fault=False):
     fmt = g.parse_format("q4.4")
     a = rng.integers(0, 256, n).astype(np.uint8)
     b = rng.integers(0, 256, n).astype(np.uint8)
     fn = getattr(g, op)
-    res = {"golden": best_time(lambda: fn(a, b, fmt), repeat)}
-    got = fn(a, b, fmt).astype(np.int64)
+    res = {"golden": best_time(lambda: fn(a, b, fmt, rounding=mode), repeat)}
+    got = fn(a, b, fmt, rounding=mode).astype(np.int64)
+    if fault:
+        got[n // 2] ^= 1
     signed = lambda c: np.where(c >= 128, c.astype(np.int64) - 256, c.astype(np.int64))
     # apytypes reads NumPy unsigned arrays as magnitudes: hand it sign-extended integers
     A = apy.APyFixedArray(signed(a), int_bits=4, frac_bits=4)
@@ -103,7 +119,7 @@ def bench_fixed(op, n, repeat, rng):
     apop = A.__add__ if op == "add" else A.__mul__
 
     def apy_run():
-        return apop(B).cast(int_bits=4, frac_bits=4, quantization=RNE,
+        return apop(B).cast(int_bits=4, frac_bits=4, quantization=APY_MODE[mode],
                             overflow=apy.OverflowMode.SAT)
 
     res["apytypes"] = best_time(apy_run, repeat)
@@ -111,12 +127,44 @@ def bench_fixed(op, n, repeat, rng):
     return res, int((got != ref).sum())
 
 
+def goals_of(name, op, mops):
+    """The goals of one row: [(label, met)]."""
+    goals = []
+    if name in ("e4m3", "e5m2", "e3m2") and mops.get("ml_dtypes") is not None:
+        goals.append(("ml", mops["golden"] >= mops["ml_dtypes"]))
+    goals.append(("apy", mops["golden"] >= mops["apytypes"]))
+    if name in ("bf16", "fp16"):
+        fastest = max(v for k, v in mops.items() if k != "golden" and v is not None)
+        goals.append(("⅓peer", mops["golden"] >= fastest / 3))
+    if name == "fp32":
+        goals.append(("2apy", mops["golden"] >= 2 * mops["apytypes"]))
+    return goals
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10**6, help="elements per array (default 10**6)")
     ap.add_argument("--repeat", type=int, default=5, help="timing repeats, best taken")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="comma-separated rounding modes (default: all five)")
+    ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats")
+    ap.add_argument("--json", action="store_true",
+                    help="after the table, print the rows as a JSON list of {format, op, "
+                         "rounding, golden, apytypes, ml_dtypes, numpy} (M op/s, null where a "
+                         "peer has no such format or mode)")
+    ap.add_argument("--fault", action="store_true",
+                    help="self-test: flip one golden result bit per row; the check column "
+                         "must report it (exit status 1)")
     args = ap.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in MODES:
+            ap.error(f"unknown rounding mode {m!r}; expected some of {', '.join(MODES)}")
+    names = [f.strip() for f in args.formats.split(",") if f.strip()]
+    for f in names:
+        if f not in FORMATS:
+            ap.error(f"unknown format {f!r}; expected some of {', '.join(FORMATS)}")
 
     from rich.console import Console
     from rich.table import Table
@@ -124,28 +172,33 @@ def main(argv=None):
     rng = np.random.default_rng(args.seed)
     table = Table(title=f"golden add/mul, M ops/s, {args.n:,} elements, best of {args.repeat} "
                         f"(apytypes threads: {apy.n_threads()})")
-    for col in ("format", "op", "golden", "ml_dtypes", "g/ml", "numpy", "g/np",
+    for col in ("format", "op", "mode", "golden", "ml_dtypes", "g/ml", "numpy", "g/np",
                 "apytypes", "g/apy", "goals", "check"):
-        table.add_column(col, justify="right" if col not in ("format", "op", "goals") else "left")
+        table.add_column(col, justify="left" if col in ("format", "op", "mode", "goals") else "right")
     failures = 0
-    for name in FORMATS:
+    rows = []
+    for name in names:
         for op in ("add", "mul"):
-            if name == "q4.4":
-                res, bad = bench_fixed(op, args.n, args.repeat, rng)
-            else:
-                res, bad = bench_float(name, op, args.n, args.repeat, rng)
-            mops = {k: args.n / v / 1e6 for k, v in res.items()}
-            cell = lambda k: f"{mops[k]:.1f}" if k in mops else "-"
-            ratio = lambda k: f"{mops['golden'] / mops[k]:.2f}x" if k in mops else "-"
-            goals = []
-            if name in ("e4m3", "e5m2", "e3m2") and "ml_dtypes" in mops:
-                goals.append("ml" + ("✓" if mops["golden"] >= mops["ml_dtypes"] else "✗"))
-            goals.append("apy" + ("✓" if mops["golden"] >= mops["apytypes"] else "✗"))
-            failures += bad
-            table.add_row(name, op, cell("golden"), cell("ml_dtypes"), ratio("ml_dtypes"),
-                          cell("numpy"), ratio("numpy"), cell("apytypes"), ratio("apytypes"),
-                          " ".join(goals), "ok" if not bad else f"{bad} differ")
-    Console(width=120).print(table)
+            for mode in modes:
+                if name == "q4.4":
+                    res, bad = bench_fixed(op, args.n, args.repeat, rng, mode, args.fault)
+                else:
+                    res, bad = bench_float(name, op, args.n, args.repeat, rng, mode, args.fault)
+                mops = {k: args.n / res[k] / 1e6 if k in res else None
+                        for k in ("golden", "apytypes", "ml_dtypes", "numpy")}
+                cell = lambda k: f"{mops[k]:.1f}" if mops[k] is not None else "-"
+                ratio = lambda k: f"{mops['golden'] / mops[k]:.2f}x" if mops[k] is not None else "-"
+                goals = goals_of(name, op, mops)
+                failures += bad
+                rows.append({"format": name, "op": op, "rounding": mode,
+                             **{k: None if v is None else round(v, 2) for k, v in mops.items()}})
+                table.add_row(name, op, mode, cell("golden"), cell("ml_dtypes"), ratio("ml_dtypes"),
+                              cell("numpy"), ratio("numpy"), cell("apytypes"), ratio("apytypes"),
+                              " ".join(k + ("✓" if ok else "✗") for k, ok in goals),
+                              "ok" if not bad else f"{bad} differ")
+    Console(width=140).print(table)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
     return 1 if failures else 0
 
 

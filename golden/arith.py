@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import fastpath
 from .formats import CLASS_INF, CLASS_NAN, CLASS_ZERO, as_format, ordinal
 from .rounding import GUARD_BITS, ZERO_EXP, bit_length, check_rounding, round_pack
 
@@ -144,6 +145,9 @@ def _fixed_embedding(fmt):
 
 
 def _float_add(a, b, fa, fb, out, mode, negate_b):
+    fast = fastpath.add(a, b, fa, fb, out, mode, negate_b)
+    if fast is not None:
+        return fast
     ta, tb = _fixed_embedding(fa), _fixed_embedding(fb)
     if (ta is not None and tb is not None and out.kind == "float"
             # the pair's combined range must fit as well, not only each format's own
@@ -216,22 +220,24 @@ def _binary(op, a, b, fmt, rounding, out, overflow, strict):
         return table[idx]
     if refuse:
         refuse_nan_lanes(op, _nan_pairs(op, a, b, fa, fb), out)
-    return _chunked(_OPS[op], (a, b), (fa, fb, out, mode, overflow), out.dtype)
+    return _chunked(_OPS[op], (a, b), (fa, fb, out, mode, overflow), out.dtype,
+                    fastpath.chunk_size("mul" if op == "mul" else "add", (fa, fb), out))
 
 
 # Element-wise work runs in blocks that stay in cache: about 3x faster than whole-array passes.
 _CHUNK = 1 << 14
 
 
-def _chunked(fn, arrays, args, dtype):
+def _chunked(fn, arrays, args, dtype, chunk=None):
     """Apply ``fn`` to flat 1-D blocks of the (broadcast) operands; return the operands' shape."""
+    chunk = chunk or _CHUNK
     n = arrays[0].size
     flat = [np.ascontiguousarray(x).ravel() for x in arrays]
-    if n <= _CHUNK:
+    if n <= chunk:
         return np.asarray(fn(*flat, *args)).astype(dtype, copy=False).reshape(arrays[0].shape)
     res = np.empty(n, dtype=dtype)
-    for i in range(0, n, _CHUNK):
-        res[i:i + _CHUNK] = fn(*(x[i:i + _CHUNK] for x in flat), *args)
+    for i in range(0, n, chunk):
+        res[i:i + chunk] = fn(*(x[i:i + chunk] for x in flat), *args)
     return res.reshape(arrays[0].shape)
 
 
@@ -292,6 +298,10 @@ def _sub_impl(a, b, fa, fb, out, mode, overflow):
 def _mul_impl(a, b, fa, fb, out, mode, overflow):
     if fa.kind == "fixed" and fb.kind == "fixed" and fa.bits + fb.bits > 62:
         raise ValueError(f"fixed-point product of {fa} and {fb} needs more than 62-bit integers")
+    if fa.kind == "float" and fb.kind == "float":
+        fast = fastpath.mul(a, b, fa, fb, out, mode)
+        if fast is not None:
+            return fast
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     if fa.kind == "float" or fb.kind == "float":
@@ -360,7 +370,8 @@ def fma(a, b, c, fmt, *, rounding=None, out=None, strict=None):
     a, b, c = np.broadcast_arrays(fa.check_codes(a), fb.check_codes(b), fc.check_codes(c))
     if nan_is_refused(strict, out):
         refuse_nan_lanes("fma", _chunked(_fma_nan, (a, b, c), (fa, fb, fc), bool), out)
-    return _chunked(_fma_impl, (a, b, c), (fa, fb, fc, out, mode), out.dtype)
+    return _chunked(_fma_impl, (a, b, c), (fa, fb, fc, out, mode), out.dtype,
+                    fastpath.chunk_size("fma", (fa, fb, fc), out))
 
 
 def _fma_classes(a, b, c, fa, fb, fc):
@@ -380,6 +391,9 @@ def _fma_nan(a, b, c, fa, fb, fc):
 
 
 def _fma_impl(a, b, c, fa, fb, fc, out, mode):
+    fast = fastpath.fma(a, b, c, fa, fb, fc, out, mode)
+    if fast is not None:
+        return fast
     sa, ma, ea, ca = fa.unpack(a)
     sb, mb, eb, cb = fb.unpack(b)
     sc, mc, ec, cc = fc.unpack(c)
@@ -410,10 +424,14 @@ def convert(a, src, dst, *, rounding=None, overflow=None, strict=None):
     dst.check_overflow_mode(overflow)
     if src.kind == "float" and nan_is_refused(strict, dst):
         refuse_nan_lanes("convert", src.is_nan(a), dst)
-    return _chunked(_convert_impl, (a,), (src, dst, mode, overflow), dst.dtype)
+    return _chunked(_convert_impl, (a,), (src, dst, mode, overflow), dst.dtype,
+                    fastpath.chunk_size("convert", (src,), dst))
 
 
 def _convert_impl(a, src, dst, mode, overflow):
+    fast = fastpath.convert(a, src, dst, mode)
+    if fast is not None:
+        return fast
     sign, sig, exp, cls = src.unpack(a, raw=True)
     nan = inf = None
     if src.kind == "float" and (src.has_nan or src.has_inf):

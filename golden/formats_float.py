@@ -243,6 +243,17 @@ class FloatFormat(Format):
     def _valid_mask(self, codes):
         return None  # every bit pattern is a code (NaNs included)
 
+    @property
+    def decode_table(self) -> np.ndarray:
+        """Every code's value as float64, indexed by code (read-only; formats of at most 16
+        bits). Exact wherever float64 holds the format; subnormals of flush-to-zero formats
+        read as zeros of their sign, as :meth:`decode` gives them."""
+        if self.bits > TABLE_BITS:
+            raise ValueError(f"{self} has {self.bits}-bit codes; decode tables stop at {TABLE_BITS} bits")
+        table = self._decode_table
+        table.setflags(write=False)
+        return table
+
     # -- classification and unpacking -----------------------------------------------------------
     def classify(self, codes) -> np.ndarray:
         """Class id per code: CLASS_ZERO, CLASS_SUBNORMAL, CLASS_NORMAL, CLASS_INF, CLASS_NAN.

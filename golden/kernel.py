@@ -72,12 +72,46 @@ def bit_length(x: np.ndarray) -> np.ndarray:
     return e - over
 
 
-def _shift_right_round(sig, shift, sign, mode, sticky):
-    """Shift ``sig`` right by ``shift`` (>= 0, clipped) and round the magnitude by ``mode``.
+def _shift_right_round(sig, shift, sign, mode, sticky, inplace=False):
+    """Shift ``sig`` right by ``shift`` (>= 0, clipped) and round the magnitude by ``mode``:
+    the one rounding decision of the golden model (every entry of this module comes here).
 
-    Returns ``(kept, inexact)``: ``kept`` may have grown by one unit (carry out), which the
-    callers handle through their encodings.
+    Returns ``kept``, which may have grown by one unit (carry out): the callers handle it
+    through their encodings. A Python-int ``shift >= 1`` without ``sticky`` (the float fast
+    entry, :func:`round_pack_binary`) takes closed forms of the same decision, which also work
+    on unsigned bit patterns that carry a sign bit above the magnitude (the increment never
+    reaches it); ``sign`` is then only read by the directed modes, and may be given as the
+    position (an int) of that sign bit in ``sig``; ``inplace`` lets them overwrite ``sig``.
     """
+    if sticky is None and isinstance(shift, int) and 1 <= shift <= _MAX_SHIFT:
+        t = sig.dtype.type
+        s = t(shift)
+        x = sig if inplace else sig.copy()
+        if mode == "RTZ":
+            return np.right_shift(x, s, out=x)
+        if mode == "RNA":
+            x += t(1 << (shift - 1))
+        elif mode == "RNE":
+            # below half: no carry; above half: carry; exactly half: carry iff kept is odd
+            lsb = x >> s
+            lsb &= t(1)
+            lsb += t((1 << (shift - 1)) - 1)
+            x += lsb
+        else:
+            # directed: magnitude up by one unit iff inexact and the mode points away from zero
+            ones = t((1 << shift) - 1)
+            if isinstance(sign, int):  # the position of the sign bit in the pattern sig
+                away = x >> t(sign)
+                if mode == "RUP":
+                    away -= t(1)
+                else:
+                    np.subtract(t(0), away, out=away)
+                away &= ones
+            else:
+                away = (~sign if mode == "RUP" else sign).astype(sig.dtype)
+                away *= ones
+            x += away
+        return np.right_shift(x, s, out=x)
     s = np.clip(shift, 0, _MAX_SHIFT)
     kept = sig >> s
     rem = sig - (kept << s)
@@ -101,7 +135,7 @@ def _shift_right_round(sig, shift, sign, mode, sticky):
         up = inexact & ~sign
     else:  # RDN
         up = inexact & sign
-    return kept + up, inexact
+    return kept + up
 
 
 def round_pack_format(sign, sig, exp, fmt, rounding="RNE", *, sticky=None, overflow=None,
@@ -142,7 +176,10 @@ def _apply_specials(codes, fmt, sign, nan, inf):
     if not idx.size:
         return codes
     t = fmt.dtype.type
-    neg = (sign if sign.shape == shape else np.broadcast_to(sign, shape)).ravel()[idx]
+    if callable(sign):  # the fast entry reads signs from its codes, lane by lane
+        neg = sign(idx)
+    else:
+        neg = (sign if sign.shape == shape else np.broadcast_to(sign, shape)).ravel()[idx]
     vals = np.where(neg, t(fmt.inf_result_code(True)), t(fmt.inf_result_code(False)))
     if nan is not None:
         vals = np.where(nan[idx], t(fmt.nan_result_code), vals)
@@ -151,6 +188,13 @@ def _apply_specials(codes, fmt, sign, nan, inf):
 
 
 def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
+    mag, over = _float_magnitude(sign, sig, exp, fmt, mode, sticky)
+    return _finish_float(sign, mag, over, fmt, mode)
+
+
+def _float_magnitude(sign, sig, exp, fmt, mode, sticky):
+    """Round ``(sig [+ sticky]) * 2**exp`` to ``fmt``'s grid: ``(mag, over)``, the magnitude
+    code (int64) and the lanes whose rounded magnitude is above the largest finite value."""
     M = fmt.man_bits
     qmin = fmt.emin - M  # LSB exponent of subnormals and of the lowest normal binade
     nb = bit_length(sig)
@@ -158,7 +202,7 @@ def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
     q = np.where(sig == 0, qmin, np.maximum(exp + nb - 1 - M, qmin))
     shift = q - exp
     left = np.clip(-shift, 0, _MAX_SHIFT)
-    kept, _ = _shift_right_round(sig << left, shift, sign, mode, sticky)
+    kept = _shift_right_round(sig << left, shift, sign, mode, sticky)
     # Magnitude code: this one formula covers subnormals, normals and the carry out of rounding
     # (kept == 2**(M+1) lands on the next binade's first code).
     # Clipped at 2**E: every binade from there on overflows, and the magnitude stays below
@@ -172,6 +216,13 @@ def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
     else:
         mag = (binade << M) + kept
         over = mag > max_mag
+    return mag, over
+
+
+def _finish_float(sign, mag, over, fmt, mode):
+    """Codes from signs and rounded magnitude codes: flush to zero, no -0 in ``fnuz``, and the
+    overflow lanes replaced by ``fmt.overflow_code`` (shared by both float entries)."""
+    M = fmt.man_bits
     if not fmt.subnormals:
         mag = np.where(mag < (1 << M), 0, mag)
     if fmt.specials == "fnuz":
@@ -179,14 +230,181 @@ def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
     if fmt.bits == 64:
         codes = (sign.astype(np.uint64) << np.uint64(63)) | mag.astype(np.uint64)
     else:
-        codes = (sign.astype(np.int64) << (fmt.bits - 1)) | mag
+        codes = (sign.astype(mag.dtype) << mag.dtype.type(fmt.bits - 1)) | mag
     if over.any():
         # IEEE decides between infinity and max per rounding mode and sign; the format says
         # what "infinity" is (fmt.overflow_code states the whole rule once)
         t = codes.dtype.type
         pos, neg = t(fmt.overflow_code(False, mode)), t(fmt.overflow_code(True, mode))
-        codes = np.where(over, np.where(sign, neg, pos), codes)
-    return codes.astype(fmt.dtype)
+        if (isinstance(codes, np.ndarray) and codes.ndim == 1 and codes.shape == over.shape
+                and np.shape(sign) == codes.shape):
+            idx = np.flatnonzero(over)  # the fresh array, patched where it overflows
+            codes[idx] = np.where(sign[idx], neg, pos)
+        else:
+            codes = np.where(over, np.where(sign, neg, pos), codes)
+    return codes.astype(fmt.dtype, copy=False)
+
+
+# -- the float fast entry: exact values given as a float head plus a tail ------------------------
+#: Binary layouts of the float dtypes the fast entry reads: (exponent bits, fraction bits).
+_BINARY = {np.dtype(np.float32): (8, 23, np.uint32), np.dtype(np.float64): (11, 52, np.uint64)}
+
+
+def binary_covers(fmt, dtype) -> bool:
+    """Whether :func:`round_pack_binary` can round ``dtype`` (float32/float64) values to
+    ``fmt``: a float format whose every rounding boundary (grid points and midpoints) lies on
+    the dtype's grid with at least one dtype value strictly between two boundaries (M at most
+    the dtype's fraction bits minus 2), whose normal range lies in the dtype's normal range,
+    and that either shares the dtype's exponent layout or lies inside its range."""
+    if getattr(fmt, "kind", None) != "float" or np.dtype(dtype) not in _BINARY:
+        return False
+    E, Ms, _ = _BINARY[np.dtype(dtype)]
+    bias = (1 << (E - 1)) - 1
+    if fmt.man_bits > Ms - 2:
+        return False
+    if fmt.emax > bias:
+        return False
+    if fmt.exp_bits == E and fmt.bias == bias:
+        return True  # the same exponent field: subnormals included, one fixed shift
+    return fmt.emin >= 2 - (1 << (E - 1))
+
+
+def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
+    """Round the exact values ``head + tail`` once to ``fmt``: the kernel's fast entry.
+
+    ``head`` is a float32 or float64 array (one dimension) and ``tail`` the exact remainder as
+    an error-free transform gives it (TwoSum: ``|tail|`` at most half the spacing of the
+    dtype at ``head``), either as an array of the same dtype or as a function ``tail(idx)``
+    giving it at the lane indices ``idx`` (``None``: every lane), called only where the tail
+    can change the result; without ``tail`` the heads are exact. Only :func:`binary_covers`
+    pairs are accepted. ``special = (idx, is_nan)`` flags lanes whose exact result is NaN
+    (``is_nan``) or else an infinity of the head's sign; the format's policy gives their
+    codes (``fmt.nan_result_code``, ``fmt.inf_result_code``). Any other non-finite head is an
+    overflow of the dtype (a float32 sum beyond float32's range) and rounds as one.
+
+    How: the head's bit pattern is an integer magnitude on the dtype's grid. Where the tail is
+    non-zero and the head sits exactly on a rounding boundary of ``fmt`` (a grid point or a
+    midpoint), the head is moved one dtype step toward the exact value; it then lies strictly
+    between the same two boundaries as the exact value (there are >= 2 steps between
+    boundaries), so both round alike in every mode. The pattern is then rounded by the one
+    rounding decision (``_shift_right_round``) with a fixed shift; lanes below ``fmt``'s normal
+    range of a format with another exponent field take the same decision with their own
+    shift, the tail entering as the significand's last bit and sticky.
+    """
+    mode = check_rounding(rounding)
+    head = np.asarray(head)
+    if head.ndim != 1 or not binary_covers(fmt, head.dtype):
+        raise ValueError(f"round_pack_binary cannot round {head.dtype} arrays of shape "
+                         f"{head.shape} to {fmt}")
+    E, Ms, ut = _BINARY[head.dtype]
+    t = np.dtype(ut).type
+    bias = (1 << (E - 1)) - 1
+    s = Ms - fmt.man_bits
+    sbit = E + Ms
+    exp_all = t(((1 << E) - 1) << Ms)
+    u0 = u = head.view(ut)
+    if tail is not None and not callable(tail):
+        tail_arr = np.asarray(tail, dtype=head.dtype)
+        tail = (lambda idx: tail_arr if idx is None else tail_arr[idx])
+    if tail is not None:
+        u = _nudge(u0, tail, s, mode, t, exp_all, t(sbit))
+    if fmt.exp_bits == E and fmt.bias == bias:
+        # the same exponent field (then fmt is ieee-style: binary_covers): the pattern rounds
+        # as it stands, with its sign bit above the magnitude (an increment of at most
+        # 2**s - 1 never reaches it), and lands on fmt's code; subnormals share the grid of
+        # the lowest binade, so one shift serves every lane
+        codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None)
+        ct = codes.dtype.type
+        sign_of = (lambda idx: (codes[idx] >> ct(fmt.bits - 1)).astype(bool))
+        if fmt.subnormals and not fmt.saturate:
+            # a finite head rounds to its code in every mode (beyond max the carry lands on
+            # the infinity, where a mode that rounds up must go); only non-finite heads (an
+            # overflow of the dtype, or a special lane) need the overflow code, and under
+            # RNE/RNA that is the infinity they already give
+            if mode in ("RTZ", "RUP", "RDN"):
+                nf = (u0 & exp_all) == exp_all
+                if nf.any():
+                    idx = np.flatnonzero(nf)
+                    codes[idx] = np.where(sign_of(idx), ct(fmt.overflow_code(True, mode)),
+                                          ct(fmt.overflow_code(False, mode)))
+            codes = codes.astype(fmt.dtype)
+        else:
+            mag = codes & ct((1 << (fmt.bits - 1)) - 1)
+            over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
+            codes = _finish_float((codes >> ct(fmt.bits - 1)).astype(bool), mag, over, fmt, mode)
+    else:
+        sign = (u >> t(sbit)).astype(bool)
+        m = u & t((1 << (E + Ms)) - 1)
+        # fmt's normal range starts at 2**emin; the lanes below it (zeros included)
+        # are rounded separately. Above it, re-biasing the exponent field makes the pattern
+        # fmt's magnitude code followed by s bits to round away (non-finite heads land above
+        # max: an overflow, or special lanes replaced below).
+        low = m < t((fmt.emin + bias) << Ms)
+        m -= t((fmt.emin + bias - 1) << Ms)  # wraps in the low lanes, recomputed below
+        mag = _shift_right_round(m, s, sign, mode, None, inplace=True)
+        if low.any():
+            idx = np.flatnonzero(low)
+            mag[idx] = _low_lanes(u0[idx], sign[idx], None if tail is None else tail(idx),
+                                  fmt, mode, E, Ms, t)
+        over = mag > t(fmt.max_finite_code)
+        if fmt.bits <= 32:
+            mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
+        codes = _finish_float(sign, mag, over, fmt, mode)
+        sign_of = sign.__getitem__
+    if special is not None:
+        idx, is_nan = special
+        if idx.size:
+            ft = fmt.dtype.type
+            vals = np.where(sign_of(idx), ft(fmt.inf_result_code(True)),
+                            ft(fmt.inf_result_code(False)))
+            codes[idx] = np.where(is_nan, ft(fmt.nan_result_code), vals)
+    return codes
+
+
+def _nudge(u, tail, s, mode, t, exp_all, top):
+    """Move the finite heads that sit on a rounding boundary of fmt one dtype step toward a
+    non-zero tail. Only the boundaries where the tail can matter are looked at: midpoints
+    (low s bits 100...0) for RNE/RNA, grid points (low s bits zero) for the directed modes
+    (a nudge elsewhere would not change the result either)."""
+    at = t(1 << (s - 1)) if mode in ("RNE", "RNA") else t(0)
+    cand = (u & t((1 << s) - 1)) == at
+    k = np.count_nonzero(cand)
+    if not k:
+        return u
+    # +1 / -1 on the bit pattern is one step of magnitude (the sign bit is untouched: a
+    # non-zero tail implies a non-zero head); -1 where the tail's sign is not the head's
+    if 8 * k > cand.size:
+        tl = tail(None)
+        cand &= (tl != 0) & ((u & exp_all) != exp_all)
+        opposite = (tl.view(u.dtype) ^ u) >> top
+        return u + cand.astype(u.dtype) * (t(1) - (opposite << t(1)))
+    idx = np.flatnonzero(cand)
+    ui = u[idx]
+    ti = tail(idx)
+    live = (ti != 0) & ((ui & exp_all) != exp_all)
+    opposite = (ti.view(u.dtype) ^ ui) >> top
+    u = u.copy()
+    u[idx] = ui + live.astype(u.dtype) * (t(1) - (opposite << t(1)))
+    return u
+
+
+def _low_lanes(u, sign, tail, fmt, mode, E, Ms, t):
+    """Magnitude codes of heads (bit patterns ``u``, not nudged) below ``fmt``'s normal range
+    (zeros included): the significand shifted to ``fmt``'s subnormal grid by the one rounding
+    decision; with a tail, the significand is doubled and the tail's direction enters as its
+    last bit and sticky (an odd doubled significand is never a rounding boundary of ``fmt``,
+    so the exact value and this stand-in round alike)."""
+    m = u & t((1 << (E + Ms)) - 1)
+    field = (m >> t(Ms)).astype(np.int64)
+    frac = (m & t((1 << Ms) - 1)).astype(np.int64)
+    sig = np.where(field == 0, frac, frac | (1 << Ms))
+    # LSB exponent of the head: max(field, 1) - bias - Ms; of fmt's subnormals: emin - M
+    shift = (fmt.emin + (1 << (E - 1)) - 1) - np.maximum(field, 1) + (Ms - fmt.man_bits)
+    if tail is None:
+        return _shift_right_round(sig, shift, sign, mode, None)
+    nz = (tail != 0)
+    below = nz & ((tail.view(u.dtype) ^ u) >> t(E + Ms) == 1)
+    return _shift_right_round(2 * sig - below, shift + 1, sign, mode, nz)
 
 
 def _round_pack_fixed(sign, sig, exp, fmt, mode, sticky, ovf):
@@ -199,7 +417,8 @@ def _round_pack_fixed(sign, sig, exp, fmt, mode, sticky, ovf):
     huge = (sig != 0) & (left > 0) & (nb + left > n)
     keep_bits = np.clip(n - left, 0, _MAX_SHIFT)
     low = np.where(huge, sig & ((np.int64(1) << keep_bits) - 1), sig)
-    kept, _ = _shift_right_round(low << np.where(huge, np.minimum(left, n), left), shift, sign, mode, sticky)
+    kept = _shift_right_round(low << np.where(huge, np.minimum(left, n), left), shift, sign, mode,
+                              sticky)
     k = np.where(sign, -kept, kept)
     if ovf == "SAT":
         k = np.where(huge, np.where(sign, fmt.kmin, fmt.kmax), k)

@@ -1,0 +1,286 @@
+"""The float fast path of golden arithmetic: exact results as float heads and tails.
+
+For formats whose values float64 (or float32) holds exactly, the exact result of an add, a
+mul, an fma or a conversion is a pair of machine floats: a plain product of two significands
+of at most 26 bits each is exact, and Knuth's TwoSum gives the rounding error of a sum
+exactly (``head + tail`` equals the exact sum, ``|tail|`` at most half a spacing of
+``head``). The pair goes to :func:`ulpflow.golden.kernel.round_pack_binary`, the kernel's
+fast entry, which rounds it once (the head's bit pattern gives sign, exponent and
+significand; the tail's sign says on which side of the head the exact value lies). Nothing
+here rounds a result: the float operations are error-free transforms, and the rounding is
+the kernel's.
+
+Which operations take this path is decided per (operation, formats) by :func:`plan`;
+everything else (and everything while :func:`integer_path` is active) stays on the integer
+path of :mod:`ulpflow.golden.arith`. docs/semantics.md §7 lists the conditions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+
+import numpy as np
+
+from .kernel import binary_covers, round_pack_binary
+
+__all__ = ["chunk_size", "enabled", "integer_path", "plan"]
+
+_STATE = {"enabled": True}
+
+
+def enabled() -> bool:
+    """Whether golden arithmetic may take the fast path (see :func:`integer_path`)."""
+    return _STATE["enabled"]
+
+
+@contextlib.contextmanager
+def integer_path():
+    """Within this context every operation takes the integer path (tests compare the two)."""
+    old = _STATE["enabled"]
+    _STATE["enabled"] = False
+    try:
+        yield
+    finally:
+        _STATE["enabled"] = old
+
+
+# -- exact decoding --------------------------------------------------------------------------
+def _holds(fmt, dtype) -> bool:
+    """Every finite value of ``fmt`` is a normal-or-subnormal value of ``dtype``."""
+    info = np.finfo(dtype)
+    Md, emin_d = info.nmant, info.minexp  # float64: 52, -1022
+    return (fmt.kind == "float" and fmt.p <= Md + 1 and fmt.emax <= info.maxexp - 1
+            and fmt.emin - fmt.man_bits >= emin_d - Md)
+
+
+def _layout(fmt, E, M, bias):
+    return (fmt.kind == "float" and fmt.exp_bits == E and fmt.bias == bias
+            and fmt.specials == "ieee" and fmt.subnormals and fmt.man_bits <= M)
+
+
+def _quiet(fn):
+    """``fn`` without NumPy's warning for signalling NaN codes widened (they stay NaN)."""
+    def wrapped(c):
+        with np.errstate(invalid="ignore"):
+            return fn(c)
+    return wrapped
+
+
+def _decoder(fmt, dtype):
+    """A function codes -> exact values of ``dtype`` (float32/float64), or None."""
+    if not _holds(fmt, dtype):
+        return None
+    if _layout(fmt, 8, 23, 127):  # bf16, fp32 and their kin: the float32 pattern, shifted
+        sh = np.uint32(23 - fmt.man_bits)
+        f32 = (lambda c: (c.astype(np.uint32) << sh).view(np.float32))
+        return f32 if dtype == np.float32 else _quiet(lambda c: f32(c).astype(np.float64))
+    if _layout(fmt, 11, 52, 1023):
+        sh = np.uint64(52 - fmt.man_bits)
+        f64 = (lambda c: (c.astype(np.uint64) << sh).view(np.float64))
+        return f64 if dtype == np.float64 else None
+    if _layout(fmt, 5, 10, 15) and fmt.man_bits == 10:  # fp16: NumPy widens exactly
+        return _quiet(lambda c: c.view(np.float16).astype(dtype))
+    if fmt.bits <= 16:
+        table = fmt.decode_table.astype(dtype)  # exact: _holds
+        return table.take
+    if dtype != np.float64:
+        return None
+    return fmt.decode
+
+
+def _sum_is_exact(fa, fb, dtype) -> bool:
+    """Every sum of two finite values fits the dtype's significand (no tail needed)."""
+    q = min(fa.emin - fa.man_bits, fb.emin - fb.man_bits)
+    top = max(fa.emax, fb.emax) + 2
+    return top - q <= np.finfo(dtype).nmant + 1
+
+
+def _product_is_exact(fa, fb) -> bool:
+    if fa.p + fb.p > 53:
+        return False
+    q = fa.emin - fa.man_bits + fb.emin - fb.man_bits
+    return q >= -1074 and fa.emax + fb.emax + 2 <= 1023
+
+
+@lru_cache(maxsize=512)
+def plan(op, formats, out):
+    """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
+    runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
+    ``extra`` is whether sums need TwoSum's tail, and for float32 products the float64
+    decoders that redo the lanes below float32's normal range."""
+    if any(f.kind != "float" for f in formats) or out.kind != "float":
+        return None
+    for dtype in (np.float32, np.float64):
+        if not binary_covers(out, dtype):
+            continue
+        decs = tuple(_decoder(f, dtype) for f in formats)
+        if any(d is None for d in decs):
+            continue
+        if op == "convert":
+            return dtype, decs, False
+        if op == "add":
+            # float32 sums may overflow float32: only where ``out`` shares float32's exponent
+            # field does an overflowing head round as the overflow it is
+            if (dtype == np.float32 and not (out.exp_bits == 8 and out.bias == 127)
+                    and max(f.emax for f in formats) + 2 > 128):
+                continue
+            if dtype == np.float64 and max(f.emax for f in formats) + 2 > 1024:
+                continue  # a float64 sum could overflow
+            return dtype, decs, not _sum_is_exact(*formats, dtype)
+        if op == "mul" and dtype == np.float32 and formats[0].p + formats[1].p <= 24:
+            fa, fb = formats
+            if (fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -149
+                    and fa.emax + fb.emax + 2 <= 128):
+                return dtype, decs, None  # every product exact in float32
+            if (out.exp_bits == 8 and out.bias == 127 and _decoder(fa, np.float64)
+                    and _decoder(fb, np.float64)):
+                # float32 products are exact above float32's normal range; the lanes below
+                # it are redone in float64 (see mul)
+                return dtype, decs, (_decoder(fa, np.float64), _decoder(fb, np.float64))
+        if dtype != np.float64:
+            continue
+        if op == "mul" and _product_is_exact(*formats):
+            return dtype, decs, False
+        if (op == "fma" and _product_is_exact(formats[0], formats[1])
+                and max(formats[0].emax + formats[1].emax + 2, formats[2].emax + 1) + 1 <= 1024):
+            return dtype, decs, True
+    return None
+
+
+def chunk_size(op, formats, out):
+    """Elements per block for ``op`` (None: the caller's default). float64 work runs in
+    blocks of 8192 (64 KiB per temporary: larger ones make the C allocator map and unmap
+    pages on every block), float32 work in blocks of 16384."""
+    if not _STATE["enabled"] or any(f.kind != "float" for f in formats) or out.kind != "float":
+        return None
+    p = plan(op, tuple(formats), out)
+    if p is None:
+        return None
+    return 1 << 13 if p[0] == np.float64 else 1 << 14
+
+
+# -- the operations (one chunk of flat code arrays each) ---------------------------------------
+def _two_sum(x, y):
+    """Knuth's TwoSum: ``(h, t)`` with ``h = fl(x + y)`` and ``h + t == x + y`` exactly."""
+    h = x + y
+    yv = h - x
+    t = (x - (h - yv)) + (y - yv)
+    return h, t
+
+
+def _lazy_tail(x, y, h):
+    """TwoSum's tail of ``h = fl(x + y)`` at the lanes the kernel asks for (all for None)."""
+    def tail(idx):
+        with np.errstate(invalid="ignore", over="ignore"):
+            if idx is None:
+                return _two_sum(x, y)[1]
+            return _two_sum(x[idx], y[idx])[1]
+    return tail
+
+
+def _specials(h, operands, may_overflow):
+    """``(idx, is_nan)`` for the kernel from a head's non-finite lanes: NaN heads are NaN
+    results (IEEE invalid or a NaN operand); an infinite head is an exact infinity when an
+    operand is infinite, otherwise an overflow of the head's dtype (left to the kernel)."""
+    fin = np.isfinite(h)
+    if fin.all():
+        return None
+    idx = np.flatnonzero(~fin)
+    is_nan = np.isnan(h[idx])
+    if may_overflow:
+        exact = is_nan.copy()
+        for x in operands:
+            exact |= np.isinf(x[idx])
+        idx, is_nan = idx[exact], is_nan[exact]
+    return idx, is_nan
+
+
+def _rdn_zeros(h, x, y):
+    """An exact zero sum is -0 under RDN unless both addends are +0 (float addition gives the
+    other modes' rule, +0 unless both are -0): ``-((-x) + (-y))`` on those lanes."""
+    z = h == 0
+    if z.any():
+        idx = np.flatnonzero(z)
+        h = h.copy()
+        h[idx] = -((-x[idx]) + (-y[idx]))
+    return h
+
+
+def _sum_round(x, y, out, mode, dtype, needs_tail):
+    with np.errstate(over="ignore", invalid="ignore"):
+        h = x + y
+    if mode == "RDN":
+        h = _rdn_zeros(h, x, y)
+    return round_pack_binary(h, out, mode, tail=_lazy_tail(x, y, h) if needs_tail else None,
+                             special=_specials(h, (x, y), dtype == np.float32))
+
+
+def add(a, b, fa, fb, out, mode, negate_b):
+    """``a ± b`` rounded once to ``out`` (codes of one chunk), or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    p = plan("add", (fa, fb), out)
+    if p is None:
+        return None
+    dtype, (da, db), needs_tail = p
+    x, y = da(a), db(b)
+    if negate_b:
+        y = -y
+    return _sum_round(x, y, out, mode, dtype, needs_tail)
+
+
+def mul(a, b, fa, fb, out, mode):
+    """``a * b`` rounded once to ``out``, or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    p = plan("mul", (fa, fb), out)
+    if p is None:
+        return None
+    dtype, (da, db), wide = p
+    x, y = da(a), db(b)
+    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+        h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
+    if dtype == np.float64 or wide is None:
+        return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
+    codes = round_pack_binary(h, out, mode, special=_specials(h, (x, y), True))
+    if wide is None:
+        return codes
+    # float32 heads below 2**-126 (zero or subnormal: maybe rounded) are redone in float64,
+    # where every product of these operands is exact
+    low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
+    if low.any():
+        idx = np.flatnonzero(low)
+        h64 = wide[0](a[idx]) * wide[1](b[idx])
+        codes[idx] = round_pack_binary(h64, out, mode)
+    return codes
+
+
+def fma(a, b, c, fa, fb, fc, out, mode):
+    """``a * b + c`` rounded once to ``out``, or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    p = plan("fma", (fa, fb, fc), out)
+    if p is None:
+        return None
+    _, (da, db, dc), _ = p
+    x, y, z = da(a), db(b), dc(c)
+    with np.errstate(invalid="ignore"):
+        prod = x * y  # exact: plan
+        h = prod + z
+    if mode == "RDN":
+        h = _rdn_zeros(h, prod, z)
+    return round_pack_binary(h, out, mode, tail=_lazy_tail(prod, z, h),
+                             special=_specials(h, (x, y, z), False))
+
+
+def convert(a, src, dst, mode):
+    """Codes of ``src`` rounded once to ``dst``, or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    p = plan("convert", (src,), dst)
+    if p is None:
+        return None
+    _, (da,), _ = p
+    h = da(a)
+    return round_pack_binary(h, dst, mode, special=_specials(h, (h,), False))
