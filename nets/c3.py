@@ -45,8 +45,9 @@ from fractions import Fraction
 import numpy as np
 
 from ulpflow.golden import Layer, Network, as_format
+from ulpflow.golden.formats import ordinal
 
-from .common import (Checker, Construction, ConstructionError, domain_codes, exact_code, identity,
+from .common import (Checker, binade_exponent, Construction, ConstructionError, domain_codes, exact_code, identity,
                      network_size, relu, tree_spec, value_of)
 from .targets import Target
 
@@ -54,15 +55,6 @@ __all__ = ["c3", "c3_size", "threshold_constants", "threshold_network", "indicat
 
 THEOREM = ("C3: exact ReLU threshold blocks 1[x ≥ z] (three neurons of two summands each) give point "
            "indicators and a one-hot universal network over every finite input, under every reduction order")
-
-
-def _exponent(v: Fraction) -> int:
-    e = v.numerator.bit_length() - v.denominator.bit_length()
-    while Fraction(2) ** e > v:
-        e -= 1
-    while Fraction(2) ** (e + 1) <= v:
-        e += 1
-    return e
 
 
 def threshold_constants(fmt, z) -> dict:
@@ -74,7 +66,7 @@ def threshold_constants(fmt, z) -> dict:
     if z <= 0:
         raise ValueError(f"threshold_constants: z must be positive, got {z}")
     p, q, emin = fmt.man_bits, fmt.exp_bits, fmt.emin
-    ez = _exponent(z)
+    ez = binade_exponent(z)
     az = z / Fraction(2) ** ez
     e0 = 2 ** (q - 2) - 1 if q >= 2 else 0
     cz = max(emin - ez, 0)
@@ -260,7 +252,6 @@ def c3(target: Target, *, tree="sequential", rounding="RNE", allow_violations=Fa
 
 
 def _value_keys(fmt, codes):
-    from ulpflow.golden.formats import ordinal
     return ordinal(fmt, codes)[0]
 
 

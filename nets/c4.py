@@ -51,9 +51,8 @@ import numpy as np
 
 from ulpflow.golden import Layer, Network, Tree, as_format
 
-from .common import (Checker, Construction, ConstructionError, domain_codes, exact_code, identity,
+from .common import (Checker, binade_exponent, Construction, ConstructionError, domain_codes, exact_code, identity,
                      network_size, relu, tree_spec, value_of)
-from .c3 import _exponent
 from .targets import Domain, Target
 
 __all__ = ["c4", "c4_params", "threshold_net", "box_net", "union_net", "maximal_runs", "ETA"]
@@ -111,10 +110,10 @@ def _mu(fmt, z: Fraction, neg_zero=False):
     two = Fraction(2)
     emin, p = fmt.emin, fmt.man_bits
     if z >= 0:
-        ehat = emin if z == 0 else max(_exponent(z), emin)
+        ehat = emin if z == 0 else max(binade_exponent(z), emin)
         w = two ** (1 - ehat)
         return w, ETA - w * z
-    ez = _exponent(-z)
+    ez = binade_exponent(-z)
     mz = -z / two ** ez
     if mz == 1 and -z >= two ** (emin + 1):   # binade bottom (corrected rule)
         return -(1 + two ** (-p)) * two ** (1 - ez), Fraction(1)

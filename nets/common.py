@@ -26,7 +26,7 @@ from ulpflow.golden import Network, Tree, as_format, get_activation
 from ulpflow.golden.formats import ordinal
 
 __all__ = ["Construction", "ConstructionError", "Size", "network_size", "TreeSpec", "tree_spec",
-           "exact_code", "value_of", "domain_codes", "Checker"]
+           "exact_code", "value_of", "domain_codes", "Checker", "binade_exponent"]
 
 
 class ConstructionError(ValueError):
@@ -228,3 +228,15 @@ def identity(fmt):
 
 def step(fmt):
     return get_activation("step", fmt)
+
+
+def binade_exponent(v: Fraction) -> int:
+    """⌊log₂ v⌋ of a positive Fraction, exactly."""
+    e = v.numerator.bit_length() - v.denominator.bit_length()
+    while Fraction(2) ** e > v:
+        e -= 1
+    while Fraction(2) ** (e + 1) <= v:
+        e += 1
+    return e
+
+
