@@ -66,7 +66,8 @@ def test_c4_table_target_and_intervals(tmp_path):
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path):
-    r = run("construct", "c3", "--format", "e3m4", "--target", "random:1", "-o", str(tmp_path / "x.json"))
+    r = run("construct", "c3", "--format", "e3m4", "--target", "random:1", "--negative-control",
+            "-o", str(tmp_path / "x.json"))
     assert r.returncode == 2 and "constant A = 16 is not representable in e3m4" in r.stderr
     r = run("construct", "c3", "--format", "e4m2", "--target", "random:1", "--tree", "sideways", "-o", "x")
     assert r.returncode == 2 and "unknown tree 'sideways'" in r.stderr

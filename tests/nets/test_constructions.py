@@ -186,8 +186,18 @@ def test_c3_unrepresentable_constant_names_threshold_and_constant():
     with pytest.raises(ConstructionError, match=r"threshold z = 0\.015625: constant A = 16 is not representable in e3m4"):
         threshold_constants(parse_format("e3m4"), Fraction(1, 64))
     t = random_target(0, Domain(parse_format("e3m4")))
-    with pytest.raises(ConstructionError, match="constant"):
+    with pytest.raises(ConstructionError, match="q = 3 exponent bits"):
         c3(t)
+    with pytest.raises(ConstructionError, match="constant A = 16 is not representable"):
+        c3(t, allow_violations=True)
+
+
+def test_c3_q3_block_is_wrong_although_its_constants_exist():
+    fmt = parse_format("e3m4")
+    net = threshold_network(fmt, Fraction(1, 2), allow_violations=True).network
+    xs = domain_codes(fmt)
+    y = fmt.decode(net(xs[:, None])[:, 0])
+    assert int((y != (fmt.decode(xs) >= 0.5)).sum()) == 72
 
 
 def test_c3_refuses_infinite_targets():
