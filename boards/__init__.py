@@ -1,13 +1,17 @@
 """ulpflow.boards: synthesis, place-and-route and bitstreams with the open toolchain.
 
 :func:`synthesize` puts any :mod:`ulpflow.hdl` unit behind a 3-pin serial wrapper
-(:class:`SerialWrapper`: pins ``clk``, ``sin``, ``sout``) on a bare device (``TARGETS``:
-``ice40-up5k``, ``ecp5-25f``, ``ecp5-85f``), runs Yosys, nextpnr and the bitstream packer from
-the YoWASP wheels and returns a :class:`SynthReport`, cached by design hash.
+(:class:`SerialWrapper`: pins ``clk``, ``sin``, ``sout``) on a bare device (``ice40-up5k``,
+``ecp5-25f``, ``ecp5-85f``) or on a board through its amaranth-boards platform (``icebreaker``,
+``ulx3s-25f``, ``ulx3s-85f``; :class:`BoardWrapper`), runs Yosys, nextpnr and the bitstream
+packer from the YoWASP wheels and returns a :class:`SynthReport`, cached by design hash.
+``synthesize(..., pipeline=N)`` builds the unit's latency-N variant (:func:`with_latency`).
+:mod:`ulpflow.boards.qor` builds the quality-of-results table (``bench/qor.py``,
+``ulpflow qor``).
 """
 
-from .synth import TARGETS, SynthReport, Target, get_target, synthesize
-from .wrapper import SerialWrapper, wrapper_verilog
+from .synth import TARGETS, SynthReport, Target, get_target, synthesize, with_latency
+from .wrapper import BoardWrapper, SerialWrapper, wrapper_verilog
 
-__all__ = ["TARGETS", "Target", "SynthReport", "get_target", "synthesize", "SerialWrapper",
-           "wrapper_verilog"]
+__all__ = ["TARGETS", "Target", "SynthReport", "get_target", "synthesize", "with_latency",
+           "SerialWrapper", "BoardWrapper", "wrapper_verilog"]

