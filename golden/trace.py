@@ -130,8 +130,13 @@ def first_divergence(trace_a: Trace, trace_b: Trace, *, nan_by_class: bool = Fal
                         best = (k, j, int(np.flatnonzero(d[:, j])[0]))
             if best is not None:
                 k, j, row = best
-                _, left, right = layer.trees[k].internal_nodes()[j]
-                detail = f"{_ref_text(left)} + {_ref_text(right)}"
+                tree = layer.trees[k]
+                if tree.kind == "fused":
+                    _, operands = tree.fused_nodes()[j]
+                    detail = f"fused({', '.join(map(_ref_text, operands))})"
+                else:
+                    _, left, right = tree.internal_nodes()[j]
+                    detail = f"{_ref_text(left)} + {_ref_text(right)}"
                 return Divergence(li, "node", k, j, row, int(la.nodes[k][row, j]), int(lb.nodes[k][row, j]),
                                   layer.acc_format, detail)
         for stage, fa, fb, fmt in (("sum", la.sums, lb.sums, layer.acc_format),

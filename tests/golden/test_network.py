@@ -847,3 +847,20 @@ def test_fused_layer_errors():
     m2, net, _ = _fused_net()
     with pytest.raises(TypeError, match=r"does not evaluate fused trees"):
         net.interval(np.zeros((1, 20), np.uint16), np.zeros((1, 20), np.uint16))
+
+
+def test_first_divergence_names_a_fused_node_by_its_operands():
+    m, net, rng = _fused_net()
+    x = rng.integers(0, 0x7C00, (8, 20)).astype(np.uint16)
+    a = net.trace(x)
+    l0 = a.layers[0]
+    nodes = list(l0.nodes)
+    changed = nodes[1].copy()
+    changed[5, 1] ^= 1          # neuron 1, second block node, row 5
+    nodes[1] = changed
+    b = Trace(net, (dataclasses.replace(l0, nodes=tuple(nodes)),))
+    d = first_divergence(a, b)
+    assert (d.layer, d.stage, d.neuron, d.index, d.row) == (0, "node", 1, 1, 5)
+    _, operands = net.layers[0].trees[1].fused_nodes()[1]
+    assert ("node", 0) in operands          # the second block reads the first as its addend
+    assert "fused(" in str(d) and "node 0" in str(d)
