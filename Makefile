@@ -60,10 +60,15 @@ test-gpu-models: $(STAMP)
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps $$($(VPY) -c '$(GPU_PINS)')
 	$(VPY) -m pytest -n $(JOBS) -m gpu_models tests/golden/test_mma_gpu.py -s $(PYTEST_ARGS)
 
+# Every bench at its default size, except the QoR table, which runs its --quick form here (the
+# full table is hundreds of synthesis runs: `python bench/qor.py`).
+BENCH_ARGS_qor = --quick
 bench: $(STAMP)
 	@set -e; for f in bench/*.py; do \
 	  [ -e "$$f" ] || { echo "no benchmarks in bench/"; break; }; \
-	  echo "== $$f"; $(VPY) "$$f"; \
+	  n=$$(basename $$f .py); \
+	  case $$n in qor) a="$(BENCH_ARGS_qor)";; *) a="";; esac; \
+	  echo "== $$f $$a"; $(VPY) "$$f" $$a; \
 	done
 
 clean-cache:
