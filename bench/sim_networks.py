@@ -36,7 +36,7 @@ from ulpflow.golden import Layer, Network, Tree, parse_format
 from ulpflow.golden.activations import get_activation
 from ulpflow.hdl.network import Fault
 from ulpflow.sim import VerilatorRunner
-from ulpflow.sim.network import NetworkSimulator
+from ulpflow.sim.network import SPLIT_ARGS, NetworkSimulator
 
 E4M3 = parse_format("e4m3")
 
@@ -111,8 +111,8 @@ def sizes(args, console, rows):
         x = np.random.default_rng(3).integers(0, 256, size=(10_000, widths[0])).astype(np.uint8)
         for form in ("spatial", "folded"):
             with tempfile.TemporaryDirectory() as cache:
-                sim = NetworkSimulator(net, form=form, runner=VerilatorRunner(cache=cache))
-                lines = sim._sim.verilog.count("\n")
+                sim = NetworkSimulator(net, form=form, runner=VerilatorRunner(cache=cache, build_args=SPLIT_ARGS))
+                lines = sim.verilog.count("\n")
                 start = time.perf_counter()
                 sim.build()
                 build = time.perf_counter() - start
