@@ -1,7 +1,8 @@
 """ulpflow.golden.mma against MMA-Sim (the ``mmasim`` package, an oracle written elsewhere).
 
 Marked ``gpu_models``: deselected by ``make test`` (MMA-Sim pulls in PyTorch); run with
-``make test-gpu-models``, which installs the ``gpu`` extra. Every model is compared on
+``make test-gpu-models``, which installs the ``gpu`` extra and prints the mismatch count of
+every comparison at the end (the ``tallies`` section, tests/conftest.py). Every model is compared on
 >= 10^5 random blocks of mixed magnitudes and >= 10^4 blocks with subnormals, zeros and
 exact cancellations (plus NaN/inf blocks), each dot product two blocks and a half long so
 that blocks chain through c. ULPFLOW_GPU_MODELS_SCALE (default 1) scales the counts.
@@ -74,20 +75,20 @@ def _mismatches(model, kind, n, seed):
         if first is None and diff.any():
             i = int(np.flatnonzero(diff)[0])
             first = (a[i].tolist(), b[i].tolist(), int(c[i]), hex(int(got[i])), hex(int(want[i])))
-    print(f"\n{model} {kind}: {n} blocks of K={K}, {bad} mismatches")
-    return bad, first
+    return bad, first, f"{model} {kind}: {n} dot products of K={K} ({-(-K // L)} blocks each), {bad} mismatches vs MMA-Sim"
 
 
 @pytest.mark.parametrize("model", list(SIM))
 @pytest.mark.parametrize("kind,count", [("mixed", 100_000), ("random", 20_000), ("corner", 20_000),
                                         ("specials", 10_000)])
-def test_dot_matches_mmasim(model, kind, count):
+def test_dot_matches_mmasim(model, kind, count, record_property):
     n = max(int(count * SCALE), 100)
-    bad, first = _mismatches(model, kind, n, seed=sum(map(ord, model + kind)))
+    bad, first, line = _mismatches(model, kind, n, seed=sum(map(ord, model + kind)))
+    record_property("tally", line)
     assert bad == 0, f"{model} {kind}: {bad} of {n} blocks differ from MMA-Sim; first a, b, c, ours, MMA-Sim: {first}"
 
 
-def test_mmasim_comparison_catches_an_injected_fault():
+def test_mmasim_comparison_catches_an_injected_fault(record_property):
     """A model whose e_zero is off (−20 instead of −132) gives results that MMA-Sim refutes:
     with products near 2^−28 and one zero term, e_max becomes −20 and bits below 2^−44 are cut,
     which an fp32 result near 2^−28 shows."""
@@ -103,4 +104,7 @@ def test_mmasim_comparison_catches_an_injected_fault():
     c = np.zeros(n, np.uint32)
     ref = mmasim_dot(model, a, b, c)
     assert (mma.dot(a, b, c, m) == ref).all()
-    assert (mma.dot(a, b, c, faulty) != ref).sum() > n // 10
+    caught = int((mma.dot(a, b, c, faulty) != ref).sum())
+    record_property("tally", f"injected fault ({model} with e_zero = -20): {caught} of {n} dot products "
+                             "differ from MMA-Sim")
+    assert caught > n // 10
