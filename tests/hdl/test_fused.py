@@ -124,3 +124,21 @@ def test_fused_dot_product_million_blocks(model, record_property):
             assert bad[label] > 0, f"{label}: the bench did not notice the injected fault"
         else:
             assert bad[label] == 0, f"{model} {label}: {bad[label]} of 1000000 blocks differ from mma.dot"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutation", ["c_not_in_emax", "extra_bit"])
+def test_hopper_faults_are_caught(mutation, record_property):
+    """The e4m3 → e8m13 path too: a broken hopper unit differs from golden on the blocks of the
+    million-block run's kinds (its own build, so the default suite does not pay for it)."""
+    model = "hopper.wgmma.e4m3.f32"
+    unit = FusedDotProduct(model, 32, _mutate=mutation)
+    sim = UnitSimulator(unit, engine="verilator")
+    caught = 0
+    for i, kind in enumerate(KINDS):
+        a, b, c = blocks(model, 5_000, 32, kind, seed=11 + 7919 * i)
+        inputs = _inputs(a, b, c)
+        got = sim.run(inputs)["d"].astype(np.int64)
+        caught += int((got != unit.emulate(**inputs)["d"].astype(np.int64)).sum())
+    record_property("tally", f"FusedDotProduct {model} with fault {mutation}: {caught} of 20000 blocks differ from golden")
+    assert caught > 0, f"{mutation}: the bench did not notice the injected fault"
