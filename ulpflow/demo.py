@@ -2,7 +2,7 @@
 
 Each step prints what it computed and checks it, so the demo is also a smoke test of the installed
 toolchain: steps 1-5 use the golden model (step 5: GPU matrix units, ``ulpflow.golden.mma``),
-steps 6-7 generate hardware with Amaranth and simulate it in Verilator through cocotb
+steps 6-8 generate hardware with Amaranth and simulate it in Verilator through cocotb
 (``--golden-only`` skips them).
 """
 
@@ -74,6 +74,15 @@ def golden_showcase(console: Console) -> bool:
     return bool(ok)
 
 
+def _mma_operands():
+    """The dot product of steps 5 and 8: a model and 64 finite e4m3fn codes ``a``, ``b`` of
+    mixed magnitudes (2^-8 … 2^8, both signs)."""
+    e4m3fn = g.parse_format("e4m3fn")
+    rng = np.random.default_rng(8)
+    a, b = (e4m3fn.encode(rng.choice([-1.0, 1.0], 64) * 2.0 ** rng.uniform(-8, 8, 64)) for _ in range(2))
+    return "hopper.wgmma.e4m3.f32", a, b
+
+
 def mma_showcase(console: Console) -> bool:
     """One fp8 dot product exactly, left to right, pairwise and under every GPU matrix-unit model
     (the table of ``ulpflow mma``), and a one-hot sum that every model gets exactly."""
@@ -82,11 +91,9 @@ def mma_showcase(console: Console) -> bool:
     from ulpflow.cli_mma import mma_report, print_mma_report
 
     console.rule("[bold]5. GPU matrix units add in truncated fused blocks")
-    model, K = "hopper.wgmma.e4m3.f32", 64
+    model, a, b = _mma_operands()
+    K = a.size
     e4m3fn = g.parse_format("e4m3fn")
-    rng = np.random.default_rng(8)
-    # finite e4m3fn operands of mixed magnitudes (2^-8 … 2^8, rounded to e4m3fn), both signs
-    a, b = (e4m3fn.encode(rng.choice([-1.0, 1.0], K) * 2.0 ** rng.uniform(-8, 8, K)) for _ in range(2))
     title, rows, one_hot = mma_report(model, K, a=a.astype(np.int64), b=b.astype(np.int64))
     distinct = print_mma_report(console, title, rows, one_hot)
     console.print("  Each model aligns the products of a block of L terms to the block's largest "
@@ -109,7 +116,7 @@ def mma_showcase(console: Console) -> bool:
 
 def hardware_showcase(console: Console) -> bool:
     """The same facts in generated RTL, simulated in Verilator through cocotb against golden."""
-    from ulpflow.hdl import FloatAdder, ReductionTree
+    from ulpflow.hdl import FloatAdder, FusedDotProduct, ReductionTree
     from ulpflow.sim import assert_matches, simulate, vectors
 
     e4m3 = g.parse_format("e4m3")
@@ -132,6 +139,20 @@ def hardware_showcase(console: Console) -> bool:
         gold = float(e4m3.decode(g.reduce(terms[None, :], tree, e4m3))[0])
         console.print(f"  {name:10s} {str(tree):24s} RTL {rtl:g}   golden {gold:g}")
         ok &= rtl == gold
+
+    console.rule("[bold]8. A matrix unit in RTL truncates as the GPU does")
+    model, a, b = _mma_operands()
+    K = a.size
+    unit = FusedDotProduct(model, K, latency=1)
+    fp32 = g.mma.MODELS[model].c_format
+    c = np.array([fp32.zero_code], dtype=fp32.dtype)
+    inputs = {**{f"a__{k}": a[k:k + 1] for k in range(K)}, **{f"b__{k}": b[k:k + 1] for k in range(K)}, "c": c}
+    rtl = int(simulate(unit, inputs)["d"][0])
+    gold = int(g.mma.dot(a[None, :], b[None, :], c, model)[0])
+    console.print(f"  {unit!r}: {K // unit.L} blocks of {unit.L} products, exact multipliers, "
+                  f"max-exponent tree, truncating shifters, exact adder tree, one rounding each")
+    console.print(f"  step 5's dot product: RTL {fp32.show(rtl)}   golden.mma.dot {fp32.show(gold)}")
+    ok &= rtl == gold
     return bool(ok)
 
 
@@ -139,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ulpflow.demo",
         description="ulpflow's flagship demo: steps 1-5 show rounded arithmetic in the golden "
-                    "model (5: GPU matrix units), steps 6-7 generate the same arithmetic as hardware (Amaranth) and "
+                    "model (5: GPU matrix units), steps 6-8 generate the same arithmetic as "
+                    "hardware (Amaranth) and "
                     "check it in Verilator through cocotb. Every step checks what it prints; "
                     "the exit status is 0 when all checks pass.")
     p.add_argument("--golden-only", action="store_true",
@@ -155,7 +177,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     ok = golden_showcase(console)
     if not args.golden_only:
-        console.print("[dim]steps 6-7 build each unit with Verilator: about a minute on a "
+        console.print("[dim]steps 6-8 build each unit with Verilator: about two minutes on a "
                       "first run, then from the build cache[/dim]")
         ok &= hardware_showcase(console)
     console.rule()
