@@ -49,7 +49,8 @@ def parse_args(argv=None):
     args.devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     bad = [d for d in args.devices if d not in DEVICES]
     if bad or not args.devices:
-        p.error(f"--devices must be a comma-separated subset of {','.join(DEVICES)}, not {bad or args.devices}")
+        p.error(f"--devices must be a comma-separated subset of {','.join(DEVICES)}, "
+                f"not {bad or args.devices}")
     try:
         args.seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
@@ -80,17 +81,18 @@ def _fmax(fmaxes):
 
 def table(results):
     """Markdown rows; the ratio columns divide by the fp32 adder on the same device."""
-    base = {dev: (r.luts, _fmax(f)[0]) for name, dev, r, f in results if name == "fp32 add (baseline)"}
-    lines = ["| device | unit | LUT4 | carry | DSP | FF | packed | Fmax MHz | fits | LUT4 / fp32 add | Fmax / fp32 add |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    base = {dev: (r.luts, _fmax(f)[0]) for name, dev, r, f in results
+            if name == "fp32 add (baseline)"}
+    lines = ["| device | unit | LUT4 | carry | DSP | FF | packed | Fmax MHz | fits | LUT4 / fp32 add "
+             "| Fmax / fp32 add |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, dev, r, fmaxes in results:
         med, cell = _fmax(fmaxes)
         fits = "yes" if r.fits else "NO (" + ", ".join(f"{k} +{v}" for k, v in r.overshoot.items()) + ")"
         b_luts, b_fmax = base.get(dev, (None, None))
         lut_ratio = f"{r.luts / b_luts:.2f}" if b_luts else "-"
         fmax_ratio = f"{med / b_fmax:.2f}" if (med and b_fmax) else "-"
-        lines.append(f"| {dev} | {name} | {r.luts} | {r.carries} | {r.dsps} | {r.ffs} | {r.packed} | "
-                     f"{cell} | {fits} | {lut_ratio} | {fmax_ratio} |")
+        lines.append(f"| {dev} | {name} | {r.luts} | {r.carries} | {r.dsps} | {r.ffs} | "
+                     f"{r.packed} | {cell} | {fits} | {lut_ratio} | {fmax_ratio} |")
     return "\n".join(lines)
 
 

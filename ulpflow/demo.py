@@ -103,7 +103,8 @@ def mma_showcase(console: Console) -> bool:
                   "a table for any operands.")
     # checks independent of golden.mma: the exact row is the Fraction sum of the operands, and
     # every one-hot result is the selected input's value
-    exact = sum((x * y for x, y in zip(e4m3fn.decode_fraction(a), e4m3fn.decode_fraction(b))), Fraction(0))
+    va, vb = e4m3fn.decode_fraction(a), e4m3fn.decode_fraction(b)
+    exact = sum((x * y for x, y in zip(va, vb)), Fraction(0))
     ok = rows[0][1] == f"{float(exact):.17g}" and distinct >= 3
     j = int(title.split("one-hot picks b[", 1)[1].split("]", 1)[0])
     ok &= len(one_hot) == len(g.mma.MODELS)
@@ -146,7 +147,8 @@ def hardware_showcase(console: Console) -> bool:
     unit = FusedDotProduct(model, K, latency=1)
     fp32 = g.mma.MODELS[model].c_format
     c = np.array([fp32.zero_code], dtype=fp32.dtype)
-    inputs = {**{f"a__{k}": a[k:k + 1] for k in range(K)}, **{f"b__{k}": b[k:k + 1] for k in range(K)}, "c": c}
+    inputs = {"c": c, **{f"a__{k}": a[k:k + 1] for k in range(K)},
+              **{f"b__{k}": b[k:k + 1] for k in range(K)}}
     rtl = int(simulate(unit, inputs)["d"][0])
     gold = int(g.mma.dot(a[None, :], b[None, :], c, model)[0])
     console.print(f"  {unit!r}: {K // unit.L} blocks of {unit.L} products, exact multipliers, "
