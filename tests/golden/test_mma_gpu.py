@@ -19,9 +19,6 @@ from test_mma_reference import TABLE, blocks
 
 pytestmark = pytest.mark.gpu_models
 
-torch = pytest.importorskip("torch")
-nv = pytest.importorskip("mmasim.nv_ptx")
-
 from ulpflow.golden import mma  # noqa: E402
 
 # the MMA-Sim instruction of each model (its public classes pick F, L and e_zero themselves)
@@ -37,26 +34,33 @@ SIM = {
     "hopper.wgmma.e5m2.f32": ("WGMMA", "Hopper", "m64n8k32.f32.e5m2.e5m2"),
     "blackwell.tcgen05.e4m3.f32": ("TCGen05MMA", "Blackwell", "m64n8k32.kind::f8f6f4.f32.e4m3.e4m3"),
 }
-_TORCH = {"fp16": (torch.int16, torch.float16), "bf16": (torch.int16, torch.bfloat16),
-          "fp32": (torch.int32, torch.float32), "e4m3fn": (torch.uint8, torch.float8_e4m3fn),
-          "e5m2": (torch.uint8, torch.float8_e5m2)}
+# format -> (bits, name of the torch dtype); the codes travel as signed integers of that width
+_TORCH = {"fp16": (16, "float16"), "bf16": (16, "bfloat16"), "fp32": (32, "float32"),
+          "e4m3fn": (8, "float8_e4m3fn"), "e5m2": (8, "float8_e5m2")}
 _NP_SIGNED = {8: np.uint8, 16: np.int16, 32: np.int32}
 SCALE = float(os.environ.get("ULPFLOW_GPU_MODELS_SCALE", "1"))
 
 
+def _oracle():
+    """(torch, mmasim.nv_ptx), imported when a test runs (not at collection: ``make test``
+    collects this file and deselects it, and importing PyTorch costs seconds per worker)."""
+    return pytest.importorskip("torch"), pytest.importorskip("mmasim.nv_ptx")
+
+
 def _tensor(codes, name):
-    raw, dtype = _TORCH[name]
-    bits = {torch.uint8: 8, torch.int16: 16, torch.int32: 32}[raw]
-    return torch.from_numpy(np.ascontiguousarray(codes).view(_NP_SIGNED[bits])).view(dtype)
+    torch, _ = _oracle()
+    bits, dtype = _TORCH[name]
+    return torch.from_numpy(np.ascontiguousarray(codes).view(_NP_SIGNED[bits])).view(getattr(torch, dtype))
 
 
 def mmasim_dot(model, a, b, c):
+    torch, nv = _oracle()
     cls, arch, instr = SIM[model]
     op = getattr(nv, cls)(arch, instr)
     ab, cd = TABLE[model][:2]
     d = op.dpa(_tensor(a, ab), _tensor(b, ab), _tensor(c, cd))
-    raw = _TORCH[cd][0]
-    out = d.view(raw).numpy()
+    bits = _TORCH[cd][0]
+    out = d.view({16: torch.int16, 32: torch.int32}[bits]).numpy()
     return out.view(np.uint32 if cd == "fp32" else np.uint16)
 
 
