@@ -49,8 +49,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest -n $(JOBS) -m "not slow and not gpu_models" $(TESTS) $(PYTEST_ARGS)
 
-# golden.mma against MMA-Sim: installs the gpu extra's pins (MMA-Sim, PyTorch 2.13.0's CPU build
-# and what PyTorch needs at run time) with --no-deps (PyTorch's sympy and the test extra disagree
+# golden.mma against MMA-Sim: installs the gpu extra's pins (MMA-Sim, PyTorch 2.13.0 — the CPU
+# build where pip finds it on local disk — and what PyTorch needs at run time) with --no-deps (PyTorch's sympy and the test extra disagree
 # on mpmath; neither needs the other at run time), then runs the gpu_models tests (>= 1e5 blocks
 # per model); the run ends with every comparison's mismatch count (the "tallies" section).
 GPU_PINS = import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"]))
