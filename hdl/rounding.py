@@ -77,6 +77,12 @@ class RoundPack(wiring.Component):
     latency : int
         Registers: 1 after the normalising shift, 2 also after the rounding adder, more at the
         output.
+    max_lz : int, optional
+        The most leading zeros (of ``sig_width`` bits) a non-zero ``sig`` can have (default
+        ``sig_width - 1``: any). A caller that delivers normalised significands (a multiplier of
+        normalised operands: at most 1) says so here, and the normalising shifter and its
+        leading-zero count shrink to that many positions; a non-zero ``sig`` with more leading
+        zeros is outside the contract.
 
     Members
     -------
@@ -119,7 +125,7 @@ class RoundPack(wiring.Component):
 
     @checked_init
     def __init__(self, fmt, *, sig_width, exp_range, rounding="RNE", overflow=None, latency=0,
-                 _mutate=None):
+                 max_lz=None, _mutate=None):
         fmt = self.out_format = as_format(fmt, "fmt")
         self.rounding = check_rounding(rounding)
         # the format states the rule (SAT/WRAP, WRAP undefined for symmetric formats, floats
@@ -131,6 +137,13 @@ class RoundPack(wiring.Component):
         if lo > hi:
             raise ValueError(f"exp_range must be (lo, hi) with lo <= hi, got {exp_range!r}")
         self.sig_width = sig_width
+        if max_lz is None:
+            max_lz = sig_width - 1
+        if isinstance(max_lz, bool) or not isinstance(max_lz, int) or not (
+                0 <= max_lz < sig_width):
+            raise ValueError(f"max_lz must be an integer in [0, sig_width) = [0, {sig_width}), "
+                             f"got {max_lz!r}")
+        self.max_lz = max_lz
         self.exp_range = (int(lo), int(hi))
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
@@ -180,31 +193,45 @@ class RoundPack(wiring.Component):
         m.d.comb += sig.eq(self.i.payload.sig << pad)
         exp_lo, exp_hi = self.exp_range[0] - pad, self.exp_range[1] - pad
         off = (W - 1) - fmt.emin
-        T = Signal(shape_for(min(exp_lo + off, -1), max(exp_hi + off, 1)), name="T")
+        t_lo, t_hi = exp_lo + off, exp_hi + off
+        # T's shape is unsigned when no exponent can reach below the subnormal grid: the
+        # right-shift path below then does not exist at all (not merely never taken)
+        T = Signal(shape_for(t_lo, max(t_hi, 0)), name="T")
         m.d.comb += T.eq(self.i.payload.exp - pad + off)
-        lz = leading_zero_count(m, sig, W, "lzc")
-        zero = sig == 0
+        zero = Signal(name="zero")
+        m.d.comb += zero.eq(sig == 0)
 
-        # L = min(lz, T): left shift for normal results, right shift onto the subnormal grid
-        norm = Signal(name="normal")
-        m.d.comb += norm.eq(lz <= T)
+        # L = min(lz, T) for T >= 0: normalise, but never below the subnormal grid. The clamp
+        # is a marker bit ORed in at the position where the shift must stop (T decoded
+        # one-hot, off the critical path), so the leading-zero count of ``sig | marker`` is L.
+        # Only the top max_lz + 1 bits can hold the leading one of a non-zero sig.
+        z = self.max_lz
+        top = sig[W - 1 - z:]
+        marker = Signal(z + 1, name="marker")
+        for t in range(max(t_lo, 0), min(t_hi, z - 1) + 1):
+            m.d.comb += marker[z - t].eq(T == t)
+        L = leading_zero_count(m, top | marker, z + 1, "lzc")
         n = Signal(W, name="n")
-        lost = Signal(name="lost")
-        rshift = Signal(range(W + 2), name="rshift")
-        with m.If(norm):
-            m.d.comb += n.eq((sig << lz)[:W])
-        with m.Elif(T >= 0):
-            m.d.comb += n.eq((sig << T[:len(rshift)].as_unsigned())[:W])
-        with m.Else():
-            m.d.comb += rshift.eq(Mux(-T > W + 1, W + 1, (-T)[:len(rshift)]))
-            m.d.comb += n.eq(sig >> rshift)
-            m.d.comb += lost.eq((n << rshift)[:W] != sig)
+        m.d.comb += n.eq((sig << L)[:W])
 
         # binade above the subnormal grid (the field minus one); clipped once it surely overflows
         cap = 1 << E
         binade = Signal(range(cap + 1), name="binade")
-        diff = T - lz
-        with m.If(norm & ~zero):
+        diff = T - L
+        lost = Const(0, 1)
+        subgrid = Const(0, 1)
+        if t_lo < 0:
+            # below the subnormal grid: shift right instead; the bits shifted out are the
+            # ``lost`` flag, found by masking sig with the low bits (rshift > i) in parallel
+            # with the shifter (no shift back and compare)
+            subgrid = T < 0
+            rshift = Signal(range(W + 2), name="rshift")
+            m.d.comb += rshift.eq(Mux(-T > W + 1, W + 1, (-T)[:len(rshift)]))
+            lost = Signal(name="lost")
+            m.d.comb += lost.eq(subgrid & Cat(sig[i] & (rshift > i) for i in range(W)).any())
+            with m.If(subgrid):
+                m.d.comb += n.eq(sig >> rshift)
+        with m.If(~zero & ~subgrid):
             m.d.comb += binade.eq(Mux(diff >= cap, cap, diff[:len(binade)]))
 
         kept = n[W - M - 1:]
@@ -271,7 +298,8 @@ class RoundPack(wiring.Component):
             ext = Signal(W + 2, name="ext")
             t = Signal(W + 2, name="t")
             m.d.comb += [ext.eq(sig << 2), t.eq(ext >> rshift)]
-            lost = (t << rshift)[:W + 2] != ext
+            # the bits shifted out, by a mask of the low rshift bits (ext's two low bits are 0)
+            lost = Cat(sig[i] & (rshift > i + 2) for i in range(W)).any()
             m.d.comb += [kept.eq(t[2:]), r.eq(t[1]), s.eq(t[0] | lost | self._sticky_in())]
         sign, nan, inf = self.i.payload.sign, self.i.payload.nan, self.i.payload.inf
 
