@@ -59,12 +59,12 @@ class BinaryUnit(wiring.Component):
                                   out=self.out_format, strict=False, **kw)}
 
     def _round(self, m, enabled, extra, *, sign, sig, exp, sticky, nan, inf, sig_width,
-               exp_range, overflow=None):
+               exp_range, overflow=None, max_lz=None):
         """End in the shared RoundPack (taking the ``rp.*`` cuts and output registers)."""
         kw = {} if overflow is None else {"overflow": overflow}
         rp = RoundPack(self.out_format, sig_width=sig_width, exp_range=exp_range,
                        rounding=self.rounding, latency=rp_latency(enabled, extra),
-                       _mutate=self._mutate, **kw)
+                       max_lz=max_lz, _mutate=self._mutate, **kw)
         m.submodules.round = rp
         p = rp.i.payload
         m.d.comb += [p.sign.eq(sign), p.sig.eq(sig), p.exp.eq(exp), p.sticky.eq(sticky),
@@ -243,21 +243,83 @@ class FloatMultiplier(BinaryUnit):
         sign = ua.sign ^ ub.sign
         nan = ua.nan | ub.nan | (ua.inf & ub.zero) | (ua.zero & ub.inf)
         inf = (ua.inf | ub.inf) & ~nan
+        if self.out_format.kind == "float":
+            Sa, Sb, e, e_lo, e_hi, tiny = self._normalised_operands(m, ua, ub)
+            max_lz = 1
+        else:
+            # into fixed point: the raw product, RoundPack's shifter places it
+            (a_lo, a_hi), (b_lo, b_hi) = _exp_bounds(fa), _exp_bounds(fb)
+            Sa, Sb, e, e_lo, e_hi, tiny = ua.sig, ub.sig, ua.exp + ub.exp, a_lo + b_lo, \
+                a_hi + b_hi, Const(0, 1)
+            max_lz = None
+        pe = Signal(shape_for(e_lo, e_hi), name="pexp")
+        m.d.comb += pe.eq(e)
 
-        Sa, Sb, ea, eb, sign, nan, inf = st.cut("unpack", ua.sig, ub.sig, ua.exp, ub.exp,
-                                                sign, nan, inf)
+        Sa, Sb, pe, tiny, sign, nan, inf = st.cut("unpack", Sa, Sb, pe, tiny, sign, nan, inf)
 
-        wa, wb = fa.man_bits + 1, fb.man_bits + 1
-        prod = Signal(wa + wb, name="prod")
-        a_lo, a_hi = _exp_bounds(fa)
-        b_lo, b_hi = _exp_bounds(fb)
-        e = Signal(shape_for(a_lo + b_lo, a_hi + b_hi), name="pexp")
-        m.d.comb += [prod.eq(Sa * Sb), e.eq(ea + eb)]
+        pw = len(Sa) + len(Sb)
+        prod = Signal(pw, name="prod")
+        m.d.comb += prod.eq(Sa * Sb)
+        # Everything below RoundPack's round bit is one sticky flag: with at most one leading
+        # zero, M + 3 bits hold the M + 1 kept bits and the round bit in either position
+        # (RoundPack's decision needs the round bit exact and only the OR of what lies below).
+        keep = pw if max_lz is None else min(pw, self.out_format.man_bits + 3)
+        sig = Signal(keep, name="psig")
+        sticky = Signal(name="psticky")
+        m.d.comb += [sig.eq(Mux(tiny, 0, prod[pw - keep:])),
+                     sticky.eq(tiny | (prod[:pw - keep] != 0 if keep < pw else 0))]
+        exp = pe + (pw - keep)
 
-        prod, e, sign, nan, inf = st.cut("mul", prod, e, sign, nan, inf)
+        sig, sticky, exp, sign, nan, inf = st.cut("mul", sig, sticky, exp, sign, nan, inf)
 
-        return self._round(m, enabled, extra, sign=sign, sig=prod, exp=e, sticky=0, nan=nan,
-                           inf=inf, sig_width=wa + wb, exp_range=(a_lo + b_lo, a_hi + b_hi))
+        return self._round(m, enabled, extra, sign=sign, sig=sig, exp=exp, sticky=sticky,
+                           nan=nan, inf=inf, sig_width=keep,
+                           exp_range=(e_lo + pw - keep, e_hi + pw - keep), max_lz=max_lz)
+
+    def _normalised_operands(self, m, ua, ub):
+        """Significands with their leading one on top (or zero) and the exponent of their
+        product's LSB: ``(Sa, Sb, exp, exp_lo, exp_hi, tiny)``.
+
+        A subnormal operand is shifted up by its leading-zero count before the multiplier (its
+        significand is half as wide as the product). When the product of two subnormals always
+        lies below half the smallest subnormal of the destination, one normaliser does: the
+        subnormal operand (if any) is routed to it, and a product of two subnormals is ``tiny``
+        (its value only matters as "non-zero": a sticky flag on a zero significand).
+        """
+        fa, fb = self.in_formats
+        (a_lo, a_hi), (b_lo, b_hi) = _exp_bounds(fa), _exp_bounds(fb)
+        Ma, Mb = fa.man_bits, fb.man_bits
+        if fa == fb and fa.subnormals and _subnormal_products_vanish(fa, self.out_format):
+            a_sub = ~ua.sig[Ma] & ~ua.zero & ~ua.nan & ~ua.inf
+            b_sub = ~ub.sig[Mb] & ~ub.zero & ~ub.nan & ~ub.inf
+            # x: a when a is subnormal (or zero/special), else b; y: the other one
+            x = Mux(ua.sig[Ma], ub.sig, ua.sig)
+            y = Mux(ua.sig[Ma], ua.sig, ub.sig)
+            lz = leading_zero_count(m, x, Ma + 1, "x_lzc")
+            xn = Signal(Ma + 1, name="x_norm")
+            m.d.comb += xn.eq((x << lz)[:Ma + 1])
+            e = ua.exp + ub.exp - lz
+            lo = a_lo + b_lo - (Ma + 1)
+            return xn, y, e, lo, a_hi + b_hi, a_sub & b_sub
+        out = []
+        for u, f, lo, nm in ((ua, fa, a_lo, "a"), (ub, fb, b_lo, "b")):
+            if not f.subnormals:
+                out.append((u.sig, u.exp, lo))
+                continue
+            w = f.man_bits + 1
+            lz = leading_zero_count(m, u.sig, w, f"{nm}_lzc")
+            sn = Signal(w, name=f"{nm}_norm")
+            m.d.comb += sn.eq((u.sig << lz)[:w])
+            out.append((sn, u.exp - lz, lo - w))
+        (Sa, ea, lo_a), (Sb, eb, lo_b) = out
+        return Sa, Sb, ea + eb, lo_a + lo_b, a_hi + b_hi, Const(0, 1)
+
+
+def _subnormal_products_vanish(fmt, out):
+    """True when a product of two subnormals of ``fmt`` always lies below half the smallest
+    subnormal of ``out`` (then it rounds like any value there: by sign, mode and "non-zero")."""
+    # |a|, |b| < 2**emin, so |a * b| < 2**(2 * emin) <= 2**(out.emin - out.man_bits - 1)
+    return 2 * fmt.emin <= out.emin - out.man_bits - 1
 
 
 def _exp_bounds(fmt):
