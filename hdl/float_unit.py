@@ -8,7 +8,7 @@ in front of it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux, Signal
+from amaranth.hdl import Cat, Const, Mux, Signal
 from amaranth.lib import wiring
 
 from ulpflow.golden.arith import add, mul
@@ -155,7 +155,12 @@ class FloatAdder(BinaryUnit):
 
         # larger magnitude first, so an effective subtraction never goes negative; a zero is
         # never the larger one (its exponent field says nothing across two formats)
-        a_big = ub.zero | (~ua.zero & ((ea > eb) | ((ea == eb) & (Sa >= Sb))))
+        if fa == fb:
+            # one format: its magnitude codes order like the values (one comparator)
+            a_ge = self.i.payload.a[:fa.bits - 1] >= self.i.payload.b[:fb.bits - 1]
+        else:
+            a_ge = (ea > eb) | ((ea == eb) & (Sa >= Sb))
+        a_big = ub.zero | (~ua.zero & a_ge)
         X, Y = Mux(a_big, Sa, Sb), Mux(a_big, Sb, Sa)
         sx, sy = Mux(a_big, ua.sign, ub.sign), Mux(a_big, ub.sign, ua.sign)
         ex = Signal(eshape, name="ex")
@@ -165,10 +170,12 @@ class FloatAdder(BinaryUnit):
         dfull = Mux(a_big, ea - eb, eb - ea)
         m.d.comb += d.eq(Mux(dfull > dmax, dmax, dfull[:len(d)]))
         w = M + 1 + G
-        Xg, Yfull, Yg = Signal(w, name="Xg"), Signal(w, name="Yfull"), Signal(w, name="Yg")
+        Xg, Yg = Signal(w, name="Xg"), Signal(w, name="Yg")
         lost = Signal(name="lost")
-        m.d.comb += [Xg.eq(X << G), Yfull.eq(Y << G), Yg.eq(Yfull >> d),
-                     lost.eq((Yg << d)[:w] != Yfull)]
+        # the bits of Y shifted out below the guard bits: Y masked with (d > i + G), in
+        # parallel with the shifter
+        m.d.comb += [Xg.eq(X << G), Yg.eq((Y << G) >> d),
+                     lost.eq(Cat(Y[i] & (d > i + G) for i in range(M + 1)).any())]
 
         nan = ua.nan | ub.nan | (ua.inf & ub.inf & (ua.sign != ub.sign))
         inf = ua.inf | ub.inf
@@ -178,9 +185,12 @@ class FloatAdder(BinaryUnit):
             "align", Xg, Yg, lost, sx, sy, ex, nan, inf, inf_sign)
 
         eff_sub = sx ^ sy
+        # one adder for both: X + Y, or X - (Y + tiny) = X + ~Y + 1 - lost (mod 2**w; the
+        # sticky flag stays a flag: (X - Y - 1) + (1 - tiny)), the carry-in as an extra low bit
+        t = Signal(w + 2, name="addsub")
+        m.d.comb += t.eq(Cat(Const(1, 1), Xg) + Cat(eff_sub & ~lost, Yg ^ eff_sub.replicate(w)))
         s = Signal(w + 1, name="sum")
-        # X - (Y + tiny) = (X - Y - 1) + (1 - tiny): the sticky flag stays a flag
-        m.d.comb += s.eq(Mux(eff_sub, Xg - Yg - lost, Xg + Yg))
+        m.d.comb += s.eq(Cat(t[1:w + 1], t[w + 1] & ~eff_sub))
         exact_zero = (s == 0) & ~lost
         zero_sign = Mux(eff_sub, Const(int(self.rounding == "RDN"), 1), sx)
         sign = Signal(name="sign")
