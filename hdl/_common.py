@@ -176,7 +176,8 @@ class Unpacked:
     """An operand as ``(-1)**sign * sig * 2**exp`` plus its class flags (hardware values)."""
 
     sign: Value
-    sig: Value     # significand with the hidden bit (man_bits + 1 bits); 0 for zero/inf/NaN
+    sig: Value     # significand with the hidden bit (man_bits + 1 bits); 0 for zero (and
+    #                inf/NaN unless unpacked with clear_specials=False)
     exp: Value     # exponent of sig's LSB (signed)
     nan: Value
     inf: Value
@@ -188,9 +189,14 @@ class Unpacked:
         return fmt.lsb_exp_range
 
 
-def unpack_float(m: Module, code, fmt, *, name):
+def unpack_float(m: Module, code, fmt, *, name, clear_specials=True):
     """Split a float code into sign, significand, LSB exponent and classes (as golden unpack,
-    raw: subnormals keep their stored fraction). Flush-to-zero inputs read as signed zero."""
+    raw: subnormals keep their stored fraction). Flush-to-zero inputs read as signed zero.
+
+    ``clear_specials=False`` leaves the significand of NaN and infinity codes as the fields
+    say (a unit that overrides those results by the flags anyway): the fraction bits then go
+    straight through, and only the hidden bit waits for the exponent field's test.
+    """
     E, M = fmt.exp_bits, fmt.man_bits
     sign = code[E + M]
     field = code[M:M + E]
@@ -215,8 +221,13 @@ def unpack_float(m: Module, code, fmt, *, name):
     # the LSB exponent is max(field, 1) - bias - M: the subnormal binade shares the first
     # normal binade's grid
     m.d.comb += exp.eq(Mux(field == 0, 1, field) - (fmt.bias + M))
-    special = nan | inf | zero
-    m.d.comb += sig.eq(Mux(special, 0, Mux(field == 0, frac, frac | (1 << M) if M else 1)))
+    if not clear_specials and fmt.subnormals:
+        m.d.comb += sig.eq(Cat(frac, field != 0))
+    elif not clear_specials:
+        m.d.comb += sig.eq(Mux(field == 0, 0, Cat(frac, Const(1, 1))))
+    else:
+        special = nan | inf | zero
+        m.d.comb += sig.eq(Mux(special, 0, Mux(field == 0, frac, frac | (1 << M) if M else 1)))
     return Unpacked(sign=sign, sig=sig, exp=exp, nan=nan, inf=inf, zero=zero)
 
 

@@ -134,8 +134,9 @@ class FloatAdder(BinaryUnit):
     def elaborate(self, platform):
         m, enabled, extra, st = begin_pipeline(self)
         (fa, fb), M, G = self.in_formats, self._M, self._G
-        ua = unpack_float(m, self.i.payload.a, fa, name="a")
-        ub = unpack_float(m, self.i.payload.b, fb, name="b")
+        # NaN / infinity results come from the flags: their significands need not be cleared
+        ua = unpack_float(m, self.i.payload.a, fa, name="a", clear_specials=False)
+        ub = unpack_float(m, self.i.payload.b, fb, name="b", clear_specials=False)
         # one significand width for both operands: pad the narrower one with zeros
         pa, pb = M - fa.man_bits, M - fb.man_bits
         a_lo, a_hi = _exp_bounds(fa)
@@ -248,88 +249,87 @@ class FloatMultiplier(BinaryUnit):
     def elaborate(self, platform):
         m, enabled, extra, st = begin_pipeline(self)
         fa, fb = self.in_formats
-        ua = unpack_float(m, self.i.payload.a, fa, name="a")
-        ub = unpack_float(m, self.i.payload.b, fb, name="b")
+        # NaN / infinity results come from the flags: their significands need not be cleared
+        ua = unpack_float(m, self.i.payload.a, fa, name="a", clear_specials=False)
+        ub = unpack_float(m, self.i.payload.b, fb, name="b", clear_specials=False)
         sign = ua.sign ^ ub.sign
         nan = ua.nan | ub.nan | (ua.inf & ub.zero) | (ua.zero & ub.inf)
         inf = (ua.inf | ub.inf) & ~nan
+        (a_lo, a_hi), (b_lo, b_hi) = _exp_bounds(fa), _exp_bounds(fb)
+        Sa, Sb, e = ua.sig, ub.sig, ua.exp + ub.exp
         if self.out_format.kind == "float":
-            Sa, Sb, e, e_lo, e_hi, tiny = self._normalised_operands(m, ua, ub)
-            max_lz = 1
+            L, lmax, tiny = self._leading_zeros(m, ua, ub)
         else:
             # into fixed point: the raw product, RoundPack's shifter places it
-            (a_lo, a_hi), (b_lo, b_hi) = _exp_bounds(fa), _exp_bounds(fb)
-            Sa, Sb, e, e_lo, e_hi, tiny = ua.sig, ub.sig, ua.exp + ub.exp, a_lo + b_lo, \
-                a_hi + b_hi, Const(0, 1)
-            max_lz = None
+            L, lmax, tiny = Const(0, 1), 0, Const(0, 1)
+        e_lo, e_hi = a_lo + b_lo - lmax, a_hi + b_hi
         pe = Signal(shape_for(e_lo, e_hi), name="pexp")
-        m.d.comb += pe.eq(e)
+        m.d.comb += pe.eq(e - L)
 
-        Sa, Sb, pe, tiny, sign, nan, inf = st.cut("unpack", Sa, Sb, pe, tiny, sign, nan, inf)
+        Sa, Sb, L, pe, tiny, sign, nan, inf = st.cut("unpack", Sa, Sb, L, pe, tiny, sign, nan,
+                                                     inf)
 
         pw = len(Sa) + len(Sb)
         prod = Signal(pw, name="prod")
         m.d.comb += prod.eq(Sa * Sb)
-        # Everything below RoundPack's round bit is one sticky flag: with at most one leading
-        # zero, M + 3 bits hold the M + 1 kept bits and the round bit in either position
-        # (RoundPack's decision needs the round bit exact and only the OR of what lies below).
-        keep = pw if max_lz is None else min(pw, self.out_format.man_bits + 3)
-        sig = Signal(keep, name="psig")
-        sticky = Signal(name="psticky")
-        m.d.comb += [sig.eq(Mux(tiny, 0, prod[pw - keep:])),
-                     sticky.eq(tiny | (prod[:pw - keep] != 0 if keep < pw else 0))]
-        exp = pe + (pw - keep)
 
-        sig, sticky, exp, sign, nan, inf = st.cut("mul", sig, sticky, exp, sign, nan, inf)
+        prod, L, pe, tiny, sign, nan, inf = st.cut("mul", prod, L, pe, tiny, sign, nan, inf)
 
-        return self._round(m, enabled, extra, sign=sign, sig=sig, exp=exp, sticky=sticky,
-                           nan=nan, inf=inf, sig_width=keep,
-                           exp_range=(e_lo + pw - keep, e_hi + pw - keep), max_lz=max_lz)
+        if self.out_format.kind == "float":
+            # Normalise the product by the operands' leading zeros (counted beside the
+            # multiplier): at most one leading zero is left, so M + 3 bits hold the M + 1 kept
+            # bits and the round bit in either position, and everything below is one sticky
+            # flag (RoundPack's decision needs the round bit exact and only the OR of the rest).
+            # The sticky bits are those that land below the kept window: a mask on L.
+            keep = min(pw, self.out_format.man_bits + 3)
+            low = pw - keep
+            sig = Signal(keep, name="psig")
+            sticky = Signal(name="psticky")
+            m.d.comb += sig.eq(Mux(tiny, 0, (prod << L)[low:pw]))
+            m.d.comb += sticky.eq(tiny | Cat(prod[i] & (L < low - i) if low - i <= lmax
+                                             else prod[i] for i in range(low)).any())
+            max_lz = 1
+        else:
+            keep, low, sig, sticky, max_lz = pw, 0, prod, Const(0, 1), None
 
-    def _normalised_operands(self, m, ua, ub):
-        """Significands with their leading one on top (or zero) and the exponent of their
-        product's LSB: ``(Sa, Sb, exp, exp_lo, exp_hi, tiny)``.
+        return self._round(m, enabled, extra, sign=sign, sig=sig, exp=pe + low, sticky=sticky,
+                           nan=nan, inf=inf, sig_width=keep, exp_range=(e_lo + low, e_hi + low),
+                           max_lz=max_lz)
 
-        A subnormal operand is shifted up by its leading-zero count before the multiplier (its
-        significand is half as wide as the product). When the product of two subnormals always
-        lies below half the smallest subnormal of the destination, one normaliser does: the
-        subnormal operand (if any) is routed to it, and a product of two subnormals is ``tiny``
-        (its value only matters as "non-zero": a sticky flag on a zero significand).
+    def _leading_zeros(self, m, ua, ub):
+        """``(L, L_max, tiny)``: how far the product of the raw significands must go up to have
+        its leading one in the top two bits (the operands' leading-zero counts, found in
+        parallel with the multiplier), the largest L that matters, and the flag of a product
+        of two subnormals that always vanishes.
+
+        When a product of two subnormals always lies below half the smallest subnormal of the
+        destination, at most one operand needs normalising and ``L = lz_a | lz_b`` (one of the
+        two is 0); the product of two subnormals is then ``tiny``: its value only matters as
+        "non-zero", a sticky flag on a zero significand. Otherwise ``L = lz_a + lz_b``.
         """
         fa, fb = self.in_formats
-        (a_lo, a_hi), (b_lo, b_hi) = _exp_bounds(fa), _exp_bounds(fb)
-        Ma, Mb = fa.man_bits, fb.man_bits
-        if fa == fb and fa.subnormals and _subnormal_products_vanish(fa, self.out_format):
-            a_sub = ~ua.sig[Ma] & ~ua.zero & ~ua.nan & ~ua.inf
-            b_sub = ~ub.sig[Mb] & ~ub.zero & ~ub.nan & ~ub.inf
-            # x: a when a is subnormal (or zero/special), else b; y: the other one
-            x = Mux(ua.sig[Ma], ub.sig, ua.sig)
-            y = Mux(ua.sig[Ma], ua.sig, ub.sig)
-            lz = leading_zero_count(m, x, Ma + 1, "x_lzc")
-            xn = Signal(Ma + 1, name="x_norm")
-            m.d.comb += xn.eq((x << lz)[:Ma + 1])
-            e = ua.exp + ub.exp - lz
-            lo = a_lo + b_lo - (Ma + 1)
-            return xn, y, e, lo, a_hi + b_hi, a_sub & b_sub
-        out = []
-        for u, f, lo, nm in ((ua, fa, a_lo, "a"), (ub, fb, b_lo, "b")):
-            if not f.subnormals:
-                out.append((u.sig, u.exp, lo))
-                continue
-            w = f.man_bits + 1
-            lz = leading_zero_count(m, u.sig, w, f"{nm}_lzc")
-            sn = Signal(w, name=f"{nm}_norm")
-            m.d.comb += sn.eq((u.sig << lz)[:w])
-            out.append((sn, u.exp - lz, lo - w))
-        (Sa, ea, lo_a), (Sb, eb, lo_b) = out
-        return Sa, Sb, ea + eb, lo_a + lo_b, a_hi + b_hi, Const(0, 1)
+        counts, lmax = [], 0
+        for u, f, nm in ((ua, fa, "a"), (ub, fb, "b")):
+            if f.subnormals:
+                counts.append(leading_zero_count(m, u.sig, f.man_bits + 1, f"{nm}_lzc"))
+                lmax += f.man_bits
+        if not counts:
+            return Const(0, 1), 0, Const(0, 1)
+        if len(counts) == 1:
+            return counts[0], lmax, Const(0, 1)
+        if _subnormal_products_vanish(fa, fb, self.out_format):
+            subs = [~u.sig[f.man_bits] & ~u.zero & ~u.nan & ~u.inf
+                    for u, f in ((ua, fa), (ub, fb))]
+            return counts[0] | counts[1], max(fa.man_bits, fb.man_bits), subs[0] & subs[1]
+        return counts[0] + counts[1], lmax, Const(0, 1)
 
 
-def _subnormal_products_vanish(fmt, out):
-    """True when a product of two subnormals of ``fmt`` always lies below half the smallest
-    subnormal of ``out`` (then it rounds like any value there: by sign, mode and "non-zero")."""
-    # |a|, |b| < 2**emin, so |a * b| < 2**(2 * emin) <= 2**(out.emin - out.man_bits - 1)
-    return 2 * fmt.emin <= out.emin - out.man_bits - 1
+def _subnormal_products_vanish(fa, fb, out):
+    """True when a product of a subnormal of ``fa`` and one of ``fb`` always lies below half
+    the smallest subnormal of ``out`` (then it rounds like any value there: by sign, mode and
+    "non-zero")."""
+    # |a| < 2**fa.emin, |b| < 2**fb.emin, so |a * b| < 2**(fa.emin + fb.emin)
+    return fa.emin + fb.emin <= out.emin - out.man_bits - 1
 
 
 def _exp_bounds(fmt):

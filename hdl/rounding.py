@@ -244,18 +244,30 @@ class RoundPack(wiring.Component):
         kept, r, s, binade, sign, nan, inf = st.cut("norm", kept, r, s, binade, sign, nan, inf)
 
         inc = round_increment(self.rounding, sign, kept[0], r, s, mutate=self._mutate)
+        # the hidden bit joins the binade on the short exponent adder; the one long carry chain
+        # is the increment
+        pre = Signal(range((cap << M) + (1 << (M + 1))), name="pre")
+        m.d.comb += pre.eq(Cat(kept[:M], binade + kept[M]))
         mag = Signal(range((cap << M) + (1 << (M + 1)) + 1), name="mag")
-        m.d.comb += mag.eq((binade << M) + kept + inc)
+        m.d.comb += mag.eq(pre + inc)
+        # overflow: round first, then compare, but from the increment's operands, beside its
+        # carry chain. The low bits of the largest finite code are usually all ones (IEEE: the
+        # whole fraction), and nothing exceeds them: only the bits above compare, and the
+        # increment reaches them only as a carry out of all-ones low bits.
+        max_mag = fmt.max_finite_code
+        ones = (~max_mag & (max_mag + 1)).bit_length() - 1  # trailing ones of max_mag
+        hi, top = pre[ones:], max_mag >> ones
+        carry = inc & (pre[:ones] == (1 << ones) - 1) if ones else inc
+        over = Signal(name="over")
+        m.d.comb += over.eq((hi > top) | ((hi == top) & carry))
 
-        mag, sign, nan, inf = st.cut("inc", mag, sign, nan, inf)
+        mag, over, sign, nan, inf = st.cut("inc", mag, over, sign, nan, inf)
 
         if not fmt.subnormals and self._mutate != "ftz_off":
             flushed = Signal.like(mag, name="mag_ftz")
             m.d.comb += flushed.eq(Mux(mag < (1 << M), 0, mag))
             mag = flushed
 
-        max_mag = fmt.max_finite_code
-        over = mag > max_mag
         code = Signal(fmt.bits, name="code")
         out_sign = sign & (mag != 0) if fmt.specials == "fnuz" else sign
         m.d.comb += code.eq(Cat(mag[:E + M], out_sign))
