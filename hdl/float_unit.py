@@ -87,7 +87,9 @@ class FloatAdder(BinaryUnit):
     latency : int
         Pipeline registers, placed in this order: after the significand adder, inside the
         rounding module after normalisation, after the alignment shifter, after the rounding
-        adder; any further cycles are output registers.
+        adder, inside the rounding module between the leading-zero count and the normalising
+        shift, after the magnitude comparison and operand swap; any further cycles are output
+        registers.
 
     Members
     -------
@@ -100,7 +102,7 @@ class FloatAdder(BinaryUnit):
     ``emulate(a=, b=)`` is ``{"result": golden.add(a, b, fmt, rounding=, out=)}``.
     """
 
-    CUTS = ("add", "rp.norm", "align", "rp.inc")
+    CUTS = ("add", "rp.norm", "align", "rp.inc", "rp.lzc", "swap")
     OP = staticmethod(add)
 
     @checked_init
@@ -170,6 +172,13 @@ class FloatAdder(BinaryUnit):
         d = Signal(range(dmax + 1), name="d")
         dfull = Mux(a_big, ea - eb, eb - ea)
         m.d.comb += d.eq(Mux(dfull > dmax, dmax, dfull[:len(d)]))
+        nan = ua.nan | ub.nan | (ua.inf & ub.inf & (ua.sign != ub.sign))
+        inf = ua.inf | ub.inf
+        inf_sign = Mux(ua.inf, ua.sign, ub.sign)
+
+        X, Y, d, sx, sy, ex, nan, inf, inf_sign = st.cut(
+            "swap", X, Y, d, sx, sy, ex, nan, inf, inf_sign)
+
         w = M + 1 + G
         Xg, Yg = Signal(w, name="Xg"), Signal(w, name="Yg")
         lost = Signal(name="lost")
@@ -177,10 +186,6 @@ class FloatAdder(BinaryUnit):
         # parallel with the shifter
         m.d.comb += [Xg.eq(X << G), Yg.eq((Y << G) >> d),
                      lost.eq(Cat(Y[i] & (d > i + G) for i in range(M + 1)).any())]
-
-        nan = ua.nan | ub.nan | (ua.inf & ub.inf & (ua.sign != ub.sign))
-        inf = ua.inf | ub.inf
-        inf_sign = Mux(ua.inf, ua.sign, ub.sign)
 
         Xg, Yg, lost, sx, sy, ex, nan, inf, inf_sign = st.cut(
             "align", Xg, Yg, lost, sx, sy, ex, nan, inf, inf_sign)
@@ -217,8 +222,8 @@ class FloatMultiplier(BinaryUnit):
         format, also fixed point (NaN then gives 0 and infinities saturate, as golden).
     latency : int
         Pipeline registers, in this order: after the significand multiplier, inside the rounding
-        module after normalisation, after the rounding adder, on the unpacked operands; further
-        cycles are output registers.
+        module after normalisation, after the rounding adder, on the unpacked operands, after
+        the product's normalising shift; further cycles are output registers.
 
     Members
     -------
@@ -230,7 +235,7 @@ class FloatMultiplier(BinaryUnit):
     ``emulate(a=, b=)`` is ``{"result": golden.mul(a, b, fmt, rounding=, out=)}``.
     """
 
-    CUTS = ("mul", "rp.norm", "rp.inc", "unpack")
+    CUTS = ("mul", "rp.norm", "rp.inc", "unpack", "rp.lzc")
     OP = staticmethod(mul)
 
     @checked_init
@@ -262,14 +267,18 @@ class FloatMultiplier(BinaryUnit):
         else:
             # into fixed point: the raw product, RoundPack's shifter places it
             L, lmax, tiny = Const(0, 1), 0, Const(0, 1)
-        e_lo, e_hi = a_lo + b_lo - lmax, a_hi + b_hi
+        # the exponent of the product's LSB after the normalising shift and the dropping of
+        # all but the top ``keep`` bits (below), computed beside the multiplier
+        pw = len(Sa) + len(Sb)
+        keep = min(pw, self.out_format.man_bits + 3) if self.out_format.kind == "float" else pw
+        low = pw - keep
+        e_lo, e_hi = a_lo + b_lo - lmax + low, a_hi + b_hi + low
         pe = Signal(shape_for(e_lo, e_hi), name="pexp")
-        m.d.comb += pe.eq(e - L)
+        m.d.comb += pe.eq(e + low - L)
 
         Sa, Sb, L, pe, tiny, sign, nan, inf = st.cut("unpack", Sa, Sb, L, pe, tiny, sign, nan,
                                                      inf)
 
-        pw = len(Sa) + len(Sb)
         prod = Signal(pw, name="prod")
         m.d.comb += prod.eq(Sa * Sb)
 
@@ -281,8 +290,6 @@ class FloatMultiplier(BinaryUnit):
             # bits and the round bit in either position, and everything below is one sticky
             # flag (RoundPack's decision needs the round bit exact and only the OR of the rest).
             # The sticky bits are those that land below the kept window: a mask on L.
-            keep = min(pw, self.out_format.man_bits + 3)
-            low = pw - keep
             sig = Signal(keep, name="psig")
             sticky = Signal(name="psticky")
             m.d.comb += sig.eq(Mux(tiny, 0, (prod << L)[low:pw]))
@@ -290,10 +297,10 @@ class FloatMultiplier(BinaryUnit):
                                              else prod[i] for i in range(low)).any())
             max_lz = 1
         else:
-            keep, low, sig, sticky, max_lz = pw, 0, prod, Const(0, 1), None
+            sig, sticky, max_lz = prod, Const(0, 1), None
 
-        return self._round(m, enabled, extra, sign=sign, sig=sig, exp=pe + low, sticky=sticky,
-                           nan=nan, inf=inf, sig_width=keep, exp_range=(e_lo + low, e_hi + low),
+        return self._round(m, enabled, extra, sign=sign, sig=sig, exp=pe, sticky=sticky,
+                           nan=nan, inf=inf, sig_width=keep, exp_range=(e_lo, e_hi),
                            max_lz=max_lz)
 
     def _leading_zeros(self, m, ua, ub):

@@ -75,8 +75,8 @@ class RoundPack(wiring.Component):
     overflow : str, optional
         Fixed point only: "SAT" or "WRAP"; default the format's own.
     latency : int
-        Registers: 1 after the normalising shift, 2 also after the rounding adder, more at the
-        output.
+        Registers: 1 after the normalising shift, 2 also after the rounding adder, 3 also
+        between the leading-zero count and the normalising shift (floats), more at the output.
     max_lz : int, optional
         The most leading zeros (of ``sig_width`` bits) a non-zero ``sig`` can have (default
         ``sig_width - 1``: any). A caller that delivers normalised significands (a multiplier of
@@ -121,7 +121,7 @@ class RoundPack(wiring.Component):
     results of flush-to-zero formats. A bench that passes such a unit proves nothing.
     """
 
-    CUTS = ("norm", "inc")
+    CUTS = ("norm", "inc", "lzc")
 
     @checked_init
     def __init__(self, fmt, *, sig_width, exp_range, rounding="RNE", overflow=None, latency=0,
@@ -197,7 +197,7 @@ class RoundPack(wiring.Component):
         # T's shape is unsigned when no exponent can reach below the subnormal grid: the
         # right-shift path below then does not exist at all (not merely never taken)
         T = Signal(shape_for(t_lo, max(t_hi, 0)), name="T")
-        m.d.comb += T.eq(self.i.payload.exp - pad + off)
+        m.d.comb += T.eq(self.i.payload.exp + (off - pad))  # one adder, one constant
         zero = Signal(name="zero")
         m.d.comb += zero.eq(sig == 0)
 
@@ -211,13 +211,25 @@ class RoundPack(wiring.Component):
         for t in range(max(t_lo, 0), min(t_hi, z - 1) + 1):
             m.d.comb += marker[z - t].eq(T == t)
         L = leading_zero_count(m, top | marker, z + 1, "lzc")
+        sign, sticky_in = self.i.payload.sign, self._sticky_in()
+        nan, inf = self.i.payload.nan, self.i.payload.inf
+
+        sig, L, T, zero, sticky_in, sign, nan, inf = st.cut("lzc", sig, L, T, zero, sticky_in,
+                                                            sign, nan, inf)
+
         n = Signal(W, name="n")
         m.d.comb += n.eq((sig << L)[:W])
 
         # binade above the subnormal grid (the field minus one); clipped once it surely overflows
         cap = 1 << E
         binade = Signal(range(cap + 1), name="binade")
-        diff = T - L
+        if z <= 1:
+            # L is 0 or 1: both clipped differences come from T alone, beside the shifter
+            d0, d1 = (Mux(d >= cap, cap, d[:len(binade)]) for d in (T, T - 1))
+            diff = Mux(L, d1, d0)
+        else:
+            d = T - L
+            diff = Mux(d >= cap, cap, d[:len(binade)])
         lost = Const(0, 1)
         subgrid = Const(0, 1)
         if t_lo < 0:
@@ -232,14 +244,12 @@ class RoundPack(wiring.Component):
             with m.If(subgrid):
                 m.d.comb += n.eq(sig >> rshift)
         with m.If(~zero & ~subgrid):
-            m.d.comb += binade.eq(Mux(diff >= cap, cap, diff[:len(binade)]))
+            m.d.comb += binade.eq(diff)
 
         kept = n[W - M - 1:]
         r = n[W - M - 2]
         below = n[:W - M - 2] != 0 if W - M - 2 > 0 else Const(0, 1)
-        s = below | lost | self._sticky_in()
-        sign = self.i.payload.sign
-        nan, inf = self.i.payload.nan, self.i.payload.inf
+        s = below | lost | sticky_in
 
         kept, r, s, binade, sign, nan, inf = st.cut("norm", kept, r, s, binade, sign, nan, inf)
 
@@ -291,11 +301,14 @@ class RoundPack(wiring.Component):
         F, nbits = fmt.frac_bits, fmt.bits
         W = self.sig_width
         kmin, kmax = fixed_range(fmt)
-        sig = self.i.payload.sig
+        p = self.i.payload
+        # the third cut point ("lzc", a float stage) registers the inputs here
+        sig, exp, sticky_in, sign, nan, inf = st.cut("lzc", p.sig, p.exp, self._sticky_in(),
+                                                     p.sign, p.nan, p.inf)
         # S = exp + F: left shift when >= 0 (exact), else right shift with round/sticky bits
         lo, hi = self.exp_range
         S = Signal(shape_for(min(lo + F, -1), max(hi + F, 1)), name="S")
-        m.d.comb += S.eq(self.i.payload.exp + F)
+        m.d.comb += S.eq(exp + F)
         kept = Signal(W + nbits, name="kept")
         r = Signal(name="r")
         s = Signal(name="s")
@@ -304,7 +317,7 @@ class RoundPack(wiring.Component):
         with m.If(S >= 0):
             # 2**n ulps or more always overflows SAT and wraps to the same low bits: clip at n
             m.d.comb += lshift.eq(Mux(S > nbits, nbits, S[:len(lshift)].as_unsigned()))
-            m.d.comb += [kept.eq(sig << lshift), s.eq(self._sticky_in())]
+            m.d.comb += [kept.eq(sig << lshift), s.eq(sticky_in)]
         with m.Else():
             m.d.comb += rshift.eq(Mux(-S > W + 2, W + 2, (-S)[:len(rshift)]))
             ext = Signal(W + 2, name="ext")
@@ -312,8 +325,7 @@ class RoundPack(wiring.Component):
             m.d.comb += [ext.eq(sig << 2), t.eq(ext >> rshift)]
             # the bits shifted out, by a mask of the low rshift bits (ext's two low bits are 0)
             lost = Cat(sig[i] & (rshift > i + 2) for i in range(W)).any()
-            m.d.comb += [kept.eq(t[2:]), r.eq(t[1]), s.eq(t[0] | lost | self._sticky_in())]
-        sign, nan, inf = self.i.payload.sign, self.i.payload.nan, self.i.payload.inf
+            m.d.comb += [kept.eq(t[2:]), r.eq(t[1]), s.eq(t[0] | lost | sticky_in)]
 
         kept, r, s, sign, nan, inf = st.cut("norm", kept, r, s, sign, nan, inf)
 
