@@ -4,6 +4,14 @@ Both compute the exact result as ``(sign, sig, exp, sticky)`` and end in the sha
 :class:`~ulpflow.hdl.rounding.RoundPack`; they only add the special-case logic of golden ``add``
 and ``mul`` (NaN propagation, inf - inf, 0 * inf, signed zeros; docs/semantics.md, "Rounding")
 in front of it.
+
+Built for size and speed on LUT4 FPGAs (docs/qor.md has the figures): the adder orders its
+operands with one comparator on the magnitude codes (one format), finds the alignment sticky by
+a mask beside the shifter and does effective additions and subtractions on one adder; the
+multiplier feeds the raw significands to the DSPs, counts the operands' leading zeros beside
+them, normalises the product by that count and hands RoundPack ``M + 3`` bits and a sticky
+flag with at most one leading zero. Each has more cut points than RoundPack alone (see
+``latency``).
 """
 
 from __future__ import annotations
@@ -170,8 +178,9 @@ class FloatAdder(BinaryUnit):
         m.d.comb += ex.eq(Mux(a_big, ea, eb))
         dmax = M + G + 2  # beyond this the smaller operand is entirely sticky
         d = Signal(range(dmax + 1), name="d")
-        dfull = Mux(a_big, ea - eb, eb - ea)
-        m.d.comb += d.eq(Mux(dfull > dmax, dmax, dfull[:len(d)]))
+        # both differences clipped beside the comparison; a_big only picks one
+        d_ab, d_ba = (Mux(x > dmax, dmax, x[:len(d)]) for x in (ea - eb, eb - ea))
+        m.d.comb += d.eq(Mux(a_big, d_ab, d_ba))
         nan = ua.nan | ub.nan | (ua.inf & ub.inf & (ua.sign != ub.sign))
         inf = ua.inf | ub.inf
         inf_sign = Mux(ua.inf, ua.sign, ub.sign)
@@ -223,7 +232,8 @@ class FloatMultiplier(BinaryUnit):
     latency : int
         Pipeline registers, in this order: after the significand multiplier, inside the rounding
         module after normalisation, after the rounding adder, on the unpacked operands, after
-        the product's normalising shift; further cycles are output registers.
+        the product's normalising shift, between the DSP products of 18-bit pieces and their
+        sum; further cycles are output registers.
 
     Members
     -------
@@ -235,7 +245,7 @@ class FloatMultiplier(BinaryUnit):
     ``emulate(a=, b=)`` is ``{"result": golden.mul(a, b, fmt, rounding=, out=)}``.
     """
 
-    CUTS = ("mul", "rp.norm", "rp.inc", "unpack", "rp.lzc")
+    CUTS = ("mul", "rp.norm", "rp.inc", "unpack", "rp.lzc", "pp")
     OP = staticmethod(mul)
 
     @checked_init
@@ -280,7 +290,18 @@ class FloatMultiplier(BinaryUnit):
                                                      inf)
 
         prod = Signal(pw, name="prod")
-        m.d.comb += prod.eq(Sa * Sb)
+        if "pp" in enabled:
+            # the DSP products of 18-bit pieces registered before their sum (the pieces are
+            # what synthesis maps to 18x18 multipliers anyway)
+            k = 18
+            pieces = [(i, j, Sa[i:i + k], Sb[j:j + k]) for i in range(0, len(Sa), k)
+                      for j in range(0, len(Sb), k)]
+            pps = [Signal(len(x) + len(y), name=f"pp{i}_{j}") for i, j, x, y in pieces]
+            m.d.comb += [p.eq(x * y) for p, (_, _, x, y) in zip(pps, pieces)]
+            *pps, L, pe, tiny, sign, nan, inf = st.cut("pp", *pps, L, pe, tiny, sign, nan, inf)
+            m.d.comb += prod.eq(sum(p << (i + j) for p, (i, j, _, _) in zip(pps, pieces)))
+        else:
+            m.d.comb += prod.eq(Sa * Sb)
 
         prod, L, pe, tiny, sign, nan, inf = st.cut("mul", prod, L, pe, tiny, sign, nan, inf)
 

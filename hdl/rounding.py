@@ -17,6 +17,16 @@ Float datapath (one pass, no iteration)::
 ``mag`` is the magnitude code with an unbounded exponent field: one adder covers subnormals,
 normals and the carry out of rounding, and overflow is the single comparison
 ``mag > max_finite_code`` (round first with unbounded exponent, then compare), as in golden.
+
+How the hardware gets there cheaply: ``L`` is the leading-zero count (a balanced tree) of
+``sig`` with a marker bit ORed in at position ``W-1-T`` (T decoded one-hot, beside the count),
+so the clamp at the subnormal grid costs no comparator after the count; the bits a right shift
+loses are found by masking ``sig`` with the low ``-T`` bits, beside the shifter (no shift back
+and compare); when no exponent in ``exp_range`` reaches below the subnormal grid the right-shift
+path is not built at all; a caller whose significands arrive normalised says so with
+``max_lz`` and gets a shifter of that reach; the overflow test runs on the increment's operands
+(the bits above the largest code's trailing ones, plus the carry into them), beside the
+increment's carry chain.
 """
 
 from __future__ import annotations
@@ -213,9 +223,17 @@ class RoundPack(wiring.Component):
         L = leading_zero_count(m, top | marker, z + 1, "lzc")
         sign, sticky_in = self.i.payload.sign, self._sticky_in()
         nan, inf = self.i.payload.nan, self.i.payload.inf
+        subgrid, rshift = Const(0, 1), Const(0, 1)
+        if t_lo < 0:
+            # below the subnormal grid: a right shift by -T instead (clipped; found from the
+            # exponent alone, before the cut)
+            subgrid = Signal(name="subgrid")
+            rshift = Signal(range(W + 2), name="rshift")
+            m.d.comb += [subgrid.eq(T < 0),
+                         rshift.eq(Mux(T < -(W + 1), W + 1, (-T)[:len(rshift)]))]
 
-        sig, L, T, zero, sticky_in, sign, nan, inf = st.cut("lzc", sig, L, T, zero, sticky_in,
-                                                            sign, nan, inf)
+        sig, L, T, zero, subgrid, rshift, sticky_in, sign, nan, inf = st.cut(
+            "lzc", sig, L, T, zero, subgrid, rshift, sticky_in, sign, nan, inf)
 
         n = Signal(W, name="n")
         m.d.comb += n.eq((sig << L)[:W])
@@ -231,14 +249,9 @@ class RoundPack(wiring.Component):
             d = T - L
             diff = Mux(d >= cap, cap, d[:len(binade)])
         lost = Const(0, 1)
-        subgrid = Const(0, 1)
         if t_lo < 0:
-            # below the subnormal grid: shift right instead; the bits shifted out are the
-            # ``lost`` flag, found by masking sig with the low bits (rshift > i) in parallel
-            # with the shifter (no shift back and compare)
-            subgrid = T < 0
-            rshift = Signal(range(W + 2), name="rshift")
-            m.d.comb += rshift.eq(Mux(-T > W + 1, W + 1, (-T)[:len(rshift)]))
+            # the bits the right shift loses are the ``lost`` flag, found by masking sig with
+            # the low bits (rshift > i) beside the shifter (no shift back and compare)
             lost = Signal(name="lost")
             m.d.comb += lost.eq(subgrid & Cat(sig[i] & (rshift > i) for i in range(W)).any())
             with m.If(subgrid):
