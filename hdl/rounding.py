@@ -230,7 +230,7 @@ class RoundPack(wiring.Component):
             subgrid = Signal(name="subgrid")
             rshift = Signal(range(W + 2), name="rshift")
             m.d.comb += [subgrid.eq(T < 0),
-                         rshift.eq(Mux(T < -(W + 1), W + 1, (-T)[:len(rshift)]))]
+                         rshift.eq(Mux(-T > W + 1, W + 1, (-T)[:len(rshift)]))]
 
         sig, L, T, zero, subgrid, rshift, sticky_in, sign, nan, inf = st.cut(
             "lzc", sig, L, T, zero, subgrid, rshift, sticky_in, sign, nan, inf)
@@ -241,13 +241,7 @@ class RoundPack(wiring.Component):
         # binade above the subnormal grid (the field minus one); clipped once it surely overflows
         cap = 1 << E
         binade = Signal(range(cap + 1), name="binade")
-        if z <= 1:
-            # L is 0 or 1: both clipped differences come from T alone, beside the shifter
-            d0, d1 = (Mux(d >= cap, cap, d[:len(binade)]) for d in (T, T - 1))
-            diff = Mux(L, d1, d0)
-        else:
-            d = T - L
-            diff = Mux(d >= cap, cap, d[:len(binade)])
+        diff = T - L
         lost = Const(0, 1)
         if t_lo < 0:
             # the bits the right shift loses are the ``lost`` flag, found by masking sig with
@@ -257,7 +251,7 @@ class RoundPack(wiring.Component):
             with m.If(subgrid):
                 m.d.comb += n.eq(sig >> rshift)
         with m.If(~zero & ~subgrid):
-            m.d.comb += binade.eq(diff)
+            m.d.comb += binade.eq(Mux(diff >= cap, cap, diff[:len(binade)]))
 
         kept = n[W - M - 1:]
         r = n[W - M - 2]
