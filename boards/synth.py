@@ -40,7 +40,7 @@ from .wrapper import SIN_RESOURCE, SOUT_RESOURCE, BoardWrapper, wrapper_verilog
 __all__ = ["Target", "TARGETS", "SynthReport", "synthesize", "get_target", "parse_yosys_stat",
            "parse_nextpnr_log", "with_latency"]
 
-FLOW_VERSION = 1  # bump when the scripts change, so cached reports of the old flow are not reused
+FLOW_VERSION = 2  # bump when the scripts change, so cached reports of the old flow are not reused
 
 
 @dataclass(frozen=True)
