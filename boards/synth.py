@@ -40,7 +40,7 @@ from .wrapper import SIN_RESOURCE, SOUT_RESOURCE, BoardWrapper, wrapper_verilog
 __all__ = ["Target", "TARGETS", "SynthReport", "synthesize", "get_target", "parse_yosys_stat",
            "parse_nextpnr_log", "with_latency"]
 
-FLOW_VERSION = 1  # bump when the scripts change, so cached reports of the old flow are not reused
+FLOW_VERSION = 2  # bump when the scripts change, so cached reports of the old flow are not reused
 
 
 @dataclass(frozen=True)
@@ -548,6 +548,8 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
 
     parsed = parse_nextpnr_log(pnr_log)
     util = parsed["utilisation"]
+    # a bare device's Verilog has no I/O buffer cells (nextpnr inserts them): count its pads
+    ios = count(fam["io"]) or sum(util.get(n, (0, 0))[0] for n in fam["io"])
     overshoot = {res: used - avail for res, (used, avail) in util.items() if used > avail}
     error = ""
     if pnr_rc != 0:
@@ -566,7 +568,7 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
         design=name, target=t.name, family=t.family, freq_mhz=freq, seed=seed,
         luts=count(fam["lut"]), carries=count(fam["carry"]),
         ffs=sum(n for c, n in cells.items() if c.startswith(fam["ff_prefix"])),
-        dsps=count(fam["dsp"]), brams=count(fam["bram"]), ios=count(fam["io"]), cells=cells,
+        dsps=count(fam["dsp"]), brams=count(fam["bram"]), ios=ios, cells=cells,
         packed=util.get(fam["packed"], (0, 0))[0], utilisation=util, fmax_mhz=fmax, fits=fits,
         overshoot=overshoot, meets_freq=bool(fmax) and min(fmax.values()) >= freq, error=error,
         tools=tools, elapsed_s=round(time.monotonic() - start, 3), key=key, workdir=str(work),

@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
 
 from ulpflow.golden.formats import as_format
 from ulpflow.golden.rounding import check_overflow, check_rounding  # noqa: F401 (re-used)
@@ -139,12 +139,29 @@ def rp_latency(enabled, extra):
 
 
 def leading_zero_count(m: Module, sig, width, name):
-    """Leading-zero count of ``sig`` (``width`` for zero), as a priority encoder."""
+    """Leading-zero count of ``sig`` (``width`` for zero), as a balanced tree.
+
+    The word is padded with zeros below to a power of two and halved recursively: a half is
+    all zeros or not, and the count of the pair is ``Cat(count of the half that decides,
+    upper half all zero)``, so the count has ``log2`` levels of 2:1 multiplexers instead of a
+    ``width``-long priority chain, and its top bit is known first.
+    """
+    sig = Value.cast(sig)[:width]
+    size = 1 << max(0, (width - 1).bit_length())
+    bits = [Const(0, 1)] * (size - width) + [sig[i] for i in range(width)]
+    # level 0: (all zero, count) per bit, LSB first
+    nodes = [(~b, Const(0, 0)) for b in bits]
+    while len(nodes) > 1:
+        nxt = []
+        for lo, hi in zip(nodes[0::2], nodes[1::2]):
+            (zl, cl), (zh, ch) = lo, hi
+            nxt.append((zh & zl, Cat(Mux(zh, cl, ch), zh)))
+        nodes = nxt
+    zero, count = nodes[0]
     lz = Signal(range(width + 1), name=name)
-    m.d.comb += lz.eq(width)
-    for i in range(width):  # later assignments win: the highest set bit decides
-        with m.If(sig[i]):
-            m.d.comb += lz.eq(width - 1 - i)
+    # a non-zero word counts below ``width``; the zero word is ``width`` (padding bits are
+    # below the word, so they only ever add to the count of zero)
+    m.d.comb += lz.eq(Mux(zero, width, count))
     return lz
 
 
@@ -159,7 +176,8 @@ class Unpacked:
     """An operand as ``(-1)**sign * sig * 2**exp`` plus its class flags (hardware values)."""
 
     sign: Value
-    sig: Value     # significand with the hidden bit (man_bits + 1 bits); 0 for zero/inf/NaN
+    sig: Value     # significand with the hidden bit (man_bits + 1 bits); 0 for zero (and
+    #                inf/NaN unless unpacked with clear_specials=False)
     exp: Value     # exponent of sig's LSB (signed)
     nan: Value
     inf: Value
@@ -171,9 +189,14 @@ class Unpacked:
         return fmt.lsb_exp_range
 
 
-def unpack_float(m: Module, code, fmt, *, name):
+def unpack_float(m: Module, code, fmt, *, name, clear_specials=True):
     """Split a float code into sign, significand, LSB exponent and classes (as golden unpack,
-    raw: subnormals keep their stored fraction). Flush-to-zero inputs read as signed zero."""
+    raw: subnormals keep their stored fraction). Flush-to-zero inputs read as signed zero.
+
+    ``clear_specials=False`` leaves the significand of NaN and infinity codes as the fields
+    say (a unit that overrides those results by the flags anyway): the fraction bits then go
+    straight through, and only the hidden bit waits for the exponent field's test.
+    """
     E, M = fmt.exp_bits, fmt.man_bits
     sign = code[E + M]
     field = code[M:M + E]
@@ -198,8 +221,13 @@ def unpack_float(m: Module, code, fmt, *, name):
     # the LSB exponent is max(field, 1) - bias - M: the subnormal binade shares the first
     # normal binade's grid
     m.d.comb += exp.eq(Mux(field == 0, 1, field) - (fmt.bias + M))
-    special = nan | inf | zero
-    m.d.comb += sig.eq(Mux(special, 0, Mux(field == 0, frac, frac | (1 << M) if M else 1)))
+    if not clear_specials and fmt.subnormals:
+        m.d.comb += sig.eq(Cat(frac, field != 0))
+    elif not clear_specials:
+        m.d.comb += sig.eq(Mux(field == 0, 0, Cat(frac, Const(1, 1))))
+    else:
+        special = nan | inf | zero
+        m.d.comb += sig.eq(Mux(special, 0, Mux(field == 0, frac, frac | (1 << M) if M else 1)))
     return Unpacked(sign=sign, sig=sig, exp=exp, nan=nan, inf=inf, zero=zero)
 
 

@@ -17,6 +17,16 @@ Float datapath (one pass, no iteration)::
 ``mag`` is the magnitude code with an unbounded exponent field: one adder covers subnormals,
 normals and the carry out of rounding, and overflow is the single comparison
 ``mag > max_finite_code`` (round first with unbounded exponent, then compare), as in golden.
+
+How the hardware gets there cheaply: ``L`` is the leading-zero count (a balanced tree) of
+``sig`` with a marker bit ORed in at position ``W-1-T`` (T decoded one-hot, beside the count),
+so the clamp at the subnormal grid costs no comparator after the count; the bits a right shift
+loses are found by masking ``sig`` with the low ``-T`` bits, beside the shifter (no shift back
+and compare); when no exponent in ``exp_range`` reaches below the subnormal grid the right-shift
+path is not built at all; a caller whose significands arrive normalised says so with
+``max_lz`` and gets a shifter of that reach; the overflow test runs on the increment's operands
+(the bits above the largest code's trailing ones, plus the carry into them), beside the
+increment's carry chain.
 """
 
 from __future__ import annotations
@@ -75,8 +85,14 @@ class RoundPack(wiring.Component):
     overflow : str, optional
         Fixed point only: "SAT" or "WRAP"; default the format's own.
     latency : int
-        Registers: 1 after the normalising shift, 2 also after the rounding adder, more at the
-        output.
+        Registers: 1 after the normalising shift, 2 also after the rounding adder, 3 also
+        between the leading-zero count and the normalising shift (floats), more at the output.
+    max_lz : int, optional
+        The most leading zeros (of ``sig_width`` bits) a non-zero ``sig`` can have (default
+        ``sig_width - 1``: any). A caller that delivers normalised significands (a multiplier of
+        normalised operands: at most 1) says so here, and the normalising shifter and its
+        leading-zero count shrink to that many positions; a non-zero ``sig`` with more leading
+        zeros is outside the contract.
 
     Members
     -------
@@ -115,11 +131,11 @@ class RoundPack(wiring.Component):
     results of flush-to-zero formats. A bench that passes such a unit proves nothing.
     """
 
-    CUTS = ("norm", "inc")
+    CUTS = ("norm", "inc", "lzc")
 
     @checked_init
     def __init__(self, fmt, *, sig_width, exp_range, rounding="RNE", overflow=None, latency=0,
-                 _mutate=None):
+                 max_lz=None, _mutate=None):
         fmt = self.out_format = as_format(fmt, "fmt")
         self.rounding = check_rounding(rounding)
         # the format states the rule (SAT/WRAP, WRAP undefined for symmetric formats, floats
@@ -131,6 +147,13 @@ class RoundPack(wiring.Component):
         if lo > hi:
             raise ValueError(f"exp_range must be (lo, hi) with lo <= hi, got {exp_range!r}")
         self.sig_width = sig_width
+        if max_lz is None:
+            max_lz = sig_width - 1
+        if isinstance(max_lz, bool) or not isinstance(max_lz, int) or not (
+                0 <= max_lz < sig_width):
+            raise ValueError(f"max_lz must be an integer in [0, sig_width) = [0, {sig_width}), "
+                             f"got {max_lz!r}")
+        self.max_lz = max_lz
         self.exp_range = (int(lo), int(hi))
         self.latency = check_latency(latency)
         self._mutate = check_mutation(_mutate)
@@ -180,55 +203,88 @@ class RoundPack(wiring.Component):
         m.d.comb += sig.eq(self.i.payload.sig << pad)
         exp_lo, exp_hi = self.exp_range[0] - pad, self.exp_range[1] - pad
         off = (W - 1) - fmt.emin
-        T = Signal(shape_for(min(exp_lo + off, -1), max(exp_hi + off, 1)), name="T")
-        m.d.comb += T.eq(self.i.payload.exp - pad + off)
-        lz = leading_zero_count(m, sig, W, "lzc")
-        zero = sig == 0
+        t_lo, t_hi = exp_lo + off, exp_hi + off
+        # T's shape is unsigned when no exponent can reach below the subnormal grid: the
+        # right-shift path below then does not exist at all (not merely never taken)
+        T = Signal(shape_for(t_lo, max(t_hi, 0)), name="T")
+        m.d.comb += T.eq(self.i.payload.exp + (off - pad))  # one adder, one constant
+        zero = Signal(name="zero")
+        m.d.comb += zero.eq(sig == 0)
 
-        # L = min(lz, T): left shift for normal results, right shift onto the subnormal grid
-        norm = Signal(name="normal")
-        m.d.comb += norm.eq(lz <= T)
+        # L = min(lz, T) for T >= 0: normalise, but never below the subnormal grid. The clamp
+        # is a marker bit ORed in at the position where the shift must stop (T decoded
+        # one-hot, off the critical path), so the leading-zero count of ``sig | marker`` is L.
+        # Only the top max_lz + 1 bits can hold the leading one of a non-zero sig.
+        z = self.max_lz
+        top = sig[W - 1 - z:]
+        marker = Signal(z + 1, name="marker")
+        for t in range(max(t_lo, 0), min(t_hi, z - 1) + 1):
+            m.d.comb += marker[z - t].eq(T == t)
+        L = leading_zero_count(m, top | marker, z + 1, "lzc")
+        sign, sticky_in = self.i.payload.sign, self._sticky_in()
+        nan, inf = self.i.payload.nan, self.i.payload.inf
+        subgrid, rshift = Const(0, 1), Const(0, 1)
+        if t_lo < 0:
+            # below the subnormal grid: a right shift by -T instead (clipped; found from the
+            # exponent alone, before the cut)
+            subgrid = Signal(name="subgrid")
+            rshift = Signal(range(W + 2), name="rshift")
+            m.d.comb += [subgrid.eq(T < 0),
+                         rshift.eq(Mux(-T > W + 1, W + 1, (-T)[:len(rshift)]))]
+
+        sig, L, T, zero, subgrid, rshift, sticky_in, sign, nan, inf = st.cut(
+            "lzc", sig, L, T, zero, subgrid, rshift, sticky_in, sign, nan, inf)
+
         n = Signal(W, name="n")
-        lost = Signal(name="lost")
-        rshift = Signal(range(W + 2), name="rshift")
-        with m.If(norm):
-            m.d.comb += n.eq((sig << lz)[:W])
-        with m.Elif(T >= 0):
-            m.d.comb += n.eq((sig << T[:len(rshift)].as_unsigned())[:W])
-        with m.Else():
-            m.d.comb += rshift.eq(Mux(-T > W + 1, W + 1, (-T)[:len(rshift)]))
-            m.d.comb += n.eq(sig >> rshift)
-            m.d.comb += lost.eq((n << rshift)[:W] != sig)
+        m.d.comb += n.eq((sig << L)[:W])
 
         # binade above the subnormal grid (the field minus one); clipped once it surely overflows
         cap = 1 << E
         binade = Signal(range(cap + 1), name="binade")
-        diff = T - lz
-        with m.If(norm & ~zero):
+        diff = T - L
+        lost = Const(0, 1)
+        if t_lo < 0:
+            # the bits the right shift loses are the ``lost`` flag, found by masking sig with
+            # the low bits (rshift > i) beside the shifter (no shift back and compare)
+            lost = Signal(name="lost")
+            m.d.comb += lost.eq(subgrid & Cat(sig[i] & (rshift > i) for i in range(W)).any())
+            with m.If(subgrid):
+                m.d.comb += n.eq(sig >> rshift)
+        with m.If(~zero & ~subgrid):
             m.d.comb += binade.eq(Mux(diff >= cap, cap, diff[:len(binade)]))
 
         kept = n[W - M - 1:]
         r = n[W - M - 2]
         below = n[:W - M - 2] != 0 if W - M - 2 > 0 else Const(0, 1)
-        s = below | lost | self._sticky_in()
-        sign = self.i.payload.sign
-        nan, inf = self.i.payload.nan, self.i.payload.inf
+        s = below | lost | sticky_in
 
         kept, r, s, binade, sign, nan, inf = st.cut("norm", kept, r, s, binade, sign, nan, inf)
 
         inc = round_increment(self.rounding, sign, kept[0], r, s, mutate=self._mutate)
+        # the hidden bit joins the binade on the short exponent adder; the one long carry chain
+        # is the increment
+        pre = Signal(range((cap << M) + (1 << (M + 1))), name="pre")
+        m.d.comb += pre.eq(Cat(kept[:M], binade + kept[M]))
         mag = Signal(range((cap << M) + (1 << (M + 1)) + 1), name="mag")
-        m.d.comb += mag.eq((binade << M) + kept + inc)
+        m.d.comb += mag.eq(pre + inc)
+        # overflow: round first, then compare, but from the increment's operands, beside its
+        # carry chain. The low bits of the largest finite code are usually all ones (IEEE: the
+        # whole fraction), and nothing exceeds them: only the bits above compare, and the
+        # increment reaches them only as a carry out of all-ones low bits.
+        max_mag = fmt.max_finite_code
+        ones = (~max_mag & (max_mag + 1)).bit_length() - 1  # trailing ones of max_mag
+        hi, top = pre[ones:], max_mag >> ones
+        carry = inc & (pre[:ones] == (1 << ones) - 1) if ones else inc
+        over = Signal(name="over")
+        m.d.comb += over.eq((hi > top) | ((hi == top) & carry))
 
-        mag, sign, nan, inf = st.cut("inc", mag, sign, nan, inf)
+        mag, over, sign, nan, inf = st.cut("inc", mag, over, sign, nan, inf)
 
         if not fmt.subnormals and self._mutate != "ftz_off":
             flushed = Signal.like(mag, name="mag_ftz")
             m.d.comb += flushed.eq(Mux(mag < (1 << M), 0, mag))
             mag = flushed
 
-        max_mag = fmt.max_finite_code
-        over = mag > max_mag
         code = Signal(fmt.bits, name="code")
         out_sign = sign & (mag != 0) if fmt.specials == "fnuz" else sign
         m.d.comb += code.eq(Cat(mag[:E + M], out_sign))
@@ -252,11 +308,14 @@ class RoundPack(wiring.Component):
         F, nbits = fmt.frac_bits, fmt.bits
         W = self.sig_width
         kmin, kmax = fixed_range(fmt)
-        sig = self.i.payload.sig
+        p = self.i.payload
+        # the third cut point ("lzc", a float stage) registers the inputs here
+        sig, exp, sticky_in, sign, nan, inf = st.cut("lzc", p.sig, p.exp, self._sticky_in(),
+                                                     p.sign, p.nan, p.inf)
         # S = exp + F: left shift when >= 0 (exact), else right shift with round/sticky bits
         lo, hi = self.exp_range
         S = Signal(shape_for(min(lo + F, -1), max(hi + F, 1)), name="S")
-        m.d.comb += S.eq(self.i.payload.exp + F)
+        m.d.comb += S.eq(exp + F)
         kept = Signal(W + nbits, name="kept")
         r = Signal(name="r")
         s = Signal(name="s")
@@ -265,15 +324,15 @@ class RoundPack(wiring.Component):
         with m.If(S >= 0):
             # 2**n ulps or more always overflows SAT and wraps to the same low bits: clip at n
             m.d.comb += lshift.eq(Mux(S > nbits, nbits, S[:len(lshift)].as_unsigned()))
-            m.d.comb += [kept.eq(sig << lshift), s.eq(self._sticky_in())]
+            m.d.comb += [kept.eq(sig << lshift), s.eq(sticky_in)]
         with m.Else():
             m.d.comb += rshift.eq(Mux(-S > W + 2, W + 2, (-S)[:len(rshift)]))
             ext = Signal(W + 2, name="ext")
             t = Signal(W + 2, name="t")
             m.d.comb += [ext.eq(sig << 2), t.eq(ext >> rshift)]
-            lost = (t << rshift)[:W + 2] != ext
-            m.d.comb += [kept.eq(t[2:]), r.eq(t[1]), s.eq(t[0] | lost | self._sticky_in())]
-        sign, nan, inf = self.i.payload.sign, self.i.payload.nan, self.i.payload.inf
+            # the bits shifted out, by a mask of the low rshift bits (ext's two low bits are 0)
+            lost = Cat(sig[i] & (rshift > i + 2) for i in range(W)).any()
+            m.d.comb += [kept.eq(t[2:]), r.eq(t[1]), s.eq(t[0] | lost | sticky_in)]
 
         kept, r, s, sign, nan, inf = st.cut("norm", kept, r, s, sign, nan, inf)
 

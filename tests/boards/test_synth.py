@@ -18,6 +18,7 @@ def test_small_units_fit(unit, target):
     r = synthesize(unit(), target, cache=False)
     assert r.fits and not r.overshoot and not r.error
     assert r.luts > 0 and r.ffs >= 24 and r.packed > 0
+    assert r.ios == 3  # clk, sin, sout (nextpnr's pads: Yosys inserts no buffers here)
     assert r.fmax_mhz and r.fmax > 0 and "clk" in r.fmax_mhz
     assert Path(r.bitstream).stat().st_size > 0
     again = synthesize(unit(), target)
