@@ -229,15 +229,17 @@ _CHUNK = 1 << 14
 
 
 def _chunked(fn, arrays, args, dtype, chunk=None):
-    """Apply ``fn`` to flat 1-D blocks of the (broadcast) operands; return the operands' shape."""
+    """Apply ``fn`` to flat 1-D blocks of the (broadcast) operands; return the operands' shape.
+    The float fast path's expected float warnings are silenced once, around all blocks."""
     chunk = chunk or _CHUNK
     n = arrays[0].size
     flat = [np.ascontiguousarray(x).ravel() for x in arrays]
-    if n <= chunk:
-        return np.asarray(fn(*flat, *args)).astype(dtype, copy=False).reshape(arrays[0].shape)
-    res = np.empty(n, dtype=dtype)
-    for i in range(0, n, chunk):
-        res[i:i + chunk] = fn(*(x[i:i + chunk] for x in flat), *args)
+    with fastpath.quiet():
+        if n <= chunk:
+            return np.asarray(fn(*flat, *args)).astype(dtype, copy=False).reshape(arrays[0].shape)
+        res = np.empty(n, dtype=dtype)
+        for i in range(0, n, chunk):
+            res[i:i + chunk] = fn(*(x[i:i + chunk] for x in flat), *args)
     return res.reshape(arrays[0].shape)
 
 
@@ -249,7 +251,8 @@ def _pair_table(op, fa, fb, out, mode, overflow):
     ok = va & vb
     t = np.zeros(a.shape, dtype=out.dtype)
     ak, bk = a[ok].astype(fa.dtype), b[ok].astype(fb.dtype)
-    t[ok] = _OPS[op](ak, bk, fa, fb, out, mode, overflow)
+    with fastpath.quiet():
+        t[ok] = _OPS[op](ak, bk, fa, fb, out, mode, overflow)
     t.setflags(write=False)
     invalid = None
     if not out.has_nan and fa.kind == "float" and fb.kind == "float":

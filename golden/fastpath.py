@@ -24,7 +24,7 @@ import numpy as np
 
 from .kernel import binary_covers, round_pack_binary
 
-__all__ = ["chunk_size", "enabled", "integer_path", "plan"]
+__all__ = ["chunk_size", "enabled", "integer_path", "plan", "quiet"]
 
 _STATE = {"enabled": True}
 
@@ -45,6 +45,14 @@ def integer_path():
         _STATE["enabled"] = old
 
 
+def quiet():
+    """The float warnings the fast path's error-free transforms raise by design (a float32 head
+    beyond float32's range, NaN operands widened or added, products below float32's normal
+    range), silenced: the operations of this module run inside it, entered once per
+    operation by the caller (:mod:`ulpflow.golden.arith`), not once per block."""
+    return np.errstate(over="ignore", invalid="ignore", under="ignore")
+
+
 # -- exact decoding --------------------------------------------------------------------------
 def _holds(fmt, dtype) -> bool:
     """Every finite value of ``fmt`` is a normal-or-subnormal value of ``dtype``."""
@@ -59,14 +67,6 @@ def _layout(fmt, E, M, bias):
             and fmt.specials == "ieee" and fmt.subnormals and fmt.man_bits <= M)
 
 
-def _quiet(fn):
-    """``fn`` without NumPy's warning for signalling NaN codes widened (they stay NaN)."""
-    def wrapped(c):
-        with np.errstate(invalid="ignore"):
-            return fn(c)
-    return wrapped
-
-
 def _decoder(fmt, dtype):
     """A function codes -> exact values of ``dtype`` (float32/float64), or None."""
     if not _holds(fmt, dtype):
@@ -74,13 +74,13 @@ def _decoder(fmt, dtype):
     if _layout(fmt, 8, 23, 127):  # bf16, fp32 and their kin: the float32 pattern, shifted
         sh = np.uint32(23 - fmt.man_bits)
         f32 = (lambda c: (c.astype(np.uint32) << sh).view(np.float32))
-        return f32 if dtype == np.float32 else _quiet(lambda c: f32(c).astype(np.float64))
+        return f32 if dtype == np.float32 else (lambda c: f32(c).astype(np.float64))
     if _layout(fmt, 11, 52, 1023):
         sh = np.uint64(52 - fmt.man_bits)
         f64 = (lambda c: (c.astype(np.uint64) << sh).view(np.float64))
         return f64 if dtype == np.float64 else None
     if _layout(fmt, 5, 10, 15) and fmt.man_bits == 10:  # fp16: NumPy widens exactly
-        return _quiet(lambda c: c.view(np.float16).astype(dtype))
+        return lambda c: c.view(np.float16).astype(dtype)
     if fmt.bits <= 16:
         table = fmt.decode_table.astype(dtype)  # exact: _holds
         return table.take
@@ -96,6 +96,29 @@ def _sum_is_exact(fa, fb, dtype) -> bool:
     return top - q <= np.finfo(dtype).nmant + 1
 
 
+def _on_grid(f, out) -> bool:
+    """Every finite value of ``f`` is a point of ``out``'s grid (its rounding targets, the
+    subnormal grid included even where ``out`` flushes to zero)."""
+    return (f.man_bits <= out.man_bits and f.emin - f.man_bits >= out.emin - out.man_bits
+            and f.emax <= out.emax)
+
+
+def _tail_at_larger(fa, fb, out, dtype) -> bool:
+    """Whether a sum's tail can only matter where the head equals the larger operand.
+
+    With ``x`` the larger operand in magnitude and both formats on ``out``'s grid, a sum that
+    is inexact in the dtype (P significant bits) has ``|y| < 2**(e_x + 1 - P + p)`` (``p`` the
+    larger operand precision; ``2**e_x <= |x|``), so its head lies within that distance of
+    ``x``, a grid point of ``out``. With ``p + p_out + 2 <= P`` that is less than half a
+    spacing of ``out`` next to ``x`` (``2**(e_x - p_out - 1)``, below a power of two): the head
+    is then no midpoint of ``out``, and a grid point only if it is ``x`` itself, where the tail
+    is ``y``. So round-to-nearest needs no tail, and the directed modes need only the sign of
+    ``y`` where the head equals ``x``."""
+    P = np.finfo(dtype).nmant + 1
+    return (_on_grid(fa, out) and _on_grid(fb, out)
+            and max(fa.p, fb.p) + out.p + 2 <= P)
+
+
 def _product_is_exact(fa, fb) -> bool:
     if fa.p + fb.p > 53:
         return False
@@ -107,7 +130,8 @@ def _product_is_exact(fa, fb) -> bool:
 def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
     runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
-    ``extra`` is whether sums need TwoSum's tail, and for float32 products the float64
+    ``extra`` says how sums find their tail (None: every sum is exact; ``"larger"``: see
+    :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and gives for float32 products the float64
     decoders that redo the lanes below float32's normal range."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
         return None
@@ -127,7 +151,9 @@ def plan(op, formats, out):
                 continue
             if dtype == np.float64 and max(f.emax for f in formats) + 2 > 1024:
                 continue  # a float64 sum could overflow
-            return dtype, decs, not _sum_is_exact(*formats, dtype)
+            if _sum_is_exact(*formats, dtype):
+                return dtype, decs, None
+            return dtype, decs, "larger" if _tail_at_larger(*formats, out, dtype) else "twosum"
         if op == "mul" and dtype == np.float32 and formats[0].p + formats[1].p <= 24:
             fa, fb = formats
             if (fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -149
@@ -149,15 +175,15 @@ def plan(op, formats, out):
 
 
 def chunk_size(op, formats, out):
-    """Elements per block for ``op`` (None: the caller's default). float64 work runs in
-    blocks of 8192 (64 KiB per temporary: larger ones make the C allocator map and unmap
-    pages on every block), float32 work in blocks of 16384."""
+    """Elements per block for ``op`` (None: the caller's default): 32768 for float64 work,
+    65536 for float32 work (256 KiB per temporary: the blocks stay in the L2 cache, and the
+    per-block cost of the Python calls stays small next to the work)."""
     if not _STATE["enabled"] or any(f.kind != "float" for f in formats) or out.kind != "float":
         return None
     p = plan(op, tuple(formats), out)
     if p is None:
         return None
-    return 1 << 13 if p[0] == np.float64 else 1 << 14
+    return 1 << 15 if p[0] == np.float64 else 1 << 16
 
 
 # -- the operations (one chunk of flat code arrays each) ---------------------------------------
@@ -172,10 +198,23 @@ def _two_sum(x, y):
 def _lazy_tail(x, y, h):
     """TwoSum's tail of ``h = fl(x + y)`` at the lanes the kernel asks for (all for None)."""
     def tail(idx):
-        with np.errstate(invalid="ignore", over="ignore"):
-            if idx is None:
-                return _two_sum(x, y)[1]
-            return _two_sum(x[idx], y[idx])[1]
+        if idx is None:
+            return _two_sum(x, y)[1]
+        return _two_sum(x[idx], y[idx])[1]
+    return tail
+
+
+def _larger_tail(x, y, h):
+    """A stand-in for the tail of ``h = fl(x + y)`` with the exact tail's sign wherever the
+    kernel reads it, for sums whose tail can only matter at the larger operand
+    (:func:`_tail_at_larger`): ``y`` where ``h == x``, ``x`` where ``h == y``, else 0."""
+    def tail(idx):
+        xi, yi, hi = (x, y, h) if idx is None else (x[idx], y[idx], h[idx])
+        # at most one product is non-zero (h == x == y only for zeros), so the sum is exact;
+        # the kernel reads finite heads only, whose operands are finite
+        t = yi * (hi == xi)
+        t += xi * (hi == yi)
+        return t
     return tail
 
 
@@ -207,12 +246,16 @@ def _rdn_zeros(h, x, y):
     return h
 
 
-def _sum_round(x, y, out, mode, dtype, needs_tail):
-    with np.errstate(over="ignore", invalid="ignore"):
-        h = x + y
+def _sum_round(x, y, out, mode, dtype, tail_kind):
+    h = x + y
     if mode == "RDN":
         h = _rdn_zeros(h, x, y)
-    return round_pack_binary(h, out, mode, tail=_lazy_tail(x, y, h) if needs_tail else None,
+    tail = None
+    if tail_kind == "twosum":
+        tail = _lazy_tail(x, y, h)
+    elif tail_kind == "larger" and mode not in ("RNE", "RNA"):
+        tail = _larger_tail(x, y, h)
+    return round_pack_binary(h, out, mode, tail=tail,
                              special=_specials(h, (x, y), dtype == np.float32))
 
 
@@ -223,11 +266,11 @@ def add(a, b, fa, fb, out, mode, negate_b):
     p = plan("add", (fa, fb), out)
     if p is None:
         return None
-    dtype, (da, db), needs_tail = p
+    dtype, (da, db), tail_kind = p
     x, y = da(a), db(b)
     if negate_b:
         y = -y
-    return _sum_round(x, y, out, mode, dtype, needs_tail)
+    return _sum_round(x, y, out, mode, dtype, tail_kind)
 
 
 def mul(a, b, fa, fb, out, mode):
@@ -239,8 +282,7 @@ def mul(a, b, fa, fb, out, mode):
         return None
     dtype, (da, db), wide = p
     x, y = da(a), db(b)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
+    h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
     if dtype == np.float64 or wide is None:
         return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
     codes = round_pack_binary(h, out, mode, special=_specials(h, (x, y), True))
@@ -265,9 +307,8 @@ def fma(a, b, c, fa, fb, fc, out, mode):
         return None
     _, (da, db, dc), _ = p
     x, y, z = da(a), db(b), dc(c)
-    with np.errstate(invalid="ignore"):
-        prod = x * y  # exact: plan
-        h = prod + z
+    prod = x * y  # exact: plan
+    h = prod + z
     if mode == "RDN":
         h = _rdn_zeros(h, prod, z)
     return round_pack_binary(h, out, mode, tail=_lazy_tail(prod, z, h),

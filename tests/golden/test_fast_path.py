@@ -131,7 +131,8 @@ def test_mixed_operand_formats():
 
 
 def test_comparison_catches_a_fault(monkeypatch):
-    # a fault injected into the fast entry (ties resolved upward once) must be reported
+    # a fault injected into the fast entry (heads on a boundary moved half a unit up) must be
+    # reported
     from ulpflow.golden import kernel
 
     real = kernel._nudge
@@ -141,4 +142,27 @@ def test_comparison_catches_a_fault(monkeypatch):
 
     monkeypatch.setattr(kernel, "_nudge", faulty)
     with pytest.raises(AssertionError, match="differ"):
-        check("bf16", "add", "RNE", 2000)
+        check("bf16", "add", "RTZ", 2000)
+
+
+@pytest.mark.parametrize("name", ["bf16", "fp16"])
+def test_comparison_catches_a_wrong_tail(monkeypatch, name):
+    # the directed modes read the sign of the smaller operand where the head equals the
+    # larger one (fastpath._larger_tail): a flipped sign there must be reported
+    real = fastpath._larger_tail
+
+    def flipped(x, y, h):
+        tail = real(x, y, h)
+        return lambda idx: -tail(idx)
+
+    monkeypatch.setattr(fastpath, "_larger_tail", flipped)
+    with pytest.raises(AssertionError, match="differ"):
+        check(name, "add", "RUP", 2000)
+
+
+@pytest.mark.parametrize("name", ["bf16", "fp16", "fp32", "e6m9"])
+def test_sums_read_the_tail_at_the_larger_operand_only(name):
+    # the plan skips TwoSum for these formats (docs/semantics.md §7); the comparisons above
+    # check that this is exact
+    f = g.parse_format(name)
+    assert fastpath.plan("add", (f, f), f)[2] == "larger"
