@@ -333,24 +333,53 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
             over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
             codes = _finish_float((codes >> ct(fmt.bits - 1)).astype(bool), mag, over, fmt, mode)
     else:
-        sign = (u >> t(sbit)).astype(bool)
+        nearest = mode in ("RNE", "RNA")
+        sign = None if nearest else (u >> t(sbit)).astype(bool)
         m = u & t((1 << (E + Ms)) - 1)
         # fmt's normal range starts at 2**emin; the lanes below it (zeros included)
         # are rounded separately. Above it, re-biasing the exponent field makes the pattern
         # fmt's magnitude code followed by s bits to round away (non-finite heads land above
         # max: an overflow, or special lanes replaced below).
         low = m < t((fmt.emin + bias) << Ms)
+        tiny = None
+        if mode in ("RNE", "RNA", "RTZ") and low.any():
+            # heads below a quarter of fmt's smallest subnormal round to zero in these modes
+            # (with a tail of at most half a dtype step the exact value stays below half of it)
+            tiny = m < t(max(fmt.emin - fmt.man_bits - 2 + bias, 0) << Ms)
         m -= t((fmt.emin + bias - 1) << Ms)  # wraps in the low lanes, recomputed below
         mag = _shift_right_round(m, s, sign, mode, None, inplace=True)
+        if tiny is not None:
+            np.putmask(mag, low, t(0))
+            low &= ~tiny
         if low.any():
             idx = np.flatnonzero(low)
-            mag[idx] = _low_lanes(u0[idx], sign[idx], None if tail is None else tail(idx),
-                                  fmt, mode, E, Ms, t)
-        over = mag > t(fmt.max_finite_code)
-        if fmt.bits <= 32:
-            mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
-        codes = _finish_float(sign, mag, over, fmt, mode)
-        sign_of = sign.__getitem__
+            mag[idx] = _low_lanes(u0[idx], (u0[idx] >> t(sbit)).astype(bool),
+                                  None if tail is None else tail(idx), fmt, mode, E, Ms, t)
+        if fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate:
+            # the common case in fewer passes: the sign bit moved from the head, and under
+            # RNE/RNA every magnitude above max (overflows, non-finite heads) clipped to the
+            # infinity, the overflow code of both signs there
+            if nearest:
+                np.minimum(mag, t(fmt.inf_code), out=mag)
+            else:
+                over = mag > t(fmt.max_finite_code)
+                if over.any():
+                    idx = np.flatnonzero(over)
+                    mag[idx] = np.where(sign[idx], t(fmt.overflow_code(True, mode)),
+                                        t(fmt.overflow_code(False, mode)))
+            top = u >> t(sbit - fmt.bits + 1)
+            top &= t(1 << (fmt.bits - 1))
+            mag |= top
+            codes = mag.astype(fmt.dtype)
+            sign_of = (lambda idx: (u0[idx] >> t(sbit)).astype(bool))
+        else:
+            if sign is None:
+                sign = (u >> t(sbit)).astype(bool)
+            over = mag > t(fmt.max_finite_code)
+            if fmt.bits <= 32:
+                mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
+            codes = _finish_float(sign, mag, over, fmt, mode)
+            sign_of = sign.__getitem__
     if special is not None:
         idx, is_nan = special
         if idx.size:
