@@ -289,8 +289,15 @@ def mul(a, b, fa, fb, out, mode):
     if wide is None:
         return codes
     # float32 heads below 2**-126 (zero or subnormal: maybe rounded) are redone in float64,
-    # where every product of these operands is exact
-    low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
+    # where every product of these operands is exact; under RNE/RNA/RTZ not those below a
+    # quarter of out's smallest subnormal: off by at most 2**-150, the exact product is below
+    # half of it too, and both round to zero
+    if mode in ("RNE", "RNA", "RTZ"):
+        m = h.view(np.uint32) & np.uint32(0x7FFFFFFF)
+        low = m < np.uint32(0x00800000)
+        low &= m >= np.float32(2.0 ** (out.emin - out.man_bits - 2)).view(np.uint32)
+    else:
+        low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
     if low.any():
         idx = np.flatnonzero(low)
         h64 = wide[0](a[idx]) * wide[1](b[idx])
