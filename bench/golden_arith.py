@@ -40,6 +40,8 @@ FORMATS = {
     "fp16": (5, 10, np.float16, True),
     "fp32": (8, 23, np.float32, True),
     "q4.4": None,
+    "q8.8": None,
+    "q16.15": None,
 }
 RNE = apy.QuantizationMode.TIES_EVEN
 MODES = ("RNE", "RNA", "RTZ", "RUP", "RDN")
@@ -103,23 +105,25 @@ def bench_float(name, op, n, repeat, rng, mode="RNE", fault=False):
     return res, bad
 
 
-def bench_fixed(op, n, repeat, rng, mode="RNE", fault=False):
-    fmt = g.parse_format("q4.4")
-    a = rng.integers(0, 256, n).astype(np.uint8)
-    b = rng.integers(0, 256, n).astype(np.uint8)
+def bench_fixed(name, op, n, repeat, rng, mode="RNE", fault=False):
+    fmt = g.parse_format(name)
+    I, F, bits = fmt.int_bits, fmt.frac_bits, fmt.bits
+    a = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
+    b = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
     fn = getattr(g, op)
     res = {"golden": best_time(lambda: fn(a, b, fmt, rounding=mode), repeat)}
     got = fn(a, b, fmt, rounding=mode).astype(np.int64)
     if fault:
         got[n // 2] ^= 1
-    signed = lambda c: np.where(c >= 128, c.astype(np.int64) - 256, c.astype(np.int64))
+    half = 1 << (bits - 1)
+    signed = lambda c: np.where(c >= half, c.astype(np.int64) - (1 << bits), c.astype(np.int64))
     # apytypes reads NumPy unsigned arrays as magnitudes: hand it sign-extended integers
-    A = apy.APyFixedArray(signed(a), int_bits=4, frac_bits=4)
-    B = apy.APyFixedArray(signed(b), int_bits=4, frac_bits=4)
+    A = apy.APyFixedArray(signed(a), int_bits=I, frac_bits=F)
+    B = apy.APyFixedArray(signed(b), int_bits=I, frac_bits=F)
     apop = A.__add__ if op == "add" else A.__mul__
 
     def apy_run():
-        return apop(B).cast(int_bits=4, frac_bits=4, quantization=APY_MODE[mode],
+        return apop(B).cast(int_bits=I, frac_bits=F, quantization=APY_MODE[mode],
                             overflow=apy.OverflowMode.SAT)
 
     res["apytypes"] = best_time(apy_run, repeat)
@@ -180,8 +184,8 @@ def main(argv=None):
     for name in names:
         for op in ("add", "mul"):
             for mode in modes:
-                if name == "q4.4":
-                    res, bad = bench_fixed(op, args.n, args.repeat, rng, mode, args.fault)
+                if FORMATS[name] is None:
+                    res, bad = bench_fixed(name, op, args.n, args.repeat, rng, mode, args.fault)
                 else:
                     res, bad = bench_float(name, op, args.n, args.repeat, rng, mode, args.fault)
                 mops = {k: args.n / res[k] / 1e6 if k in res else None

@@ -191,6 +191,10 @@ def _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b):
 
 
 def _fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
+    if out.kind == "fixed":
+        fast = fastpath.fixed_add(a, b, fa, fb, out, mode, negate_b, overflow)
+        if fast is not None:
+            return fast
     ka, kb = fa.to_int(a), fb.to_int(b)
     F = max(fa.frac_bits, fb.frac_bits)
     if max(fa.bits - fa.frac_bits, fb.bits - fb.frac_bits) + F + 1 > 62:
@@ -303,6 +307,10 @@ def _mul_impl(a, b, fa, fb, out, mode, overflow):
         raise ValueError(f"fixed-point product of {fa} and {fb} needs more than 62-bit integers")
     if fa.kind == "float" and fb.kind == "float":
         fast = fastpath.mul(a, b, fa, fb, out, mode)
+        if fast is not None:
+            return fast
+    elif fa.kind == "fixed" and fb.kind == "fixed" and out.kind == "fixed":
+        fast = fastpath.fixed_mul(a, b, fa, fb, out, mode, overflow)
         if fast is not None:
             return fast
     sa, ma, ea, ca = fa.unpack(a)

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .kernel import binary_covers, round_pack_binary
+from .kernel import binary_covers, round_pack_binary, round_pack_int
 
 __all__ = ["chunk_size", "enabled", "integer_path", "plan", "quiet"]
 
@@ -174,11 +174,48 @@ def plan(op, formats, out):
     return None
 
 
+def _fixed_shift(op, formats, out):
+    """For fixed-point ``op`` ("add" or "mul"): the bits the exact int64 result has below
+    ``out``'s LSB (negative: it is shifted left), or None where int64 could overflow (the
+    integer path then gives its error or result)."""
+    if op not in ("add", "mul") or any(f.kind != "fixed" for f in (*formats, out)):
+        return None
+    fa, fb = formats
+    # |k| <= 2**mag for every code (signed: n - 1 bits and the most negative code)
+    ma, mb = (f.bits - 1 if f.signed else f.bits for f in formats)
+    if op == "add":
+        F = max(fa.frac_bits, fb.frac_bits)
+        shift = F - out.frac_bits
+        width = max(ma - fa.frac_bits, mb - fb.frac_bits) + F + 1
+    else:
+        shift = fa.frac_bits + fb.frac_bits - out.frac_bits
+        width = ma + mb
+    # the exact value, shifted left or plus a rounding increment (< 2**shift), stays in int64
+    return shift if width + max(0, -shift) <= 61 and shift <= 61 else None
+
+
+@lru_cache(maxsize=64)
+def _fixed_decoder(f):
+    """codes -> int64 ``k`` (value ``k * 2**-F``): two's complement through a signed view."""
+    n, db = f.bits, f.dtype.itemsize * 8
+    if not f.signed:
+        return lambda c: c.astype(np.int64)
+    st = np.dtype(f"int{db}")
+    if n == db:
+        return lambda c: c.view(st).astype(np.int64)
+    up, down = f.dtype.type(db - n), st.type(db - n)
+    return lambda c: ((c << up).view(st) >> down).astype(np.int64)
+
+
 def chunk_size(op, formats, out):
-    """Elements per block for ``op`` (None: the caller's default): 32768 for float64 work,
-    65536 for float32 work (256 KiB per temporary: the blocks stay in the L2 cache, and the
+    """Elements per block for ``op`` (None: the caller's default): 32768 for float64 and
+    int64 work, 65536 for float32 work (256 KiB per temporary: the blocks stay in the L2 cache, and the
     per-block cost of the Python calls stays small next to the work)."""
-    if not _STATE["enabled"] or any(f.kind != "float" for f in formats) or out.kind != "float":
+    if not _STATE["enabled"]:
+        return None
+    if _fixed_shift(op, tuple(formats), out) is not None:
+        return 1 << 15
+    if any(f.kind != "float" for f in formats) or out.kind != "float":
         return None
     p = plan(op, tuple(formats), out)
     if p is None:
@@ -332,3 +369,41 @@ def convert(a, src, dst, mode):
     _, (da,), _ = p
     h = da(a)
     return round_pack_binary(h, dst, mode, special=_specials(h, (h,), False))
+
+
+def fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
+    """Fixed-point ``a ± b`` rounded once to ``out`` (exact int64 sum, the kernel's
+    fixed-point entry), or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    shift = _fixed_shift("add", (fa, fb), out)
+    if shift is None:
+        return None
+    F = max(fa.frac_bits, fb.frac_bits)
+    k = _fixed_decoder(fa)(a)
+    kb = _fixed_decoder(fb)(b)
+    if F != fa.frac_bits:
+        k <<= np.int64(F - fa.frac_bits)
+    if F != fb.frac_bits:
+        kb <<= np.int64(F - fb.frac_bits)
+    if negate_b:
+        k -= kb
+    else:
+        k += kb
+    if shift < 0:
+        k <<= np.int64(-shift)
+    return round_pack_int(k, max(shift, 0), out, mode, overflow=overflow)
+
+
+def fixed_mul(a, b, fa, fb, out, mode, overflow):
+    """Fixed-point ``a * b`` rounded once to ``out``, or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    shift = _fixed_shift("mul", (fa, fb), out)
+    if shift is None:
+        return None
+    k = _fixed_decoder(fa)(a)
+    k *= _fixed_decoder(fb)(b)
+    if shift < 0:
+        k <<= np.int64(-shift)
+    return round_pack_int(k, max(shift, 0), out, mode, overflow=overflow)

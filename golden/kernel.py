@@ -87,6 +87,8 @@ def _shift_right_round(sig, shift, sign, mode, sticky, inplace=False):
         t = sig.dtype.type
         s = t(shift)
         x = sig if inplace else sig.copy()
+        if sign is None and x.dtype.kind == "i":
+            return _shift_right_round_signed(x, shift, mode)
         if mode == "RTZ":
             return np.right_shift(x, s, out=x)
         if mode == "RNA":
@@ -185,6 +187,59 @@ def _apply_specials(codes, fmt, sign, nan, inf):
         vals = np.where(nan[idx], t(fmt.nan_result_code), vals)
     flat[idx] = vals
     return codes
+
+
+def _shift_right_round_signed(x, shift, mode):
+    """The closed forms of :func:`_shift_right_round` on two's complement integers ``x``
+    (overwritten): ``x / 2**shift`` rounded by ``mode`` to an integer. The arithmetic shift
+    rounds toward -inf (RDN); every other mode adds its increment first (RUP: all ones; RTZ:
+    all ones on negatives; RNA: half, less one on negatives; RNE: half less one, plus the
+    kept LSB). ``|x| + 2**shift`` must fit the dtype."""
+    t = x.dtype.type
+    s = t(shift)
+    ones = t((1 << shift) - 1)
+    if mode == "RUP":
+        x += ones
+    elif mode == "RTZ":
+        neg = x >> t(x.dtype.itemsize * 8 - 1)  # -1 on negatives, else 0
+        neg &= ones
+        x += neg
+    elif mode == "RNA":
+        neg = x >> t(x.dtype.itemsize * 8 - 1)
+        x += t(1 << (shift - 1))
+        x += neg
+    elif mode == "RNE":
+        lsb = x >> s
+        lsb &= t(1)
+        lsb += t((1 << (shift - 1)) - 1)
+        x += lsb
+    return np.right_shift(x, s, out=x)
+
+
+def round_pack_int(k, shift, fmt, rounding="RNE", *, overflow=None):
+    """Round the exact values ``k * 2**-(fmt.frac_bits + shift)`` once to the fixed-point
+    format ``fmt``: the kernel's fixed-point fast entry (the integer entry
+    :func:`round_pack_format` with ``sign = k < 0``, ``sig = |k|``,
+    ``exp = -(fmt.frac_bits + shift)`` gives the same codes).
+
+    ``k`` is a one-dimensional int64 array of two's complement integers, overwritten (pass a
+    temporary); ``shift`` a Python int >= 0, with ``|k| + 2**shift < 2**63``. The rounding
+    decision is the closed form of :func:`_shift_right_round` for two's complement integers;
+    the overflow policy (``SAT`` clips to ``[kmin, kmax]``, ``WRAP`` keeps the low bits) is
+    the integer entry's.
+    """
+    mode = check_rounding(rounding)
+    ovf = fmt.check_overflow_mode(overflow)
+    if fmt.kind != "fixed" or k.dtype != np.int64 or k.ndim != 1 or shift < 0:
+        raise ValueError(f"round_pack_int rounds one-dimensional int64 arrays with a shift >= 0 "
+                         f"to fixed-point formats, got {k.dtype} of shape {k.shape}, shift "
+                         f"{shift}, {fmt}")
+    r = _shift_right_round(k, shift, None, mode, None, inplace=True) if shift else k
+    if ovf == "SAT":
+        np.clip(r, fmt.kmin, fmt.kmax, out=r)
+    if fmt.bits < fmt.dtype.itemsize * 8:
+        r &= np.int64((1 << fmt.bits) - 1)
+    return r.astype(fmt.dtype)
 
 
 def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
