@@ -73,15 +73,17 @@ def _decoder(fmt, dtype):
         return None
     if _layout(fmt, 8, 23, 127):  # bf16, fp32 and their kin: the float32 pattern, shifted
         sh = np.uint32(23 - fmt.man_bits)
-        f32 = (lambda c: (c.astype(np.uint32) << sh).view(np.float32))
+        if fmt.bits == 32:  # the codes are the float32 patterns (a view: heads are read only)
+            f32 = (lambda c: c.astype(np.uint32, copy=False).view(np.float32))
+        else:
+            f32 = (lambda c: (c.astype(np.uint32) << sh).view(np.float32))
         return f32 if dtype == np.float32 else (lambda c: f32(c).astype(np.float64))
     if _layout(fmt, 11, 52, 1023):
         sh = np.uint64(52 - fmt.man_bits)
         f64 = (lambda c: (c.astype(np.uint64) << sh).view(np.float64))
         return f64 if dtype == np.float64 else None
-    if _layout(fmt, 5, 10, 15) and fmt.man_bits == 10:  # fp16: NumPy widens exactly
-        return lambda c: c.view(np.float16).astype(dtype)
     if fmt.bits <= 16:
+        # fp16 too: a gather from the table beats NumPy's float16 widening more than 2x
         table = fmt.decode_table.astype(dtype)  # exact: _holds
         return table.take
     if dtype != np.float64:

@@ -397,14 +397,22 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
         # max: an overflow, or special lanes replaced below).
         low = m < t((fmt.emin + bias) << Ms)
         tiny = None
-        if mode in ("RNE", "RNA", "RTZ") and low.any():
-            # heads below a quarter of fmt's smallest subnormal round to zero in these modes
-            # (with a tail of at most half a dtype step the exact value stays below half of it)
+        if low.any():
+            # heads below a quarter of fmt's smallest subnormal: the exact value (a tail is at
+            # most half a dtype step, and a zero head is an exact zero) lies strictly between
+            # zero and half of that subnormal unless it is zero, so it rounds to zero, or under
+            # RUP/RDN to the smallest subnormal where it is non-zero and the mode points away
             tiny = m < t(max(fmt.emin - fmt.man_bits - 2 + bias, 0) << Ms)
+            if mode in ("RUP", "RDN"):
+                away = m != t(0)
+                away &= sign if mode == "RDN" else ~sign
+                away &= tiny
         m -= t((fmt.emin + bias - 1) << Ms)  # wraps in the low lanes, recomputed below
         mag = _shift_right_round(m, s, sign, mode, None, inplace=True)
         if tiny is not None:
             np.putmask(mag, low, t(0))
+            if mode in ("RUP", "RDN"):
+                mag |= away.astype(mag.dtype)
             low &= ~tiny
         if low.any():
             idx = np.flatnonzero(low)
