@@ -10,9 +10,15 @@ significand; the tail's sign says on which side of the head the exact value lies
 here rounds a result: the float operations are error-free transforms, and the rounding is
 the kernel's.
 
-Which operations take this path is decided per (operation, formats) by :func:`plan`;
-everything else (and everything while :func:`integer_path` is active) stays on the integer
-path of :mod:`ulpflow.golden.arith`. docs/semantics.md §7 lists the conditions.
+Sums of formats that lie on the destination's grid, narrow enough next to the head's dtype,
+skip TwoSum: their tail can only matter where the head equals the larger operand
+(:func:`_tail_at_larger`). Fixed-point sums and products are exact int64 integers, rounded
+once by the kernel's fixed-point entry :func:`ulpflow.golden.kernel.round_pack_int`.
+
+Which operations take this path is decided per (operation, formats) by :func:`plan` (and
+:func:`_fixed_shift` for fixed point); everything else (and everything while
+:func:`integer_path` is active) stays on the integer path of :mod:`ulpflow.golden.arith`.
+docs/semantics.md §7 lists the conditions.
 """
 
 from __future__ import annotations

@@ -331,7 +331,9 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
     an error-free transform gives it (TwoSum: ``|tail|`` at most half the spacing of the
     dtype at ``head``), either as an array of the same dtype or as a function ``tail(idx)``
     giving it at the lane indices ``idx`` (``None``: every lane), called only where the tail
-    can change the result; without ``tail`` the heads are exact. Only :func:`binary_covers`
+    can change the result; without ``tail`` the heads are exact. Only the tail's sign (and
+    whether it is zero) matters, and only at finite heads on a rounding boundary of ``fmt``:
+    a stand-in with the exact tail's sign there serves as well. Only :func:`binary_covers`
     pairs are accepted. ``special = (idx, is_nan)`` flags lanes whose exact result is NaN
     (``is_nan``) or else an infinity of the head's sign; the format's policy gives their
     codes (``fmt.nan_result_code``, ``fmt.inf_result_code``). Any other non-finite head is an
