@@ -440,7 +440,10 @@ def convert(a, src, dst, *, rounding=None, overflow=None, strict=None):
 
 
 def _convert_impl(a, src, dst, mode, overflow):
-    fast = fastpath.convert(a, src, dst, mode)
+    if src.kind == "fixed" and dst.kind == "fixed":
+        fast = fastpath.fixed_convert(a, src, dst, mode, overflow)
+    else:
+        fast = fastpath.convert(a, src, dst, mode)
     if fast is not None:
         return fast
     sign, sig, exp, cls = src.unpack(a, raw=True)

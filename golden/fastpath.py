@@ -182,12 +182,18 @@ def plan(op, formats, out):
     return None
 
 
+@lru_cache(maxsize=512)
 def _fixed_shift(op, formats, out):
-    """For fixed-point ``op`` ("add" or "mul"): the bits the exact int64 result has below
-    ``out``'s LSB (negative: it is shifted left), or None where int64 could overflow (the
-    integer path then gives its error or result)."""
-    if op not in ("add", "mul") or any(f.kind != "fixed" for f in (*formats, out)):
+    """For fixed-point ``op`` ("add", "mul" or "convert"): the bits the exact int64 result
+    has below ``out``'s LSB (negative: it is shifted left), or None where int64 could
+    overflow (the integer path then gives its error or result)."""
+    if op not in ("add", "mul", "convert") or any(f.kind != "fixed" for f in (*formats, out)):
         return None
+    if op == "convert":
+        (f,) = formats
+        shift = f.frac_bits - out.frac_bits
+        width = f.bits - 1 if f.signed else f.bits
+        return shift if width + max(0, -shift) <= 61 and shift <= 61 else None
     fa, fb = formats
     # |k| <= 2**mag for every code (signed: n - 1 bits and the most negative code)
     ma, mb = (f.bits - 1 if f.signed else f.bits for f in formats)
@@ -415,3 +421,17 @@ def fixed_mul(a, b, fa, fb, out, mode, overflow):
     if shift < 0:
         k <<= np.int64(-shift)
     return round_pack_int(k, max(shift, 0), out, mode, overflow=overflow)
+
+
+def fixed_convert(a, src, dst, mode, overflow):
+    """Fixed-point codes of ``src`` rounded once to the fixed-point ``dst``, or None off the
+    fast path."""
+    if not _STATE["enabled"]:
+        return None
+    shift = _fixed_shift("convert", (src,), dst)
+    if shift is None:
+        return None
+    k = _fixed_decoder(src)(a)
+    if shift < 0:
+        k <<= np.int64(-shift)
+    return round_pack_int(k, max(shift, 0), dst, mode, overflow=overflow)

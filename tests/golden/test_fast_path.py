@@ -244,3 +244,16 @@ def test_fixed_comparison_catches_a_fault(monkeypatch):
     monkeypatch.setattr(kernel, "_shift_right_round_signed", faulty)
     with pytest.raises(AssertionError, match="differ"):
         check_fixed("q8.8", "mul", "RNA", 2000)
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("src,dst", [("q8.8", "q4.4"), ("q16.15", "q8.8"), ("q8.8", "q12.12"),
+                                     ("uq8.8", "q4.12"), ("q16.15", "uq16.14"), ("q4.12s", "q8.8")])
+def test_fixed_convert_fast_equals_integer(src, dst, mode):
+    fs, fd = g.parse_format(src), g.parse_format(dst)
+    a, b = fixed_operands(fs, 5000, 7)
+    x = np.concatenate([a, b])
+    assert fastpath.chunk_size("convert", (fs,), fd)  # the fast path is taken
+    for ovf in ("SAT",) if fd.symmetric else ("SAT", "WRAP"):
+        fast, slow = both_paths(lambda: g.convert(x, fs, fd, rounding=mode, overflow=ovf))
+        assert_same(fast, slow, f"convert {src}->{dst} {mode} {ovf}", x)
