@@ -184,7 +184,8 @@ def bench_convert(src, dst, n, repeat, rng, mode="RNE", fault=False):
         checks.append(apy_run().to_bits(numpy=True).astype(np.int64))
     bad = 0
     for ref in checks:
-        both_nan = float_nan(got, fd.exp_bits, fd.man_bits) & float_nan(ref, fd.exp_bits, fd.man_bits)
+        E, M = fd.exp_bits, fd.man_bits
+        both_nan = float_nan(got, E, M) & float_nan(ref, E, M)
         bad += int(((got != ref) & ~both_nan).sum())
     return res, bad
 
@@ -277,7 +278,8 @@ def main(argv=None):
                          **{k: None if v is None else round(v, 2) for k, v in mops.items()}})
             table.add_row(name, "convert", mode, cell("golden"), cell("ml_dtypes"),
                           ratio("ml_dtypes"), cell("numpy"), ratio("numpy"), cell("apytypes"),
-                          ratio("apytypes"), " ".join(k + ("✓" if ok else "✗") for k, ok in goals),
+                          ratio("apytypes"),
+                          " ".join(k + ("✓" if ok else "✗") for k, ok in goals),
                           "ok" if not bad else f"{bad} differ")
     Console(width=140).print(table)
     if args.json:

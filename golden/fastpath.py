@@ -223,8 +223,8 @@ def _fixed_decoder(f):
 
 def chunk_size(op, formats, out):
     """Elements per block for ``op`` (None: the caller's default): 32768 for float64 and
-    int64 work, 65536 for float32 work (256 KiB per temporary: the blocks stay in the L2 cache, and the
-    per-block cost of the Python calls stays small next to the work)."""
+    int64 work, 65536 for float32 work (256 KiB per temporary: the blocks stay in the L2
+    cache, and the per-block cost of the Python calls stays small next to the work)."""
     if not _STATE["enabled"]:
         return None
     if _fixed_shift(op, tuple(formats), out) is not None:
