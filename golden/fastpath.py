@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .kernel import binary_covers, round_pack_binary, round_pack_int
+from .kernel import binary_covers, binary_scale, round_pack_binary, round_pack_int
 
 __all__ = ["chunk_size", "enabled", "integer_path", "plan", "quiet"]
 
@@ -97,6 +97,22 @@ def _decoder(fmt, dtype):
     return fmt.decode
 
 
+def _scaled_decoder(fmt, dtype, k):
+    """A function codes -> exact values of ``dtype`` times ``2**k``, or None where some
+    scaled value is not a dtype value or a sum of two could reach the dtype's top binade."""
+    info = np.finfo(dtype)
+    if (fmt.kind != "float" or fmt.p > info.nmant + 1 or fmt.emax + 2 + k >= info.maxexp - 1
+            or fmt.emin - fmt.man_bits + k < info.minexp - info.nmant):
+        return None
+    if fmt.bits <= 16:
+        return (fmt.decode_table * 2.0 ** k).astype(dtype).take  # exact: checked above
+    base = _decoder(fmt, dtype)
+    if base is None:
+        return None
+    scale = np.dtype(dtype).type(2.0 ** k)
+    return lambda c: base(c) * scale  # a power of two, no underflow: exact
+
+
 def _sum_is_exact(fa, fb, dtype) -> bool:
     """Every sum of two finite values fits the dtype's significand (no tail needed)."""
     q = min(fa.emin - fa.man_bits, fb.emin - fb.man_bits)
@@ -134,13 +150,18 @@ def _product_is_exact(fa, fb) -> bool:
     return q >= -1074 and fa.emax + fb.emax + 2 <= 1023
 
 
+_BINARY_E = {np.dtype(np.float32): 8, np.dtype(np.float64): 11}
+
+
 @lru_cache(maxsize=512)
 def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
     runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
     ``extra`` says how sums find their tail (None: every sum is exact; ``"larger"``: see
     :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and gives for float32 products the float64
-    decoders that redo the lanes below float32's normal range."""
+    decoders that redo the lanes below float32's normal range. Sums have a fourth element:
+    whether their decoders scale the values (``kernel.binary_scale``) so that ``out``'s
+    binades have the dtype's exponent fields."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
         return None
     for dtype in (np.float32, np.float64):
@@ -159,9 +180,18 @@ def plan(op, formats, out):
                 continue
             if dtype == np.float64 and max(f.emax for f in formats) + 2 > 1024:
                 continue  # a float64 sum could overflow
-            if _sum_is_exact(*formats, dtype):
-                return dtype, decs, None
-            return dtype, decs, "larger" if _tail_at_larger(*formats, out, dtype) else "twosum"
+            tail = None if _sum_is_exact(*formats, dtype) else (
+                "larger" if _tail_at_larger(*formats, out, dtype) else "twosum")
+            E = _BINARY_E[np.dtype(dtype)]
+            if (not (out.exp_bits == E and out.bias == (1 << (E - 1)) - 1)
+                    and binary_covers(out, dtype, scaled=True)):
+                # scaled so that out's range starts at the dtype's smallest normal, the
+                # operands' sums round with one shift in every lane (kernel.round_pack_binary)
+                k = binary_scale(out, dtype)
+                sdecs = tuple(_scaled_decoder(f, dtype, k) for f in formats)
+                if all(d is not None for d in sdecs):
+                    return dtype, sdecs, tail, True
+            return dtype, decs, tail, False
         if op == "mul" and dtype == np.float32 and formats[0].p + formats[1].p <= 24:
             fa, fb = formats
             if (fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -149
@@ -297,7 +327,7 @@ def _rdn_zeros(h, x, y):
     return h
 
 
-def _sum_round(x, y, out, mode, dtype, tail_kind):
+def _sum_round(x, y, out, mode, dtype, tail_kind, scaled=False):
     h = x + y
     if mode == "RDN":
         h = _rdn_zeros(h, x, y)
@@ -306,7 +336,7 @@ def _sum_round(x, y, out, mode, dtype, tail_kind):
         tail = _lazy_tail(x, y, h)
     elif tail_kind == "larger" and mode not in ("RNE", "RNA"):
         tail = _larger_tail(x, y, h)
-    return round_pack_binary(h, out, mode, tail=tail,
+    return round_pack_binary(h, out, mode, tail=tail, scaled=scaled,
                              special=_specials(h, (x, y), dtype == np.float32))
 
 
@@ -317,11 +347,11 @@ def add(a, b, fa, fb, out, mode, negate_b):
     p = plan("add", (fa, fb), out)
     if p is None:
         return None
-    dtype, (da, db), tail_kind = p
+    dtype, (da, db), tail_kind, scaled = p
     x, y = da(a), db(b)
     if negate_b:
         y = -y
-    return _sum_round(x, y, out, mode, dtype, tail_kind)
+    return _sum_round(x, y, out, mode, dtype, tail_kind, scaled)
 
 
 def mul(a, b, fa, fb, out, mode):

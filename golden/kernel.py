@@ -305,18 +305,23 @@ def _finish_float(sign, mag, over, fmt, mode):
 _BINARY = {np.dtype(np.float32): (8, 23, np.uint32), np.dtype(np.float64): (11, 52, np.uint64)}
 
 
-def binary_covers(fmt, dtype) -> bool:
+def binary_covers(fmt, dtype, scaled=False) -> bool:
     """Whether :func:`round_pack_binary` can round ``dtype`` (float32/float64) values to
     ``fmt``: a float format whose every rounding boundary (grid points and midpoints) lies on
     the dtype's grid with at least one dtype value strictly between two boundaries (M at most
     the dtype's fraction bits minus 2), whose normal range lies in the dtype's normal range,
-    and that either shares the dtype's exponent layout or lies inside its range."""
+    and that either shares the dtype's exponent layout or lies inside its range. With
+    ``scaled``: whether ``fmt``'s range, scaled by ``2**binary_scale(fmt, dtype)``, starts at
+    the dtype's smallest normal and ends below the dtype's largest binade."""
     if getattr(fmt, "kind", None) != "float" or np.dtype(dtype) not in _BINARY:
         return False
     E, Ms, _ = _BINARY[np.dtype(dtype)]
     bias = (1 << (E - 1)) - 1
     if fmt.man_bits > Ms - 2:
         return False
+    if scaled:
+        k = binary_scale(fmt, dtype)
+        return k <= 0 and fmt.emax + 1 + k < bias
     if fmt.emax > bias:
         return False
     if fmt.exp_bits == E and fmt.bias == bias:
@@ -324,7 +329,14 @@ def binary_covers(fmt, dtype) -> bool:
     return fmt.emin >= 2 - (1 << (E - 1))
 
 
-def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
+def binary_scale(fmt, dtype) -> int:
+    """``k`` such that ``2**k`` maps ``fmt``'s smallest normal onto the dtype's: scaled by it,
+    ``fmt``'s binades (subnormals included) have the dtype's exponent fields."""
+    E = _BINARY[np.dtype(dtype)][0]
+    return (2 - (1 << (E - 1))) - fmt.emin
+
+
+def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, scaled=False):
     """Round the exact values ``head + tail`` once to ``fmt``: the kernel's fast entry.
 
     ``head`` is a float32 or float64 array (one dimension) and ``tail`` the exact remainder as
@@ -337,7 +349,9 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
     pairs are accepted. ``special = (idx, is_nan)`` flags lanes whose exact result is NaN
     (``is_nan``) or else an infinity of the head's sign; the format's policy gives their
     codes (``fmt.nan_result_code``, ``fmt.inf_result_code``). Any other non-finite head is an
-    overflow of the dtype (a float32 sum beyond float32's range) and rounds as one.
+    overflow of the dtype (a float32 sum beyond float32's range) and rounds as one. With
+    ``scaled``, ``head`` and ``tail`` are the exact values times ``2**binary_scale(fmt,
+    dtype)`` (an exact scaling wherever the caller uses it).
 
     How: the head's bit pattern is an integer magnitude on the dtype's grid. Where the tail is
     non-zero and the head sits exactly on a rounding boundary of ``fmt`` (a grid point or a
@@ -346,11 +360,13 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
     boundaries), so both round alike in every mode. The pattern is then rounded by the one
     rounding decision (``_shift_right_round``) with a fixed shift; lanes below ``fmt``'s normal
     range of a format with another exponent field take the same decision with their own
-    shift, the tail entering as the significand's last bit and sticky.
+    shift, the tail entering as the significand's last bit and sticky. Scaled heads need no
+    such lanes: ``fmt``'s normal range starts where the dtype's does, and its subnormals lie on
+    the dtype's subnormal grid, so one shift rounds every lane, as for a shared exponent field.
     """
     mode = check_rounding(rounding)
     head = np.asarray(head)
-    if head.ndim != 1 or not binary_covers(fmt, head.dtype):
+    if head.ndim != 1 or not binary_covers(fmt, head.dtype, scaled):
         raise ValueError(f"round_pack_binary cannot round {head.dtype} arrays of shape "
                          f"{head.shape} to {fmt}")
     E, Ms, ut = _BINARY[head.dtype]
@@ -365,7 +381,30 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
         tail = (lambda idx: tail_arr if idx is None else tail_arr[idx])
     if tail is not None:
         u = _nudge(u0, tail, s, mode, t, exp_all, t(sbit))
-    if fmt.exp_bits == E and fmt.bias == bias:
+    if scaled:
+        # the pattern rounds as it stands (fmt's fields are the dtype's lowest ones); the
+        # sign bit lands s bits lower, above magnitudes that reach beyond fmt's range
+        codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None)
+        ct = codes.dtype.type
+        top = sbit - s
+        mag = codes & ct((1 << top) - 1)
+        if (fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate
+                and mode in ("RNE", "RNA")):
+            # as in the re-biased case below: clipped to the infinity, the sign moved down
+            np.minimum(mag, ct(fmt.inf_code), out=mag)
+            codes >>= ct(top - fmt.bits + 1)
+            codes &= ct(1 << (fmt.bits - 1))
+            mag |= codes
+            codes = mag.astype(fmt.dtype)
+            sign_of = (lambda idx: (u0[idx] >> t(sbit)).astype(bool))
+        else:
+            sign = (codes >> ct(top)).astype(bool)
+            over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
+            if fmt.bits <= 32:
+                mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
+            codes = _finish_float(sign, mag, over, fmt, mode)
+            sign_of = sign.__getitem__
+    elif fmt.exp_bits == E and fmt.bias == bias:
         # the same exponent field (then fmt is ieee-style: binary_covers): the pattern rounds
         # as it stands, with its sign bit above the magnitude (an increment of at most
         # 2**s - 1 never reaches it), and lands on fmt's code; subnormals share the grid of
