@@ -159,7 +159,8 @@ def plan(op, formats, out):
     runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
     ``extra`` says how sums find their tail (None: every sum is exact; ``"larger"``: see
     :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and gives for float32 products the float64
-    decoders that redo the lanes below float32's normal range. Sums have a fourth element:
+    decoders that redo the lanes below float32's normal range, or for scaled float64 products
+    ``("scaled", unscaled decoder of a)``. Sums have a fourth element:
     whether their decoders scale the values (``kernel.binary_scale``) so that ``out``'s
     binades have the dtype's exponent fields."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
@@ -205,6 +206,16 @@ def plan(op, formats, out):
         if dtype != np.float64:
             continue
         if op == "mul" and _product_is_exact(*formats):
+            fa, fb = formats
+            if (not (out.exp_bits == 11 and out.bias == 1023)
+                    and binary_covers(out, dtype, scaled=True)):
+                # a scaled by 2**k (k < 0, see add): products from out's smallest normal up
+                # keep their exact significand and round with one shift (kernel); the lanes
+                # below it may underflow float64 and are redone unscaled (see mul)
+                k = binary_scale(out, dtype)
+                sa = _scaled_decoder(fa, dtype, k)
+                if sa is not None and fa.emax + fb.emax + 2 + k <= 1023:
+                    return dtype, (sa, decs[1]), ("scaled", decs[0])
             return dtype, decs, False
         if (op == "fma" and _product_is_exact(formats[0], formats[1])
                 and max(formats[0].emax + formats[1].emax + 2, formats[2].emax + 1) + 1 <= 1024):
@@ -364,6 +375,15 @@ def mul(a, b, fa, fb, out, mode):
     dtype, (da, db), wide = p
     x, y = da(a), db(b)
     h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
+    if isinstance(wide, tuple) and wide[0] == "scaled":
+        codes = round_pack_binary(h, out, mode, scaled=True, special=_specials(h, (x, y), False))
+        # heads below 2**-1022 (out's smallest normal, scaled; zeros included) may have
+        # underflowed: their exact unscaled products are rounded instead
+        low = (h.view(np.uint64) & np.uint64(0x7FF0000000000000)) == 0
+        if low.any():
+            idx = np.flatnonzero(low)
+            codes[idx] = round_pack_binary(wide[1](a[idx]) * db(b[idx]), out, mode)
+        return codes
     if dtype == np.float64 or wide is None:
         return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
     codes = round_pack_binary(h, out, mode, special=_specials(h, (x, y), True))
