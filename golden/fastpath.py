@@ -377,9 +377,22 @@ def mul(a, b, fa, fb, out, mode):
     h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
     if isinstance(wide, tuple) and wide[0] == "scaled":
         codes = round_pack_binary(h, out, mode, scaled=True, special=_specials(h, (x, y), False))
-        # heads below 2**-1022 (out's smallest normal, scaled; zeros included) may have
-        # underflowed: their exact unscaled products are rounded instead
-        low = (h.view(np.uint64) & np.uint64(0x7FF0000000000000)) == 0
+        # heads below 2**-1022 (out's smallest normal, scaled) may have underflowed, rounded
+        # once to float64's subnormal grid: that changes nothing unless the head sits on a
+        # rounding boundary of out (a midpoint for RNE/RNA, a grid point or zero for the
+        # directed modes); there the exact unscaled product is rounded instead
+        u = h.view(np.uint64)
+        s = 52 - out.man_bits
+        low = (u & np.uint64(0x7FF0000000000000)) == 0
+        at = np.uint64(1 << (s - 1)) if mode in ("RNE", "RNA") else np.uint64(0)
+        low &= (u & np.uint64((1 << s) - 1)) == at
+        if mode in ("RTZ", "RUP", "RDN"):
+            # a zero head stands for an exact value of its sign below half of out's smallest
+            # subnormal: right as it is unless the mode rounds that away from zero
+            zero = (u << np.uint64(1)) == 0
+            if mode != "RTZ":
+                zero &= (u >> np.uint64(63)).astype(bool) == (mode == "RUP")
+            low &= ~zero
         if low.any():
             idx = np.flatnonzero(low)
             codes[idx] = round_pack_binary(wide[1](a[idx]) * db(b[idx]), out, mode)
