@@ -1,19 +1,23 @@
-"""Throughput of golden add/mul next to ml_dtypes, apytypes and NumPy, measured in one run.
+"""Throughput of golden add/mul/convert next to ml_dtypes, apytypes and NumPy, in one run.
 
 Usage::
 
-    python bench/golden_arith.py            # 10**6 elements, best of 5, every rounding mode
+    python bench/golden_arith.py            # 10**6 elements, best of 7, every rounding mode
     python bench/golden_arith.py --n 200000 --repeat 3 --modes RNE
     python bench/golden_arith.py --json     # also a JSON list of rows (after the table)
 
 Every library works on its own native representation, built before timing (golden: code
 arrays; ml_dtypes/NumPy: arrays of their dtype; apytypes: APyFloatArray / APyFixedArray),
-and every timed operation rounds into the same format in the row's mode (q4.4: round,
-then saturate). ml_dtypes and NumPy only round to nearest even: their cells are empty
-(JSON null) in the other modes. Ratios are golden ops/s divided by the other library's
-ops/s (> 1: golden is faster). Goals: 8-bit formats at least as fast as ml_dtypes, every
-row at least as fast as apytypes, bf16/fp16 add and mul at least a third of the fastest
-peer of the row, fp32 at least twice apytypes. The "check" column compares golden's
+and every timed operation rounds into the same format in the row's mode (fixed point,
+q4.4, q8.8, q16.15: round, then saturate). The conversion rows (fp32 -> bf16 / fp16, golden
+convert, apytypes cast, ml_dtypes/NumPy astype) come after the formats they involve. The
+libraries take turns within each row (best of ``--repeat`` wall times each), so that a
+load that comes and goes falls on all of them alike. ml_dtypes and NumPy only round to
+nearest even: their cells are empty (JSON null) in the other modes. Ratios are golden
+ops/s divided by the other library's ops/s (> 1: golden is faster). Goals: 8-bit formats
+at least as fast as ml_dtypes, every row at least as fast as apytypes, bf16/fp16 add and
+mul at least a third of the fastest peer of the row, fp32 at least twice apytypes. The
+"check" column compares golden's
 result with the baselines' results (NaN by class; apytypes in RNE and RNA, the modes the
 oracle tests take from it) so that the bench also fails loudly on a wrong answer.
 """
@@ -40,6 +44,8 @@ FORMATS = {
     "fp16": (5, 10, np.float16, True),
     "fp32": (8, 23, np.float32, True),
     "q4.4": None,
+    "q8.8": None,
+    "q16.15": None,
 }
 RNE = apy.QuantizationMode.TIES_EVEN
 MODES = ("RNE", "RNA", "RTZ", "RUP", "RDN")
@@ -50,13 +56,18 @@ APY_MODE = {"RNE": apy.QuantizationMode.TIES_EVEN, "RNA": apy.QuantizationMode.T
 APY_CHECKED = ("RNE", "RNA")
 
 
-def best_time(fn, repeat):
-    fn()  # warm up (tables, caches, thread pools)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
+def best_times(fns, repeat):
+    """Best wall time of each function of ``fns`` (name -> callable) over ``repeat`` runs, the
+    libraries taking turns after one warm-up run each (tables, caches, thread pools), so that
+    a load that comes and goes on a shared machine falls on all of them alike."""
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - t)
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
     return best
 
 
@@ -76,26 +87,36 @@ def bench_float(name, op, n, repeat, rng, mode="RNE", fault=False):
     a = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
     b = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
     fn = getattr(g, op)
-    res = {"golden": best_time(lambda: fn(a, b, fmt, rounding=mode), repeat)}
-    got = fn(a, b, fmt, rounding=mode).astype(np.int64)
-    if fault:  # self-test of the check column: one flipped result bit must be reported
-        got[n // 2] ^= 1
-    checks = []
+    fns = {"golden": lambda: fn(a, b, fmt, rounding=mode)}
+    peer = None
     if dt is not None and mode == "RNE":
         x = a.astype(storage(bits)).view(dt)
         y = b.astype(storage(bits)).view(dt)
         npop = np.add if op == "add" else np.multiply
-        with np.errstate(all="ignore"):
-            res["numpy" if native else "ml_dtypes"] = best_time(lambda: npop(x, y), repeat)
-            ref = npop(x, y).view(storage(bits)).astype(np.int64)
-        checks.append(ref)
+
+        def peer():
+            with np.errstate(all="ignore"):
+                return npop(x, y)
+
+        fns["numpy" if native else "ml_dtypes"] = peer
     A = apy.APyFloatArray.from_bits(a.astype(np.uint64), E, M)
     B = apy.APyFloatArray.from_bits(b.astype(np.uint64), E, M)
     apop = A.__add__ if op == "add" else A.__mul__
-    with apy.APyFloatQuantizationContext(APY_MODE[mode]):
-        res["apytypes"] = best_time(lambda: apop(B), repeat)
-        if mode in APY_CHECKED:
-            checks.append(apop(B).to_bits(numpy=True).astype(np.int64))
+
+    def apy_run():
+        with apy.APyFloatQuantizationContext(APY_MODE[mode]):
+            return apop(B)
+
+    fns["apytypes"] = apy_run
+    res = best_times(fns, repeat)
+    got = fns["golden"]().astype(np.int64)
+    if fault:  # self-test of the check column: one flipped result bit must be reported
+        got[n // 2] ^= 1
+    checks = []
+    if peer is not None:
+        checks.append(peer().view(storage(bits)).astype(np.int64))
+    if mode in APY_CHECKED:
+        checks.append(apy_run().to_bits(numpy=True).astype(np.int64))
     bad = 0
     for ref in checks:
         both_nan = float_nan(got, E, M) & float_nan(ref, E, M)
@@ -103,28 +124,70 @@ def bench_float(name, op, n, repeat, rng, mode="RNE", fault=False):
     return res, bad
 
 
-def bench_fixed(op, n, repeat, rng, mode="RNE", fault=False):
-    fmt = g.parse_format("q4.4")
-    a = rng.integers(0, 256, n).astype(np.uint8)
-    b = rng.integers(0, 256, n).astype(np.uint8)
+def bench_fixed(name, op, n, repeat, rng, mode="RNE", fault=False):
+    fmt = g.parse_format(name)
+    I, F, bits = fmt.int_bits, fmt.frac_bits, fmt.bits
+    a = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
+    b = rng.integers(0, 1 << bits, n).astype(fmt.dtype)
     fn = getattr(g, op)
-    res = {"golden": best_time(lambda: fn(a, b, fmt, rounding=mode), repeat)}
-    got = fn(a, b, fmt, rounding=mode).astype(np.int64)
-    if fault:
-        got[n // 2] ^= 1
-    signed = lambda c: np.where(c >= 128, c.astype(np.int64) - 256, c.astype(np.int64))
+    half = 1 << (bits - 1)
+    signed = lambda c: np.where(c >= half, c.astype(np.int64) - (1 << bits), c.astype(np.int64))
     # apytypes reads NumPy unsigned arrays as magnitudes: hand it sign-extended integers
-    A = apy.APyFixedArray(signed(a), int_bits=4, frac_bits=4)
-    B = apy.APyFixedArray(signed(b), int_bits=4, frac_bits=4)
+    A = apy.APyFixedArray(signed(a), int_bits=I, frac_bits=F)
+    B = apy.APyFixedArray(signed(b), int_bits=I, frac_bits=F)
     apop = A.__add__ if op == "add" else A.__mul__
 
     def apy_run():
-        return apop(B).cast(int_bits=4, frac_bits=4, quantization=APY_MODE[mode],
+        return apop(B).cast(int_bits=I, frac_bits=F, quantization=APY_MODE[mode],
                             overflow=apy.OverflowMode.SAT)
 
-    res["apytypes"] = best_time(apy_run, repeat)
+    res = best_times({"golden": lambda: fn(a, b, fmt, rounding=mode), "apytypes": apy_run},
+                     repeat)
+    got = fn(a, b, fmt, rounding=mode).astype(np.int64)
+    if fault:
+        got[n // 2] ^= 1
     ref = apy_run().to_bits(numpy=True).astype(np.int64)
     return res, int((got != ref).sum())
+
+
+#: conversions: (source, destination) -> the ml_dtypes / NumPy dtype of the destination
+CONVERSIONS = {("fp32", "bf16"): (ml_dtypes.bfloat16, False), ("fp32", "fp16"): (np.float16, True)}
+
+
+def bench_convert(src, dst, n, repeat, rng, mode="RNE", fault=False):
+    fs, fd = g.parse_format(src), g.parse_format(dst)
+    dt, native = CONVERSIONS[(src, dst)]
+    a = rng.integers(0, 1 << fs.bits, n).astype(fs.dtype)
+    fns = {"golden": lambda: g.convert(a, fs, fd, rounding=mode)}
+    x = a.view(np.float32)
+
+    def peer():
+        with np.errstate(all="ignore"):
+            return x.astype(dt)
+
+    if mode == "RNE":  # float32 -> bfloat16 / float16 casts round to nearest even
+        fns["numpy" if native else "ml_dtypes"] = peer
+    A = apy.APyFloatArray.from_bits(a.astype(np.uint64), fs.exp_bits, fs.man_bits)
+
+    def apy_run():
+        return A.cast(fd.exp_bits, fd.man_bits, quantization=APY_MODE[mode])
+
+    fns["apytypes"] = apy_run
+    res = best_times(fns, repeat)
+    got = fns["golden"]().astype(np.int64)
+    if fault:
+        got[n // 2] ^= 1
+    checks = []
+    if mode == "RNE":
+        checks.append(peer().view(storage(fd.bits)).astype(np.int64))
+    if mode in APY_CHECKED:
+        checks.append(apy_run().to_bits(numpy=True).astype(np.int64))
+    bad = 0
+    for ref in checks:
+        E, M = fd.exp_bits, fd.man_bits
+        both_nan = float_nan(got, E, M) & float_nan(ref, E, M)
+        bad += int(((got != ref) & ~both_nan).sum())
+    return res, bad
 
 
 def goals_of(name, op, mops):
@@ -144,11 +207,14 @@ def goals_of(name, op, mops):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10**6, help="elements per array (default 10**6)")
-    ap.add_argument("--repeat", type=int, default=5, help="timing repeats, best taken")
+    ap.add_argument("--repeat", type=int, default=7,
+                    help="timing repeats, best taken (the libraries take turns)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--modes", default=",".join(MODES),
                     help="comma-separated rounding modes (default: all five)")
     ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats")
+    ap.add_argument("--no-convert", action="store_true",
+                    help="leave out the conversion rows (fp32 -> bf16, fp32 -> fp16)")
     ap.add_argument("--json", action="store_true",
                     help="after the table, print the rows as a JSON list of {format, op, "
                          "rounding, golden, apytypes, ml_dtypes, numpy} (M op/s, null where a "
@@ -180,8 +246,8 @@ def main(argv=None):
     for name in names:
         for op in ("add", "mul"):
             for mode in modes:
-                if name == "q4.4":
-                    res, bad = bench_fixed(op, args.n, args.repeat, rng, mode, args.fault)
+                if FORMATS[name] is None:
+                    res, bad = bench_fixed(name, op, args.n, args.repeat, rng, mode, args.fault)
                 else:
                     res, bad = bench_float(name, op, args.n, args.repeat, rng, mode, args.fault)
                 mops = {k: args.n / res[k] / 1e6 if k in res else None
@@ -196,6 +262,25 @@ def main(argv=None):
                               cell("numpy"), ratio("numpy"), cell("apytypes"), ratio("apytypes"),
                               " ".join(k + ("✓" if ok else "✗") for k, ok in goals),
                               "ok" if not bad else f"{bad} differ")
+    conversions = [] if args.no_convert else [
+        (src, dst) for src, dst in CONVERSIONS if src in names or dst in names]
+    for src, dst in conversions:
+        for mode in modes:
+            res, bad = bench_convert(src, dst, args.n, args.repeat, rng, mode, args.fault)
+            mops = {k: args.n / res[k] / 1e6 if k in res else None
+                    for k in ("golden", "apytypes", "ml_dtypes", "numpy")}
+            cell = lambda k: f"{mops[k]:.1f}" if mops[k] is not None else "-"
+            ratio = lambda k: f"{mops['golden'] / mops[k]:.2f}x" if mops[k] is not None else "-"
+            goals = [("apy", mops["golden"] >= mops["apytypes"])]
+            failures += bad
+            name = f"{src}->{dst}"
+            rows.append({"format": name, "op": "convert", "rounding": mode,
+                         **{k: None if v is None else round(v, 2) for k, v in mops.items()}})
+            table.add_row(name, "convert", mode, cell("golden"), cell("ml_dtypes"),
+                          ratio("ml_dtypes"), cell("numpy"), ratio("numpy"), cell("apytypes"),
+                          ratio("apytypes"),
+                          " ".join(k + ("✓" if ok else "✗") for k, ok in goals),
+                          "ok" if not bad else f"{bad} differ")
     Console(width=140).print(table)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))

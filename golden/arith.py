@@ -191,6 +191,10 @@ def _float_add_embedded(a, b, fa, fb, ta, tb, out, mode, negate_b):
 
 
 def _fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
+    if out.kind == "fixed":
+        fast = fastpath.fixed_add(a, b, fa, fb, out, mode, negate_b, overflow)
+        if fast is not None:
+            return fast
     ka, kb = fa.to_int(a), fb.to_int(b)
     F = max(fa.frac_bits, fb.frac_bits)
     if max(fa.bits - fa.frac_bits, fb.bits - fb.frac_bits) + F + 1 > 62:
@@ -229,15 +233,17 @@ _CHUNK = 1 << 14
 
 
 def _chunked(fn, arrays, args, dtype, chunk=None):
-    """Apply ``fn`` to flat 1-D blocks of the (broadcast) operands; return the operands' shape."""
+    """Apply ``fn`` to flat 1-D blocks of the (broadcast) operands; return the operands' shape.
+    The float fast path's expected float warnings are silenced once, around all blocks."""
     chunk = chunk or _CHUNK
     n = arrays[0].size
     flat = [np.ascontiguousarray(x).ravel() for x in arrays]
-    if n <= chunk:
-        return np.asarray(fn(*flat, *args)).astype(dtype, copy=False).reshape(arrays[0].shape)
-    res = np.empty(n, dtype=dtype)
-    for i in range(0, n, chunk):
-        res[i:i + chunk] = fn(*(x[i:i + chunk] for x in flat), *args)
+    with fastpath.quiet():
+        if n <= chunk:
+            return np.asarray(fn(*flat, *args)).astype(dtype, copy=False).reshape(arrays[0].shape)
+        res = np.empty(n, dtype=dtype)
+        for i in range(0, n, chunk):
+            res[i:i + chunk] = fn(*(x[i:i + chunk] for x in flat), *args)
     return res.reshape(arrays[0].shape)
 
 
@@ -249,7 +255,8 @@ def _pair_table(op, fa, fb, out, mode, overflow):
     ok = va & vb
     t = np.zeros(a.shape, dtype=out.dtype)
     ak, bk = a[ok].astype(fa.dtype), b[ok].astype(fb.dtype)
-    t[ok] = _OPS[op](ak, bk, fa, fb, out, mode, overflow)
+    with fastpath.quiet():
+        t[ok] = _OPS[op](ak, bk, fa, fb, out, mode, overflow)
     t.setflags(write=False)
     invalid = None
     if not out.has_nan and fa.kind == "float" and fb.kind == "float":
@@ -300,6 +307,10 @@ def _mul_impl(a, b, fa, fb, out, mode, overflow):
         raise ValueError(f"fixed-point product of {fa} and {fb} needs more than 62-bit integers")
     if fa.kind == "float" and fb.kind == "float":
         fast = fastpath.mul(a, b, fa, fb, out, mode)
+        if fast is not None:
+            return fast
+    elif fa.kind == "fixed" and fb.kind == "fixed" and out.kind == "fixed":
+        fast = fastpath.fixed_mul(a, b, fa, fb, out, mode, overflow)
         if fast is not None:
             return fast
     sa, ma, ea, ca = fa.unpack(a)
@@ -429,7 +440,10 @@ def convert(a, src, dst, *, rounding=None, overflow=None, strict=None):
 
 
 def _convert_impl(a, src, dst, mode, overflow):
-    fast = fastpath.convert(a, src, dst, mode)
+    if src.kind == "fixed" and dst.kind == "fixed":
+        fast = fastpath.fixed_convert(a, src, dst, mode, overflow)
+    else:
+        fast = fastpath.convert(a, src, dst, mode)
     if fast is not None:
         return fast
     sign, sig, exp, cls = src.unpack(a, raw=True)

@@ -10,9 +10,15 @@ significand; the tail's sign says on which side of the head the exact value lies
 here rounds a result: the float operations are error-free transforms, and the rounding is
 the kernel's.
 
-Which operations take this path is decided per (operation, formats) by :func:`plan`;
-everything else (and everything while :func:`integer_path` is active) stays on the integer
-path of :mod:`ulpflow.golden.arith`. docs/semantics.md §7 lists the conditions.
+Sums of formats that lie on the destination's grid, narrow enough next to the head's dtype,
+skip TwoSum: their tail can only matter where the head equals the larger operand
+(:func:`_tail_at_larger`). Fixed-point sums and products are exact int64 integers, rounded
+once by the kernel's fixed-point entry :func:`ulpflow.golden.kernel.round_pack_int`.
+
+Which operations take this path is decided per (operation, formats) by :func:`plan` (and
+:func:`_fixed_shift` for fixed point); everything else (and everything while
+:func:`integer_path` is active) stays on the integer path of :mod:`ulpflow.golden.arith`.
+docs/semantics.md §7 lists the conditions.
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from .kernel import binary_covers, round_pack_binary
+from .kernel import binary_covers, binary_scale, round_pack_binary, round_pack_int
 
-__all__ = ["chunk_size", "enabled", "integer_path", "plan"]
+__all__ = ["chunk_size", "enabled", "integer_path", "plan", "quiet"]
 
 _STATE = {"enabled": True}
 
@@ -45,6 +51,14 @@ def integer_path():
         _STATE["enabled"] = old
 
 
+def quiet():
+    """The float warnings the fast path's error-free transforms raise by design (a float32 head
+    beyond float32's range, NaN operands widened or added, products below float32's normal
+    range), silenced: the operations of this module run inside it, entered once per
+    operation by the caller (:mod:`ulpflow.golden.arith`), not once per block."""
+    return np.errstate(over="ignore", invalid="ignore", under="ignore")
+
+
 # -- exact decoding --------------------------------------------------------------------------
 def _holds(fmt, dtype) -> bool:
     """Every finite value of ``fmt`` is a normal-or-subnormal value of ``dtype``."""
@@ -59,34 +73,44 @@ def _layout(fmt, E, M, bias):
             and fmt.specials == "ieee" and fmt.subnormals and fmt.man_bits <= M)
 
 
-def _quiet(fn):
-    """``fn`` without NumPy's warning for signalling NaN codes widened (they stay NaN)."""
-    def wrapped(c):
-        with np.errstate(invalid="ignore"):
-            return fn(c)
-    return wrapped
-
-
 def _decoder(fmt, dtype):
     """A function codes -> exact values of ``dtype`` (float32/float64), or None."""
     if not _holds(fmt, dtype):
         return None
     if _layout(fmt, 8, 23, 127):  # bf16, fp32 and their kin: the float32 pattern, shifted
         sh = np.uint32(23 - fmt.man_bits)
-        f32 = (lambda c: (c.astype(np.uint32) << sh).view(np.float32))
-        return f32 if dtype == np.float32 else _quiet(lambda c: f32(c).astype(np.float64))
+        if fmt.bits == 32:  # the codes are the float32 patterns (a view: heads are read only)
+            f32 = (lambda c: c.astype(np.uint32, copy=False).view(np.float32))
+        else:
+            f32 = (lambda c: (c.astype(np.uint32) << sh).view(np.float32))
+        return f32 if dtype == np.float32 else (lambda c: f32(c).astype(np.float64))
     if _layout(fmt, 11, 52, 1023):
         sh = np.uint64(52 - fmt.man_bits)
         f64 = (lambda c: (c.astype(np.uint64) << sh).view(np.float64))
         return f64 if dtype == np.float64 else None
-    if _layout(fmt, 5, 10, 15) and fmt.man_bits == 10:  # fp16: NumPy widens exactly
-        return _quiet(lambda c: c.view(np.float16).astype(dtype))
     if fmt.bits <= 16:
+        # fp16 too: a gather from the table beats NumPy's float16 widening more than 2x
         table = fmt.decode_table.astype(dtype)  # exact: _holds
         return table.take
     if dtype != np.float64:
         return None
     return fmt.decode
+
+
+def _scaled_decoder(fmt, dtype, k):
+    """A function codes -> exact values of ``dtype`` times ``2**k``, or None where some
+    scaled value is not a dtype value or a sum of two could reach the dtype's top binade."""
+    info = np.finfo(dtype)
+    if (fmt.kind != "float" or fmt.p > info.nmant + 1 or fmt.emax + 2 + k >= info.maxexp - 1
+            or fmt.emin - fmt.man_bits + k < info.minexp - info.nmant):
+        return None
+    if fmt.bits <= 16:
+        return (fmt.decode_table * 2.0 ** k).astype(dtype).take  # exact: checked above
+    base = _decoder(fmt, dtype)
+    if base is None:
+        return None
+    scale = np.dtype(dtype).type(2.0 ** k)
+    return lambda c: base(c) * scale  # a power of two, no underflow: exact
 
 
 def _sum_is_exact(fa, fb, dtype) -> bool:
@@ -96,6 +120,29 @@ def _sum_is_exact(fa, fb, dtype) -> bool:
     return top - q <= np.finfo(dtype).nmant + 1
 
 
+def _on_grid(f, out) -> bool:
+    """Every finite value of ``f`` is a point of ``out``'s grid (its rounding targets, the
+    subnormal grid included even where ``out`` flushes to zero)."""
+    return (f.man_bits <= out.man_bits and f.emin - f.man_bits >= out.emin - out.man_bits
+            and f.emax <= out.emax)
+
+
+def _tail_at_larger(fa, fb, out, dtype) -> bool:
+    """Whether a sum's tail can only matter where the head equals the larger operand.
+
+    With ``x`` the larger operand in magnitude and both formats on ``out``'s grid, a sum that
+    is inexact in the dtype (P significant bits) has ``|y| < 2**(e_x + 1 - P + p)`` (``p`` the
+    larger operand precision; ``2**e_x <= |x|``), so its head lies within that distance of
+    ``x``, a grid point of ``out``. With ``p + p_out + 2 <= P`` that is less than half a
+    spacing of ``out`` next to ``x`` (``2**(e_x - p_out - 1)``, below a power of two): the head
+    is then no midpoint of ``out``, and a grid point only if it is ``x`` itself, where the tail
+    is ``y``. So round-to-nearest needs no tail, and the directed modes need only the sign of
+    ``y`` where the head equals ``x``."""
+    P = np.finfo(dtype).nmant + 1
+    return (_on_grid(fa, out) and _on_grid(fb, out)
+            and max(fa.p, fb.p) + out.p + 2 <= P)
+
+
 def _product_is_exact(fa, fb) -> bool:
     if fa.p + fb.p > 53:
         return False
@@ -103,12 +150,19 @@ def _product_is_exact(fa, fb) -> bool:
     return q >= -1074 and fa.emax + fb.emax + 2 <= 1023
 
 
+_BINARY_E = {np.dtype(np.float32): 8, np.dtype(np.float64): 11}
+
+
 @lru_cache(maxsize=512)
 def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
     runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
-    ``extra`` is whether sums need TwoSum's tail, and for float32 products the float64
-    decoders that redo the lanes below float32's normal range."""
+    ``extra`` says how sums find their tail (None: every sum is exact; ``"larger"``: see
+    :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and gives for float32 products the float64
+    decoders that redo the lanes below float32's normal range, or for scaled float64 products
+    ``("scaled", unscaled decoder of a)``. Sums have a fourth element:
+    whether their decoders scale the values (``kernel.binary_scale``) so that ``out``'s
+    binades have the dtype's exponent fields."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
         return None
     for dtype in (np.float32, np.float64):
@@ -127,7 +181,18 @@ def plan(op, formats, out):
                 continue
             if dtype == np.float64 and max(f.emax for f in formats) + 2 > 1024:
                 continue  # a float64 sum could overflow
-            return dtype, decs, not _sum_is_exact(*formats, dtype)
+            tail = None if _sum_is_exact(*formats, dtype) else (
+                "larger" if _tail_at_larger(*formats, out, dtype) else "twosum")
+            E = _BINARY_E[np.dtype(dtype)]
+            if (not (out.exp_bits == E and out.bias == (1 << (E - 1)) - 1)
+                    and binary_covers(out, dtype, scaled=True)):
+                # scaled so that out's range starts at the dtype's smallest normal, the
+                # operands' sums round with one shift in every lane (kernel.round_pack_binary)
+                k = binary_scale(out, dtype)
+                sdecs = tuple(_scaled_decoder(f, dtype, k) for f in formats)
+                if all(d is not None for d in sdecs):
+                    return dtype, sdecs, tail, True
+            return dtype, decs, tail, False
         if op == "mul" and dtype == np.float32 and formats[0].p + formats[1].p <= 24:
             fa, fb = formats
             if (fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -149
@@ -141,6 +206,16 @@ def plan(op, formats, out):
         if dtype != np.float64:
             continue
         if op == "mul" and _product_is_exact(*formats):
+            fa, fb = formats
+            if (not (out.exp_bits == 11 and out.bias == 1023)
+                    and binary_covers(out, dtype, scaled=True)):
+                # a scaled by 2**k (k < 0, see add): products from out's smallest normal up
+                # keep their exact significand and round with one shift (kernel); the lanes
+                # below it may underflow float64 and are redone unscaled (see mul)
+                k = binary_scale(out, dtype)
+                sa = _scaled_decoder(fa, dtype, k)
+                if sa is not None and fa.emax + fb.emax + 2 + k <= 1023:
+                    return dtype, (sa, decs[1]), ("scaled", decs[0])
             return dtype, decs, False
         if (op == "fma" and _product_is_exact(formats[0], formats[1])
                 and max(formats[0].emax + formats[1].emax + 2, formats[2].emax + 1) + 1 <= 1024):
@@ -148,16 +223,59 @@ def plan(op, formats, out):
     return None
 
 
+@lru_cache(maxsize=512)
+def _fixed_shift(op, formats, out):
+    """For fixed-point ``op`` ("add", "mul" or "convert"): the bits the exact int64 result
+    has below ``out``'s LSB (negative: it is shifted left), or None where int64 could
+    overflow (the integer path then gives its error or result)."""
+    if op not in ("add", "mul", "convert") or any(f.kind != "fixed" for f in (*formats, out)):
+        return None
+    if op == "convert":
+        (f,) = formats
+        shift = f.frac_bits - out.frac_bits
+        width = f.bits - 1 if f.signed else f.bits
+        return shift if width + max(0, -shift) <= 61 and shift <= 61 else None
+    fa, fb = formats
+    # |k| <= 2**mag for every code (signed: n - 1 bits and the most negative code)
+    ma, mb = (f.bits - 1 if f.signed else f.bits for f in formats)
+    if op == "add":
+        F = max(fa.frac_bits, fb.frac_bits)
+        shift = F - out.frac_bits
+        width = max(ma - fa.frac_bits, mb - fb.frac_bits) + F + 1
+    else:
+        shift = fa.frac_bits + fb.frac_bits - out.frac_bits
+        width = ma + mb
+    # the exact value, shifted left or plus a rounding increment (< 2**shift), stays in int64
+    return shift if width + max(0, -shift) <= 61 and shift <= 61 else None
+
+
+@lru_cache(maxsize=64)
+def _fixed_decoder(f):
+    """codes -> int64 ``k`` (value ``k * 2**-F``): two's complement through a signed view."""
+    n, db = f.bits, f.dtype.itemsize * 8
+    if not f.signed:
+        return lambda c: c.astype(np.int64)
+    st = np.dtype(f"int{db}")
+    if n == db:
+        return lambda c: c.view(st).astype(np.int64)
+    up, down = f.dtype.type(db - n), st.type(db - n)
+    return lambda c: ((c << up).view(st) >> down).astype(np.int64)
+
+
 def chunk_size(op, formats, out):
-    """Elements per block for ``op`` (None: the caller's default). float64 work runs in
-    blocks of 8192 (64 KiB per temporary: larger ones make the C allocator map and unmap
-    pages on every block), float32 work in blocks of 16384."""
-    if not _STATE["enabled"] or any(f.kind != "float" for f in formats) or out.kind != "float":
+    """Elements per block for ``op`` (None: the caller's default): 32768 for float64 and
+    int64 work, 65536 for float32 work (256 KiB per temporary: the blocks stay in the L2
+    cache, and the per-block cost of the Python calls stays small next to the work)."""
+    if not _STATE["enabled"]:
+        return None
+    if _fixed_shift(op, tuple(formats), out) is not None:
+        return 1 << 15
+    if any(f.kind != "float" for f in formats) or out.kind != "float":
         return None
     p = plan(op, tuple(formats), out)
     if p is None:
         return None
-    return 1 << 13 if p[0] == np.float64 else 1 << 14
+    return 1 << 15 if p[0] == np.float64 else 1 << 16
 
 
 # -- the operations (one chunk of flat code arrays each) ---------------------------------------
@@ -172,10 +290,23 @@ def _two_sum(x, y):
 def _lazy_tail(x, y, h):
     """TwoSum's tail of ``h = fl(x + y)`` at the lanes the kernel asks for (all for None)."""
     def tail(idx):
-        with np.errstate(invalid="ignore", over="ignore"):
-            if idx is None:
-                return _two_sum(x, y)[1]
-            return _two_sum(x[idx], y[idx])[1]
+        if idx is None:
+            return _two_sum(x, y)[1]
+        return _two_sum(x[idx], y[idx])[1]
+    return tail
+
+
+def _larger_tail(x, y, h):
+    """A stand-in for the tail of ``h = fl(x + y)`` with the exact tail's sign wherever the
+    kernel reads it, for sums whose tail can only matter at the larger operand
+    (:func:`_tail_at_larger`): ``y`` where ``h == x``, ``x`` where ``h == y``, else 0."""
+    def tail(idx):
+        xi, yi, hi = (x, y, h) if idx is None else (x[idx], y[idx], h[idx])
+        # at most one product is non-zero (h == x == y only for zeros), so the sum is exact;
+        # the kernel reads finite heads only, whose operands are finite
+        t = yi * (hi == xi)
+        t += xi * (hi == yi)
+        return t
     return tail
 
 
@@ -207,12 +338,16 @@ def _rdn_zeros(h, x, y):
     return h
 
 
-def _sum_round(x, y, out, mode, dtype, needs_tail):
-    with np.errstate(over="ignore", invalid="ignore"):
-        h = x + y
+def _sum_round(x, y, out, mode, dtype, tail_kind, scaled=False):
+    h = x + y
     if mode == "RDN":
         h = _rdn_zeros(h, x, y)
-    return round_pack_binary(h, out, mode, tail=_lazy_tail(x, y, h) if needs_tail else None,
+    tail = None
+    if tail_kind == "twosum":
+        tail = _lazy_tail(x, y, h)
+    elif tail_kind == "larger" and mode not in ("RNE", "RNA"):
+        tail = _larger_tail(x, y, h)
+    return round_pack_binary(h, out, mode, tail=tail, scaled=scaled,
                              special=_specials(h, (x, y), dtype == np.float32))
 
 
@@ -223,11 +358,11 @@ def add(a, b, fa, fb, out, mode, negate_b):
     p = plan("add", (fa, fb), out)
     if p is None:
         return None
-    dtype, (da, db), needs_tail = p
+    dtype, (da, db), tail_kind, scaled = p
     x, y = da(a), db(b)
     if negate_b:
         y = -y
-    return _sum_round(x, y, out, mode, dtype, needs_tail)
+    return _sum_round(x, y, out, mode, dtype, tail_kind, scaled)
 
 
 def mul(a, b, fa, fb, out, mode):
@@ -239,16 +374,44 @@ def mul(a, b, fa, fb, out, mode):
         return None
     dtype, (da, db), wide = p
     x, y = da(a), db(b)
-    with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-        h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
+    h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
+    if isinstance(wide, tuple) and wide[0] == "scaled":
+        codes = round_pack_binary(h, out, mode, scaled=True, special=_specials(h, (x, y), False))
+        # heads below 2**-1022 (out's smallest normal, scaled) may have underflowed, rounded
+        # once to float64's subnormal grid: that changes nothing unless the head sits on a
+        # rounding boundary of out (a midpoint for RNE/RNA, a grid point or zero for the
+        # directed modes); there the exact unscaled product is rounded instead
+        u = h.view(np.uint64)
+        s = 52 - out.man_bits
+        low = (u & np.uint64(0x7FF0000000000000)) == 0
+        at = np.uint64(1 << (s - 1)) if mode in ("RNE", "RNA") else np.uint64(0)
+        low &= (u & np.uint64((1 << s) - 1)) == at
+        if mode in ("RTZ", "RUP", "RDN"):
+            # a zero head stands for an exact value of its sign below half of out's smallest
+            # subnormal: right as it is unless the mode rounds that away from zero
+            zero = (u << np.uint64(1)) == 0
+            if mode != "RTZ":
+                zero &= (u >> np.uint64(63)).astype(bool) == (mode == "RUP")
+            low &= ~zero
+        if low.any():
+            idx = np.flatnonzero(low)
+            codes[idx] = round_pack_binary(wide[1](a[idx]) * db(b[idx]), out, mode)
+        return codes
     if dtype == np.float64 or wide is None:
         return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
     codes = round_pack_binary(h, out, mode, special=_specials(h, (x, y), True))
     if wide is None:
         return codes
     # float32 heads below 2**-126 (zero or subnormal: maybe rounded) are redone in float64,
-    # where every product of these operands is exact
-    low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
+    # where every product of these operands is exact; under RNE/RNA/RTZ not those below a
+    # quarter of out's smallest subnormal: off by at most 2**-150, the exact product is below
+    # half of it too, and both round to zero
+    if mode in ("RNE", "RNA", "RTZ"):
+        m = h.view(np.uint32) & np.uint32(0x7FFFFFFF)
+        low = m < np.uint32(0x00800000)
+        low &= m >= np.float32(2.0 ** (out.emin - out.man_bits - 2)).view(np.uint32)
+    else:
+        low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
     if low.any():
         idx = np.flatnonzero(low)
         h64 = wide[0](a[idx]) * wide[1](b[idx])
@@ -265,9 +428,8 @@ def fma(a, b, c, fa, fb, fc, out, mode):
         return None
     _, (da, db, dc), _ = p
     x, y, z = da(a), db(b), dc(c)
-    with np.errstate(invalid="ignore"):
-        prod = x * y  # exact: plan
-        h = prod + z
+    prod = x * y  # exact: plan
+    h = prod + z
     if mode == "RDN":
         h = _rdn_zeros(h, prod, z)
     return round_pack_binary(h, out, mode, tail=_lazy_tail(prod, z, h),
@@ -284,3 +446,55 @@ def convert(a, src, dst, mode):
     _, (da,), _ = p
     h = da(a)
     return round_pack_binary(h, dst, mode, special=_specials(h, (h,), False))
+
+
+def fixed_add(a, b, fa, fb, out, mode, negate_b, overflow):
+    """Fixed-point ``a ± b`` rounded once to ``out`` (exact int64 sum, the kernel's
+    fixed-point entry), or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    shift = _fixed_shift("add", (fa, fb), out)
+    if shift is None:
+        return None
+    F = max(fa.frac_bits, fb.frac_bits)
+    k = _fixed_decoder(fa)(a)
+    kb = _fixed_decoder(fb)(b)
+    if F != fa.frac_bits:
+        k <<= np.int64(F - fa.frac_bits)
+    if F != fb.frac_bits:
+        kb <<= np.int64(F - fb.frac_bits)
+    if negate_b:
+        k -= kb
+    else:
+        k += kb
+    if shift < 0:
+        k <<= np.int64(-shift)
+    return round_pack_int(k, max(shift, 0), out, mode, overflow=overflow)
+
+
+def fixed_mul(a, b, fa, fb, out, mode, overflow):
+    """Fixed-point ``a * b`` rounded once to ``out``, or None off the fast path."""
+    if not _STATE["enabled"]:
+        return None
+    shift = _fixed_shift("mul", (fa, fb), out)
+    if shift is None:
+        return None
+    k = _fixed_decoder(fa)(a)
+    k *= _fixed_decoder(fb)(b)
+    if shift < 0:
+        k <<= np.int64(-shift)
+    return round_pack_int(k, max(shift, 0), out, mode, overflow=overflow)
+
+
+def fixed_convert(a, src, dst, mode, overflow):
+    """Fixed-point codes of ``src`` rounded once to the fixed-point ``dst``, or None off the
+    fast path."""
+    if not _STATE["enabled"]:
+        return None
+    shift = _fixed_shift("convert", (src,), dst)
+    if shift is None:
+        return None
+    k = _fixed_decoder(src)(a)
+    if shift < 0:
+        k <<= np.int64(-shift)
+    return round_pack_int(k, max(shift, 0), dst, mode, overflow=overflow)

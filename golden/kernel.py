@@ -87,6 +87,8 @@ def _shift_right_round(sig, shift, sign, mode, sticky, inplace=False):
         t = sig.dtype.type
         s = t(shift)
         x = sig if inplace else sig.copy()
+        if sign is None and x.dtype.kind == "i":
+            return _shift_right_round_signed(x, shift, mode)
         if mode == "RTZ":
             return np.right_shift(x, s, out=x)
         if mode == "RNA":
@@ -187,6 +189,59 @@ def _apply_specials(codes, fmt, sign, nan, inf):
     return codes
 
 
+def _shift_right_round_signed(x, shift, mode):
+    """The closed forms of :func:`_shift_right_round` on two's complement integers ``x``
+    (overwritten): ``x / 2**shift`` rounded by ``mode`` to an integer. The arithmetic shift
+    rounds toward -inf (RDN); every other mode adds its increment first (RUP: all ones; RTZ:
+    all ones on negatives; RNA: half, less one on negatives; RNE: half less one, plus the
+    kept LSB). ``|x| + 2**shift`` must fit the dtype."""
+    t = x.dtype.type
+    s = t(shift)
+    ones = t((1 << shift) - 1)
+    if mode == "RUP":
+        x += ones
+    elif mode == "RTZ":
+        neg = x >> t(x.dtype.itemsize * 8 - 1)  # -1 on negatives, else 0
+        neg &= ones
+        x += neg
+    elif mode == "RNA":
+        neg = x >> t(x.dtype.itemsize * 8 - 1)
+        x += t(1 << (shift - 1))
+        x += neg
+    elif mode == "RNE":
+        lsb = x >> s
+        lsb &= t(1)
+        lsb += t((1 << (shift - 1)) - 1)
+        x += lsb
+    return np.right_shift(x, s, out=x)
+
+
+def round_pack_int(k, shift, fmt, rounding="RNE", *, overflow=None):
+    """Round the exact values ``k * 2**-(fmt.frac_bits + shift)`` once to the fixed-point
+    format ``fmt``: the kernel's fixed-point fast entry (the integer entry
+    :func:`round_pack_format` with ``sign = k < 0``, ``sig = |k|``,
+    ``exp = -(fmt.frac_bits + shift)`` gives the same codes).
+
+    ``k`` is a one-dimensional int64 array of two's complement integers, overwritten (pass a
+    temporary); ``shift`` a Python int >= 0, with ``|k| + 2**shift < 2**63``. The rounding
+    decision is the closed form of :func:`_shift_right_round` for two's complement integers;
+    the overflow policy (``SAT`` clips to ``[kmin, kmax]``, ``WRAP`` keeps the low bits) is
+    the integer entry's.
+    """
+    mode = check_rounding(rounding)
+    ovf = fmt.check_overflow_mode(overflow)
+    if fmt.kind != "fixed" or k.dtype != np.int64 or k.ndim != 1 or shift < 0:
+        raise ValueError(f"round_pack_int rounds one-dimensional int64 arrays with a shift >= 0 "
+                         f"to fixed-point formats, got {k.dtype} of shape {k.shape}, shift "
+                         f"{shift}, {fmt}")
+    r = _shift_right_round(k, shift, None, mode, None, inplace=True) if shift else k
+    if ovf == "SAT":
+        np.clip(r, fmt.kmin, fmt.kmax, out=r)
+    if fmt.bits < fmt.dtype.itemsize * 8:
+        r &= np.int64((1 << fmt.bits) - 1)
+    return r.astype(fmt.dtype)
+
+
 def _round_pack_float(sign, sig, exp, fmt, mode, sticky):
     mag, over = _float_magnitude(sign, sig, exp, fmt, mode, sticky)
     return _finish_float(sign, mag, over, fmt, mode)
@@ -250,18 +305,23 @@ def _finish_float(sign, mag, over, fmt, mode):
 _BINARY = {np.dtype(np.float32): (8, 23, np.uint32), np.dtype(np.float64): (11, 52, np.uint64)}
 
 
-def binary_covers(fmt, dtype) -> bool:
+def binary_covers(fmt, dtype, scaled=False) -> bool:
     """Whether :func:`round_pack_binary` can round ``dtype`` (float32/float64) values to
     ``fmt``: a float format whose every rounding boundary (grid points and midpoints) lies on
     the dtype's grid with at least one dtype value strictly between two boundaries (M at most
     the dtype's fraction bits minus 2), whose normal range lies in the dtype's normal range,
-    and that either shares the dtype's exponent layout or lies inside its range."""
+    and that either shares the dtype's exponent layout or lies inside its range. With
+    ``scaled``: whether ``fmt``'s range, scaled by ``2**binary_scale(fmt, dtype)``, starts at
+    the dtype's smallest normal and ends below the dtype's largest binade."""
     if getattr(fmt, "kind", None) != "float" or np.dtype(dtype) not in _BINARY:
         return False
     E, Ms, _ = _BINARY[np.dtype(dtype)]
     bias = (1 << (E - 1)) - 1
     if fmt.man_bits > Ms - 2:
         return False
+    if scaled:
+        k = binary_scale(fmt, dtype)
+        return k <= 0 and fmt.emax + 1 + k < bias
     if fmt.emax > bias:
         return False
     if fmt.exp_bits == E and fmt.bias == bias:
@@ -269,18 +329,29 @@ def binary_covers(fmt, dtype) -> bool:
     return fmt.emin >= 2 - (1 << (E - 1))
 
 
-def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
+def binary_scale(fmt, dtype) -> int:
+    """``k`` such that ``2**k`` maps ``fmt``'s smallest normal onto the dtype's: scaled by it,
+    ``fmt``'s binades (subnormals included) have the dtype's exponent fields."""
+    E = _BINARY[np.dtype(dtype)][0]
+    return (2 - (1 << (E - 1))) - fmt.emin
+
+
+def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, scaled=False):
     """Round the exact values ``head + tail`` once to ``fmt``: the kernel's fast entry.
 
     ``head`` is a float32 or float64 array (one dimension) and ``tail`` the exact remainder as
     an error-free transform gives it (TwoSum: ``|tail|`` at most half the spacing of the
     dtype at ``head``), either as an array of the same dtype or as a function ``tail(idx)``
     giving it at the lane indices ``idx`` (``None``: every lane), called only where the tail
-    can change the result; without ``tail`` the heads are exact. Only :func:`binary_covers`
+    can change the result; without ``tail`` the heads are exact. Only the tail's sign (and
+    whether it is zero) matters, and only at finite heads on a rounding boundary of ``fmt``:
+    a stand-in with the exact tail's sign there serves as well. Only :func:`binary_covers`
     pairs are accepted. ``special = (idx, is_nan)`` flags lanes whose exact result is NaN
     (``is_nan``) or else an infinity of the head's sign; the format's policy gives their
     codes (``fmt.nan_result_code``, ``fmt.inf_result_code``). Any other non-finite head is an
-    overflow of the dtype (a float32 sum beyond float32's range) and rounds as one.
+    overflow of the dtype (a float32 sum beyond float32's range) and rounds as one. With
+    ``scaled``, ``head`` and ``tail`` are the exact values times ``2**binary_scale(fmt,
+    dtype)`` (an exact scaling wherever the caller uses it).
 
     How: the head's bit pattern is an integer magnitude on the dtype's grid. Where the tail is
     non-zero and the head sits exactly on a rounding boundary of ``fmt`` (a grid point or a
@@ -289,11 +360,13 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
     boundaries), so both round alike in every mode. The pattern is then rounded by the one
     rounding decision (``_shift_right_round``) with a fixed shift; lanes below ``fmt``'s normal
     range of a format with another exponent field take the same decision with their own
-    shift, the tail entering as the significand's last bit and sticky.
+    shift, the tail entering as the significand's last bit and sticky. Scaled heads need no
+    such lanes: ``fmt``'s normal range starts where the dtype's does, and its subnormals lie on
+    the dtype's subnormal grid, so one shift rounds every lane, as for a shared exponent field.
     """
     mode = check_rounding(rounding)
     head = np.asarray(head)
-    if head.ndim != 1 or not binary_covers(fmt, head.dtype):
+    if head.ndim != 1 or not binary_covers(fmt, head.dtype, scaled):
         raise ValueError(f"round_pack_binary cannot round {head.dtype} arrays of shape "
                          f"{head.shape} to {fmt}")
     E, Ms, ut = _BINARY[head.dtype]
@@ -308,7 +381,30 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
         tail = (lambda idx: tail_arr if idx is None else tail_arr[idx])
     if tail is not None:
         u = _nudge(u0, tail, s, mode, t, exp_all, t(sbit))
-    if fmt.exp_bits == E and fmt.bias == bias:
+    if scaled:
+        # the pattern rounds as it stands (fmt's fields are the dtype's lowest ones); the
+        # sign bit lands s bits lower, above magnitudes that reach beyond fmt's range
+        codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None)
+        ct = codes.dtype.type
+        top = sbit - s
+        mag = codes & ct((1 << top) - 1)
+        if (fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate
+                and mode in ("RNE", "RNA")):
+            # as in the re-biased case below: clipped to the infinity, the sign moved down
+            np.minimum(mag, ct(fmt.inf_code), out=mag)
+            codes >>= ct(top - fmt.bits + 1)
+            codes &= ct(1 << (fmt.bits - 1))
+            mag |= codes
+            codes = mag.astype(fmt.dtype)
+            sign_of = (lambda idx: (u0[idx] >> t(sbit)).astype(bool))
+        else:
+            sign = (codes >> ct(top)).astype(bool)
+            over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
+            if fmt.bits <= 32:
+                mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
+            codes = _finish_float(sign, mag, over, fmt, mode)
+            sign_of = sign.__getitem__
+    elif fmt.exp_bits == E and fmt.bias == bias:
         # the same exponent field (then fmt is ieee-style: binary_covers): the pattern rounds
         # as it stands, with its sign bit above the magnitude (an increment of at most
         # 2**s - 1 never reaches it), and lands on fmt's code; subnormals share the grid of
@@ -333,24 +429,61 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None):
             over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
             codes = _finish_float((codes >> ct(fmt.bits - 1)).astype(bool), mag, over, fmt, mode)
     else:
-        sign = (u >> t(sbit)).astype(bool)
+        nearest = mode in ("RNE", "RNA")
+        sign = None if nearest else (u >> t(sbit)).astype(bool)
         m = u & t((1 << (E + Ms)) - 1)
         # fmt's normal range starts at 2**emin; the lanes below it (zeros included)
         # are rounded separately. Above it, re-biasing the exponent field makes the pattern
         # fmt's magnitude code followed by s bits to round away (non-finite heads land above
         # max: an overflow, or special lanes replaced below).
         low = m < t((fmt.emin + bias) << Ms)
+        tiny = None
+        if low.any():
+            # heads below a quarter of fmt's smallest subnormal: the exact value (a tail is at
+            # most half a dtype step, and a zero head is an exact zero) lies strictly between
+            # zero and half of that subnormal unless it is zero, so it rounds to zero, or under
+            # RUP/RDN to the smallest subnormal where it is non-zero and the mode points away
+            tiny = m < t(max(fmt.emin - fmt.man_bits - 2 + bias, 0) << Ms)
+            if mode in ("RUP", "RDN"):
+                away = m != t(0)
+                away &= sign if mode == "RDN" else ~sign
+                away &= tiny
         m -= t((fmt.emin + bias - 1) << Ms)  # wraps in the low lanes, recomputed below
         mag = _shift_right_round(m, s, sign, mode, None, inplace=True)
+        if tiny is not None:
+            np.putmask(mag, low, t(0))
+            if mode in ("RUP", "RDN"):
+                mag |= away.astype(mag.dtype)
+            low &= ~tiny
         if low.any():
             idx = np.flatnonzero(low)
-            mag[idx] = _low_lanes(u0[idx], sign[idx], None if tail is None else tail(idx),
-                                  fmt, mode, E, Ms, t)
-        over = mag > t(fmt.max_finite_code)
-        if fmt.bits <= 32:
-            mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
-        codes = _finish_float(sign, mag, over, fmt, mode)
-        sign_of = sign.__getitem__
+            mag[idx] = _low_lanes(u0[idx], (u0[idx] >> t(sbit)).astype(bool),
+                                  None if tail is None else tail(idx), fmt, mode, E, Ms, t)
+        if fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate:
+            # the common case in fewer passes: the sign bit moved from the head, and under
+            # RNE/RNA every magnitude above max (overflows, non-finite heads) clipped to the
+            # infinity, the overflow code of both signs there
+            if nearest:
+                np.minimum(mag, t(fmt.inf_code), out=mag)
+            else:
+                over = mag > t(fmt.max_finite_code)
+                if over.any():
+                    idx = np.flatnonzero(over)
+                    mag[idx] = np.where(sign[idx], t(fmt.overflow_code(True, mode)),
+                                        t(fmt.overflow_code(False, mode)))
+            top = u >> t(sbit - fmt.bits + 1)
+            top &= t(1 << (fmt.bits - 1))
+            mag |= top
+            codes = mag.astype(fmt.dtype)
+            sign_of = (lambda idx: (u0[idx] >> t(sbit)).astype(bool))
+        else:
+            if sign is None:
+                sign = (u >> t(sbit)).astype(bool)
+            over = mag > t(fmt.max_finite_code)
+            if fmt.bits <= 32:
+                mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
+            codes = _finish_float(sign, mag, over, fmt, mode)
+            sign_of = sign.__getitem__
     if special is not None:
         idx, is_nan = special
         if idx.size:

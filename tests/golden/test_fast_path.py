@@ -4,8 +4,10 @@ Both paths of golden compute the same function; this file keeps both checked, bi
 mixed random and corner-case operands (the generator of oracles.py: uniform codes, specials,
 exact ties, carries, cancellation, overflow and underflow thresholds) per format and mode:
 bf16, fp16, fp32, a custom e6m9 and the flush-to-zero e8m7_ftz / e5m10_ftz, for add, sub and
-mul, plus fma and convert on a smaller set. Default run: N_DEFAULT pairs per (format, op,
-mode); the slow run (``-m slow``) uses N_FULL = 10**6.
+mul, plus fma and convert on a smaller set; and the fixed-point fast path (exact int64
+results, the kernel's fixed-point entry) on 16- to 31-bit formats, signed, unsigned and
+symmetric, both overflow policies. Default run: N_DEFAULT pairs per (format, op, mode) (a
+quarter of it for fixed point); the slow run (``-m slow``) uses N_FULL = 10**6.
 """
 
 import numpy as np
@@ -131,7 +133,8 @@ def test_mixed_operand_formats():
 
 
 def test_comparison_catches_a_fault(monkeypatch):
-    # a fault injected into the fast entry (ties resolved upward once) must be reported
+    # a fault injected into the fast entry (heads on a boundary moved half a unit up) must be
+    # reported
     from ulpflow.golden import kernel
 
     real = kernel._nudge
@@ -141,4 +144,116 @@ def test_comparison_catches_a_fault(monkeypatch):
 
     monkeypatch.setattr(kernel, "_nudge", faulty)
     with pytest.raises(AssertionError, match="differ"):
-        check("bf16", "add", "RNE", 2000)
+        check("bf16", "add", "RTZ", 2000)
+
+
+@pytest.mark.parametrize("name", ["bf16", "fp16"])
+def test_comparison_catches_a_wrong_tail(monkeypatch, name):
+    # the directed modes read the sign of the smaller operand where the head equals the
+    # larger one (fastpath._larger_tail): a flipped sign there must be reported
+    real = fastpath._larger_tail
+
+    def flipped(x, y, h):
+        tail = real(x, y, h)
+        return lambda idx: -tail(idx)
+
+    monkeypatch.setattr(fastpath, "_larger_tail", flipped)
+    with pytest.raises(AssertionError, match="differ"):
+        check(name, "add", "RUP", 2000)
+
+
+@pytest.mark.parametrize("name", ["bf16", "fp16", "fp32", "e6m9"])
+def test_sums_read_the_tail_at_the_larger_operand_only(name):
+    # the plan skips TwoSum for these formats (docs/semantics.md §7); the comparisons above
+    # check that this is exact
+    f = g.parse_format(name)
+    assert fastpath.plan("add", (f, f), f)[2] == "larger"
+
+
+# -- fixed point: exact int64 results rounded by the kernel's fixed-point entry ----------------
+FIXED = ["q8.8", "q16.15", "uq8.8", "q4.12s", "uq16.14"]
+
+
+def fixed_operands(f, n, seed):
+    """Uniform codes plus the corner codes (0, ±1 LSB, kmin, kmax, kmin + 1, ±half) in every
+    pairing; symmetric formats never get the excluded code."""
+    rng = np.random.default_rng([seed, f.bits, f.frac_bits, int(f.signed)])
+    k = [0, 1, f.kmax, f.kmin, f.kmin + 1, f.kmax - 1, 1 << max(f.frac_bits - 1, 0)]
+    if f.signed:
+        k += [-1, -(1 << max(f.frac_bits - 1, 0)), -(1 << f.frac_bits)]
+    corner = np.array(k, dtype=np.int64) & ((1 << f.bits) - 1)
+    a = np.concatenate([np.repeat(corner, corner.size),
+                        rng.integers(0, 1 << f.bits, n, dtype=np.int64)])
+    b = np.concatenate([np.tile(corner, corner.size),
+                        rng.integers(0, 1 << f.bits, n, dtype=np.int64)])
+    if f.symmetric:  # the most negative code is not a code of these formats
+        a[a == 1 << (f.bits - 1)] = 0
+        b[b == 1 << (f.bits - 1)] = 0
+    return a.astype(f.dtype), b.astype(f.dtype)
+
+
+def check_fixed(name, op, mode, n, out=None, other=None):
+    f = g.parse_format(name)
+    fb = g.parse_format(other) if other else f
+    fo = g.parse_format(out) if out else f
+    a, b = fixed_operands(f, n, 5)
+    if other:
+        b = np.resize(fixed_operands(fb, n, 6)[1], a.size)
+    assert fastpath.chunk_size("mul" if op == "mul" else "add", (f, fb), fo)  # fast path taken
+    fn = getattr(g, op)
+    for ovf in ("SAT",) if fo.symmetric else ("SAT", "WRAP"):
+        fast, slow = both_paths(lambda: fn(a, b, (f, fb), out=fo, rounding=mode, overflow=ovf))
+        assert_same(fast, slow, f"{op} {name},{fb} -> {fo} {mode} {ovf}", a, b)
+    return a.size
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("name", FIXED)
+def test_fixed_fast_equals_integer(name, op, mode):
+    check_fixed(name, op, mode, N_DEFAULT // 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("name", FIXED)
+def test_fixed_fast_equals_integer_full(name, op, mode):
+    assert check_fixed(name, op, mode, N_FULL) >= N_FULL
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("a,b,out", [("q8.8", "q4.12", "q6.10"), ("q8.8", "q4.12", "q12.4"),
+                                     ("uq8.8", "uq4.12", "q16.15"), ("q16.15", "q16.15", "q2.29"),
+                                     ("q16.15", "q16.15", "q31.0")])
+def test_fixed_mixed_fast_equals_integer(a, b, out, mode):
+    for op in OPS:
+        check_fixed(a, op, mode, 5000, out=out, other=b)
+
+
+def test_fixed_comparison_catches_a_fault(monkeypatch):
+    # ties of the two's complement closed form resolved toward +inf (RNA's rule for
+    # positives only) must be reported under RNA
+    from ulpflow.golden import kernel
+
+    real = kernel._shift_right_round_signed
+
+    def faulty(x, shift, mode):
+        return real(x, shift, "RNE" if mode == "RNA" else mode)
+
+    monkeypatch.setattr(kernel, "_shift_right_round_signed", faulty)
+    with pytest.raises(AssertionError, match="differ"):
+        check_fixed("q8.8", "mul", "RNA", 2000)
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("src,dst", [("q8.8", "q4.4"), ("q16.15", "q8.8"), ("q8.8", "q12.12"),
+                                     ("uq8.8", "q4.12"), ("q16.15", "uq16.14"), ("q4.12s", "q8.8")])
+def test_fixed_convert_fast_equals_integer(src, dst, mode):
+    fs, fd = g.parse_format(src), g.parse_format(dst)
+    a, b = fixed_operands(fs, 5000, 7)
+    x = np.concatenate([a, b])
+    assert fastpath.chunk_size("convert", (fs,), fd)  # the fast path is taken
+    for ovf in ("SAT",) if fd.symmetric else ("SAT", "WRAP"):
+        fast, slow = both_paths(lambda: g.convert(x, fs, fd, rounding=mode, overflow=ovf))
+        assert_same(fast, slow, f"convert {src}->{dst} {mode} {ovf}", x)
