@@ -35,8 +35,10 @@ def _cmd_run(args, console):
     from ulpflow.nets.driver import run
     from ulpflow.nets.driver.report import write
 
+    from .cli_simulate import parse_fault
+
     opts = options_from_args(args, form=args.form, engine=args.engine, board=args.board,
-                             hardware=not args.golden_only)
+                             hardware=not args.golden_only, faults=tuple(parse_fault(f) for f in args.fault))
     with console.status("starting") as status:
         def progress(stage, text):
             status.update(escape(f"[{stage}] {text}"))
@@ -57,8 +59,12 @@ def add_parser(sub):
     add_construction_arguments(r)
     r.add_argument("--form", choices=["spatial", "folded"], default="spatial",
                    help="network hardware: spatial (one multiplier per weight) or folded (one MAC per layer)")
-    r.add_argument("--engine", help="simulation engine of ulpflow.sim (default: its bulk engine)")
+    r.add_argument("--engine", choices=["verilator", "cocotb", "cocotb-cycle"],
+                   help="simulation engine (default verilator, the C++ bulk path)")
     r.add_argument("--board", help="synthesise for this target too, e.g. ecp5-25f, ice40-up5k, ulx3s-85f")
+    r.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="build the hardware with a deliberate fault (as ulpflow simulate --fault: "
+                   "weight:LAYER:NEURON:INPUT:CODE, swap:LAYER:NEURON:LEAF:LEAF, table:LAYER:CODE:VALUE)")
     r.add_argument("--golden-only", action="store_true", help="stop after the golden check")
     r.add_argument("-o", "--output", metavar="DIR", help="write report.html, report.md and report.json here")
     r.set_defaults(func=_cmd_run)

@@ -39,7 +39,7 @@ from ulpflow.nets.targets import Domain, parse_target
 from ulpflow.nets.verify import check_intervals, check_pointwise
 
 __all__ = ["RunOptions", "StageResult", "RunResult", "run", "construct", "format_name", "domain_for",
-           "hardware_support", "DEFAULT_ACTIVATION", "FORMS", "STAGES", "MAX_INTERVAL_BITS"]
+           "DEFAULT_ACTIVATION", "FORMS", "STAGES", "MAX_INTERVAL_BITS"]
 
 #: The activation each construction is built with.
 DEFAULT_ACTIVATION = {"c1": "relu", "c2": "step", "c3": "relu", "c4": "relu"}
@@ -60,7 +60,9 @@ class RunOptions:
     ``_wrap`` (:func:`format_name`). ``target`` is a target spec (``random:SEED``,
     ``table:FILE.csv``, ``python:MODULE:FUNCTION``); for C2 ``random:SEED`` is a data set of
     ``points`` points. ``order`` is C4's layer-cake order. ``form``, ``engine`` and ``board`` are
-    the hardware stages' options; ``hardware=False`` stops after the golden check.
+    the hardware stages' options; ``hardware=False`` stops after the golden check. ``faults``
+    (:class:`ulpflow.hdl.network.Fault` objects) builds the hardware with deliberate faults, to
+    watch the comparison catch them.
     """
 
     construction: str
@@ -79,6 +81,7 @@ class RunOptions:
     engine: str | None = None
     board: str | None = None
     hardware: bool = True
+    faults: tuple = ()
 
     def __post_init__(self):
         if self.construction not in CONSTRUCTIONS:
@@ -97,6 +100,8 @@ class RunOptions:
             raise ValueError(f"dims must be a positive integer, not {self.dims!r}")
         if isinstance(self.points, bool) or not isinstance(self.points, int) or self.points < 1:
             raise ValueError(f"points must be a positive integer, not {self.points!r}")
+        if self.faults and not self.hardware:
+            raise ValueError("faults are injected into the hardware; they need the hardware stages")
         if self.board is not None and not self.hardware:
             raise ValueError("a board needs the hardware stages (synthesis builds the network's hardware)")
 
@@ -113,6 +118,8 @@ class RunOptions:
                 parts += [flag, str(v)]
         if self.negative_control:
             parts.append("--negative-control")
+        for f in self.faults:
+            parts += ["--fault", ":".join(str(v) for v in (f.kind, f.layer, *f.args))]
         if not self.hardware:
             parts.append("--golden-only")
         return " ".join(parts)
@@ -224,23 +231,6 @@ def construct(opts: RunOptions):
     return c, target, dom
 
 
-def hardware_support() -> str | None:
-    """None when this installation can generate and simulate network hardware
-    (``ulpflow.hdl.NetworkTop`` and ``ulpflow.sim.simulate_network``), else the reason why not."""
-    import importlib
-    missing = []
-    for module, name in (("ulpflow.hdl", "NetworkTop"), ("ulpflow.sim", "simulate_network")):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as e:
-            return f"cannot import {module} ({e})"
-        if not hasattr(mod, name):
-            missing.append(f"{module}.{name}")
-    if missing:
-        return f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in this version of ulpflow"
-    return None
-
-
 def _full_domain(opts, target):
     """The domain of a data set's format when it is small enough to run whole, else None."""
     full = domain_for(opts.construction, target.in_format, target.d)
@@ -264,26 +254,19 @@ def _hardware_inputs(opts, c, target, dom):
     return target.points, f"the {len(target)}-point data set"
 
 
-def _first_divergence(net, x, rtl, gold, opts):
-    """The first divergence report of the first mismatching input, or '' when this version of
-    ulpflow.sim has no divergence report (the caller shows the mismatching vector then)."""
-    import importlib
-    sim = importlib.import_module("ulpflow.sim")
-    fn = getattr(sim, "first_divergence", None)
-    if fn is None:
-        return ""
-    try:
-        return str(fn(net, x, form=opts.form, engine=opts.engine))
-    except Exception as e:  # the report is a diagnosis: never let it hide the mismatch itself
-        return f"(the first-divergence report failed: {type(e).__name__}: {e})"
-
-
 def run(opts: RunOptions, *, progress=None) -> RunResult:
     """Run the chain of the module docstring; ``progress(stage, text)`` is called as stages start
     and during long ones. Errors that make a stage impossible (a bad option, an assumption broken
     without ``negative_control``, an unrepresentable constant) propagate as ``ValueError`` before
     anything ran; a failure of a hardware stage is recorded in its :class:`StageResult`."""
     say = progress or (lambda stage, text: None)
+    if opts.hardware and opts.engine is not None:
+        from ulpflow.sim.network import NETWORK_ENGINES
+        if opts.engine not in NETWORK_ENGINES:
+            raise ValueError(f"unknown engine {opts.engine!r}; expected one of {', '.join(NETWORK_ENGINES)}")
+    if opts.board is not None:
+        from ulpflow.boards import get_target
+        get_target(opts.board)
     res = RunResult(opts)
     timer = _Timer(res)
     # 1. construct (errors propagate: there is nothing to report without a network)
@@ -311,41 +294,41 @@ def run(opts: RunOptions, *, progress=None) -> RunResult:
         for name in STAGES[2:]:
             res.stages.append(StageResult(name, "skipped", None, "--golden-only"))
         return res
-    why = hardware_support()
-    if why is not None:
-        for name in STAGES[2:]:
-            res.stages.append(StageResult(name, "skipped", None, why))
-        return res
     _hardware_stages(res, opts, net, c, target, dom, timer, say)
     return res
 
 
 def _hardware_stages(res, opts, net, c, target, dom, timer, say):
-    from ulpflow.hdl import NetworkTop
-    from ulpflow.sim import simulate_network
     from ulpflow.sim.compare import codes_equal
+    from ulpflow.sim.network import NetworkSimulator, locate_divergence
 
     x, what = _hardware_inputs(opts, c, target, dom)
-    say("hardware", f"generating the {opts.form} network top")
+    say("hardware", f"generating the {opts.form} hardware and building it in Verilator (cached after the "
+                    "first build)")
+    sim = None
     with timer("hardware") as st:
-        top = NetworkTop(net, form=opts.form)
-        res.hardware = dict(form=opts.form, latency=getattr(top, "latency", None), inputs=what,
-                            engine=opts.engine or "default")
-        st.detail = f"{opts.form} NetworkTop" + (f", latency {top.latency} cycles"
-                                                  if getattr(top, "latency", None) is not None else "")
+        sim = NetworkSimulator(net, form=opts.form, engine=opts.engine, _faults=opts.faults)
+        top = sim.top
+        sim.build()
+        cached = bool(sim.timings.get("build_cached"))
+        res.hardware = dict(form=opts.form, latency=top.latency, cycles_per_vector=top.cycles_per_vector,
+                            inputs=what, engine=sim.engine, build_cached=cached)
+        st.detail = (f"{opts.form} NetworkTop, " + (f"latency {top.latency} cycles, " if top.latency is not None
+                                                     else "") + f"{top.cycles_per_vector} cycle(s) per vector; "
+                     f"Verilator build{' (cached)' if cached else ''}")
     if st.status == "failed":
         return _not_run(res, STAGES[3:])
-    say("verilator", f"Verilator on {x.shape[0]} inputs ({what}); the first build of a design takes longest")
+    say("verilator", f"Verilator on {x.shape[0]} inputs ({what})")
     with timer("verilator") as st:
-        rtl = np.asarray(simulate_network(net, x, form=opts.form, engine=opts.engine))
-        st.detail = f"{x.shape[0]} inputs"
+        rtl = np.asarray(sim.run(x))
+        st.detail = f"{x.shape[0]} inputs, engine {sim.engine}"
     if st.status == "failed":
         return _not_run(res, STAGES[4:])
     say("compare", "comparing with golden")
     with timer("compare") as st:
         gold = net(x)
         if rtl.shape != gold.shape:
-            raise ValueError(f"simulate_network returned shape {rtl.shape}, expected {gold.shape}")
+            raise ValueError(f"the hardware returned outputs of shape {rtl.shape}, expected {gold.shape}")
         fmt = net.out_format
         ok = np.ones(x.shape[0], bool)
         for k in range(gold.shape[1]):
@@ -359,15 +342,19 @@ def _hardware_stages(res, opts, net, c, target, dom, timer, say):
             fin = net.in_format
             res.divergence = (f"first mismatch: x = ({', '.join(fin.show(v) for v in x[i])}): golden "
                               f"{', '.join(fmt.show(v) for v in gold[i])}, RTL {', '.join(fmt.show(v) for v in rtl[i])}")
-            say("compare", "locating the first divergence")
-            report = _first_divergence(net, x[i:i + 1], rtl[i:i + 1], gold[i:i + 1], opts)
-            if report:
-                res.divergence += "\n" + report
+            say("compare", "locating the first divergence (simulating the layers and the neuron alone)")
+            try:
+                report = locate_divergence(net, x[i:i + 1], rtl[i:i + 1], form=opts.form, engine=opts.engine,
+                                           _faults=opts.faults)
+            except Exception as e:  # a diagnosis: it must not hide the mismatch itself
+                report = f"(the first-divergence report failed: {type(e).__name__}: {e})"
+            if report is not None:
+                res.divergence += "\n" + str(report)
     if opts.board is None:
         res.stages.append(StageResult("synthesis", "skipped", None, "no --board"))
         return
     from ulpflow.boards import synthesize
-    say("synthesis", f"synthesis, place and route for {opts.board} (Yosys, nextpnr)")
+    say("synthesis", f"synthesis, place and route for {opts.board} (Yosys, nextpnr; cached by design)")
     with timer("synthesis") as st:
         rep = synthesize(top, opts.board)
         res.synthesis = rep
