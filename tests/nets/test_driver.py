@@ -177,3 +177,45 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text(text[:second] + "AAAA" + text[second + 40:])
     assert 'data-images-rendered="3/4"' in _render(broken, browser, tmp_path / "shot2.png")
+
+
+# ---------------------------------------------------------------------- the hardware half (Verilator)
+@pytest.mark.parametrize("form", ["spatial", "folded"])
+def test_run_c2_16_points_in_verilator(form):
+    res = run(RunOptions("c2", "e4m3", "random:2", points=16, form=form))
+    n = _finite_count("e4m3")
+    assert res.ok, rep.summary_lines(res)
+    assert res.golden.checked == 16 and res.hw_inputs.shape == (n, 1) and res.rtl_mismatch_count == 0
+    assert [s.status for s in res.stages] == ["ok"] * 5 + ["skipped"]
+    data = rep.to_json(res)
+    assert data["hardware"]["checked"] == n and data["hardware"]["mismatches"] == 0
+    assert any(label == "verilator" and f"{n} inputs, 0 mismatches" in text for label, text in rep.summary_lines(res))
+
+
+def test_run_catches_an_injected_fault_and_locates_it():
+    """One wrong label weight in the output layer: the RTL must differ exactly on the inputs of
+    that label's interval [x_j, x_{j+1}) (from the sorted data set), and the divergence report
+    must name the output layer and that product."""
+    from ulpflow.hdl.network import Fault
+    fmt = parse_format("e4m3")
+    clean = run(RunOptions("c2", "e4m3", "random:2", points=16, hardware=False))
+    xs = np.sort(fmt.decode(clean.target.points[:, 0]))
+    order = np.argsort(fmt.decode(clean.target.points[:, 0]), kind="stable")
+    j = 5
+    label = int(clean.target.values[order[j]])
+    wrong = label ^ 0x01                        # the neighbouring value: finite, same sign
+    res = run(RunOptions("c2", "e4m3", "random:2", points=16, faults=(Fault.weight(2, 0, j, wrong),)))
+    dom = fmt.decode(res.hw_inputs[:, 0])
+    predicted = int(((dom >= xs[j]) & (dom < xs[j + 1])).sum())
+    assert not res.ok and res.rtl_mismatch_count == predicted > 0
+    assert "layer 2" in res.divergence and f"product {j}" in res.divergence
+    assert rep.verdict(res) == "FAIL"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("construction,fmt,target", [("c3", "e4m2", "random:1"), ("c3", "e4m3", "random:1"),
+                                                     ("c1", "q3.3s", "random:1")])
+def test_run_universal_networks_in_verilator_folded(construction, fmt, target):
+    res = run(RunOptions(construction, fmt, target, form="folded"))
+    n = _finite_count(fmt)
+    assert res.ok and res.golden.checked == n and res.hw_inputs.shape[0] == n and res.rtl_mismatch_count == 0
