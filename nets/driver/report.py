@@ -19,6 +19,7 @@ import base64
 import html
 import io
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -228,8 +229,10 @@ def plots(res) -> dict:
         if one_d:
             ax.set_xscale("symlog", linthresh=_linthresh(fin))
         ax.set_yscale("symlog", linthresh=_linthresh(fout))
-        broken = "; ".join(v.split(" — ")[0] for v in res.violations) or "no assumption broken"
-        ax.set_title(f"{res.golden.mismatches} failing inputs — broken: {broken}", fontsize=9)
+        broken = res.violations[0].split(" — ")[0] if res.violations else "no assumption broken"
+        more = f" (+{len(res.violations) - 1} more)" if len(res.violations) > 1 else ""
+        ax.set_title(textwrap.fill(f"{res.golden.mismatches} failing inputs — broken: {broken}{more}", 110),
+                     fontsize=9)
         ax.set_xlabel("input" if one_d else "input index")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
