@@ -180,7 +180,7 @@ def test_html_report_renders_in_headless_chromium(tmp_path):
 
 
 # ---------------------------------------------------------------------- the hardware half (Verilator)
-@pytest.mark.parametrize("form", ["spatial", "folded"])
+@pytest.mark.parametrize("form", [pytest.param("spatial", marks=pytest.mark.slow), "folded"])
 def test_run_c2_16_points_in_verilator(form):
     res = run(RunOptions("c2", "e4m3", "random:2", points=16, form=form))
     n = _finite_count("e4m3")
@@ -204,7 +204,7 @@ def test_run_catches_an_injected_fault_and_locates_it():
     j = 5
     label = int(clean.target.values[order[j]])
     wrong = label ^ 0x01                        # the neighbouring value: finite, same sign
-    res = run(RunOptions("c2", "e4m3", "random:2", points=16, faults=(Fault.weight(2, 0, j, wrong),)))
+    res = run(RunOptions("c2", "e4m3", "random:2", points=16, form="folded", faults=(Fault.weight(2, 0, j, wrong),)))
     dom = fmt.decode(res.hw_inputs[:, 0])
     predicted = int(((dom >= xs[j]) & (dom < xs[j + 1])).sum())
     assert not res.ok and res.rtl_mismatch_count == predicted > 0
