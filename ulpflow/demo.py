@@ -3,8 +3,9 @@
 Two universal networks for random targets, each taken through the whole chain of
 ``ulpflow run`` (:mod:`ulpflow.nets.driver`): C3 on e4m2 (every finite float input) and C1 on
 q3.3s (every fixed-point input) — construct, check in golden on every input, generate the
-hardware, run it in Verilator on every input and compare, synthesise it for an ECP5 — one screen
-each. ``--golden-only`` stops after the golden checks; ``--board none`` skips synthesis.
+hardware (folded form), run it in Verilator on every input and compare — one screen each.
+``--board ecp5-25f`` adds the ECP5 synthesis (slow today: Yosys spends tens of minutes reading the
+folded networks' weight memories); ``--golden-only`` stops after the golden checks.
 
 ``--tour`` adds the arithmetic tour: steps 1-4 show rounded arithmetic in the golden model,
 steps 5-6 the same arithmetic as RTL in Verilator through cocotb. Every step checks what it
@@ -110,7 +111,7 @@ def hardware_showcase(console: Console) -> bool:
 FLAGSHIP = (("c3", "e4m2", "random:1"), ("c1", "q3.3s", "random:1"))
 
 
-def flagship(console: Console, *, hardware=True, board="ecp5-25f", form="folded", out=None) -> bool:
+def flagship(console: Console, *, hardware=True, board=None, form="folded", out=None) -> bool:
     """The flagship runs of :data:`FLAGSHIP` through :func:`ulpflow.nets.driver.run`, one screen
     each; True when every one passes."""
     from ulpflow.cli_run import print_summary
@@ -138,12 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ulpflow.demo",
         description="ulpflow's flagship demo: universal networks for random targets (C3 on e4m2, "
                     "C1 on q3.3s), each constructed, checked in golden on every input, run in "
-                    "Verilator on every input against golden and synthesised for an ECP5, with "
-                    "one screen each. The exit status is 0 when every check passes.")
+                    "Verilator on every input against golden (and with --board synthesised), "
+                    "with one screen each. The exit status is 0 when every check passes.")
     p.add_argument("--golden-only", action="store_true",
                    help="construct and check in golden only (no Amaranth, Verilator or synthesis)")
-    p.add_argument("--board", default="ecp5-25f",
-                   help="synthesis target (default ecp5-25f; 'none' skips synthesis)")
+    p.add_argument("--board", default="none",
+                   help="also synthesise both networks for this target, e.g. ecp5-25f (default none: "
+                        "Yosys takes tens of minutes to read the folded networks' weight memories)")
     p.add_argument("--form", choices=["spatial", "folded"], default="folded",
                    help="network hardware form (default folded: one multiplier per layer)")
     p.add_argument("-o", "--output", metavar="DIR", help="write each run's report (HTML, Markdown, JSON) here")
