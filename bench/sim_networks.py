@@ -36,7 +36,7 @@ from ulpflow.golden import Layer, Network, Tree, parse_format
 from ulpflow.golden.activations import get_activation
 from ulpflow.hdl.network import Fault
 from ulpflow.sim import VerilatorRunner
-from ulpflow.sim.network import NetworkSimulator
+from ulpflow.sim.network import SPLIT_ARGS, NetworkSimulator
 
 E4M3 = parse_format("e4m3")
 
@@ -109,10 +109,10 @@ def sizes(args, console, rows):
         net = make_network(widths, seed=size)
         neurons = sum(widths[1:])
         x = np.random.default_rng(3).integers(0, 256, size=(10_000, widths[0])).astype(np.uint8)
-        for form in ("spatial", "folded"):
+        for form in args.forms:
             with tempfile.TemporaryDirectory() as cache:
-                sim = NetworkSimulator(net, form=form, runner=VerilatorRunner(cache=cache))
-                lines = sim._sim.verilog.count("\n")
+                sim = NetworkSimulator(net, form=form, runner=VerilatorRunner(cache=cache, build_args=SPLIT_ARGS))
+                lines = sim.verilog.count("\n")
                 start = time.perf_counter()
                 sim.build()
                 build = time.perf_counter() - start
@@ -135,12 +135,17 @@ def main(argv=None):
     p.add_argument("--percycle-n", type=int, default=20_000, help="vectors of the per-cycle run")
     p.add_argument("--repeat", type=int, default=2, help="best of this many runs")
     p.add_argument("--sizes", default="10,100", help="network sizes of part 2 (10, 100, 1000)")
+    p.add_argument("--forms", default="spatial,folded", help="forms of part 2 (default both)")
     p.add_argument("--skip-sizes", action="store_true", help="part 1 only")
+    p.add_argument("--skip-throughput", action="store_true", help="part 2 only")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.add_argument("--fault", action="store_true",
                    help="self-test: inject a wrong weight; the bench must report the mismatch")
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
+    args.forms = [f for f in args.forms.split(",") if f]
+    if any(f not in ("spatial", "folded") for f in args.forms):
+        p.error(f"--forms: expected spatial and/or folded, not {args.forms}")
     unknown = [s for s in args.sizes if s not in SIZES]
     if unknown:
         p.error(f"--sizes: {unknown} not among {sorted(SIZES)}")
@@ -151,7 +156,8 @@ def main(argv=None):
         throughput(args, console, rows)
         print("fault self-test: every path reported the injected weight fault")
         return 0
-    throughput(args, console, rows)
+    if not args.skip_throughput:
+        throughput(args, console, rows)
     if not args.skip_sizes:
         sizes(args, console, rows)
     if args.json:

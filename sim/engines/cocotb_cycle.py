@@ -38,7 +38,11 @@ class CocotbCycleEngine:
         self.design = design
 
     def build(self, runner):
-        return runner.build({"ulp_dut.v": self.design.verilog}, DUT_MODULE, kind="cocotb")
+        # only the top-level ports are driven and read: no signal inside needs to be public,
+        # which keeps the model small (a network's every wire public takes minutes to compile)
+        public = f'`verilator_config\npublic_flat_rw -module "{DUT_MODULE}" -var "*"\n'
+        return runner.build({"ulp_dut.v": self.design.verilog, "ulp_dut_public.vlt": public}, DUT_MODULE,
+                            kind="cocotb", public=False)
 
     def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None, exact=False):
         d, ports = self.design, self.design.ports

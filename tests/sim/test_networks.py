@@ -74,8 +74,10 @@ def test_folded_tree_engine_is_small():
     assert layer.registers == 1
     wide = Network("e5m2", [netcases.layer(parse_format("e5m2"), 7, 1, get_activation("relu", "e5m2"),
                                            Tree.pairwise(8), np.random.default_rng(0))])
-    assert FoldedLayer(wide.layers[0], wide.in_format).registers == 3
-    layer._MustUse__silence = True
+    wide_layer = FoldedLayer(wide.layers[0], wide.in_format)
+    assert wide_layer.registers == 3
+    for unit in (layer, wide_layer):
+        unit._MustUse__silence = True  # built only to read their register counts
 
 
 # -- first divergence --------------------------------------------------------------------------
@@ -109,15 +111,17 @@ def test_swapped_tree_leaves_are_pinpointed():
 
 
 def test_wrong_table_entry_is_pinpointed():
+    """The last layer's step activation built as a table with one entry flipped (1 <-> 0)."""
     net = netcases.e4m3_d1()
     x = netcases.every_input(net.in_format, 1)
-    sums = net.trace(x).layers[1].sums
+    sums = net.trace(x).layers[2].sums
     code = int(sums[100, 0])
-    act = net.layers[1].activation
-    wrong = int(act(np.array([code], dtype=act.in_format.dtype))[0]) ^ 0x01
-    d = _divergence(net, [Fault.table(1, code, wrong)], "folded")
-    assert (d.layer, d.what) == (1, "activation"), str(d)
-    assert d.rtl == wrong
+    act = net.layers[2].activation
+    right = int(act(np.array([code], dtype=act.in_format.dtype))[0])
+    wrong = act.out_format.zero_code if right != act.out_format.zero_code else act.out_format.one_code
+    d = _divergence(net, [Fault.table(2, code, wrong)], "folded")
+    assert (d.layer, d.neuron, d.what) == (2, 0, "activation"), str(d)
+    assert (d.golden, d.rtl) == (right, wrong)
 
 
 def test_agreeing_outputs_have_no_divergence():
@@ -164,3 +168,40 @@ def test_folded_pipeline_fill_is_waited_for():
     assert fill > sim.top.cycles_per_vector + 1 + 1000
     x = netcases.every_input(f, 1)[:1]
     assert (sim.run(x) == net(x, strict=False)).all()
+
+
+# -- 16-bit tables and fused layers ----------------------------------------------------------------
+@pytest.mark.parametrize("form", FORMS)
+def test_bf16_table_activation(form):
+    """A correctly rounded tanh over every bf16 input: a 2^16-entry table per activation unit."""
+    f = parse_format("bf16")
+    rng = np.random.default_rng(12)
+    net = Network(f, [netcases.layer(f, 1, 2, get_activation("tanh", f), Tree.pairwise(2), rng)])
+    x = np.arange(1 << 16, dtype=np.uint16).reshape(-1, 1)
+    assert (simulate_network(net, x, form=form) == net(x, strict=False)).all()
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_fused_layer_matches_golden(form):
+    """A layer of GPU fused blocks (ampere.mma.f16.f32: blocks of 8, truncation to 24 bits), two
+    blocks per neuron, then a ReLU into fp16."""
+    from ulpflow.golden.mma import get_model
+
+    model = get_model("ampere.mma.f16.f32")
+    f16, f32 = parse_format("fp16"), parse_format("fp32")
+    rng = np.random.default_rng(13)
+    n_in = 12
+    layer = Layer(f16.encode(rng.normal(0, 1, (2, n_in))), f32.encode(rng.normal(0, 1, 2)),
+                  weight_format=f16, acc_format=f32, product_format=f32,
+                  activation=get_activation("relu", f32, f16),
+                  tree=Tree.fused(n_in + 1, model.spec, block=model.L))
+    net = Network(f16, [layer])
+    x = np.concatenate([f16.encode(rng.normal(0, 4, (20_000, n_in))),
+                        rng.integers(0, 1 << 16, size=(2_000, n_in)).astype(np.uint16)])
+    assert (simulate_network(net, x, form=form) == net(x, strict=False)).all()
+    # blocks in another order than a FusedDotProduct chains them: refused, not mis-built
+    odd = Tree.from_fused([list(range(8, 12)) + [12], list(range(8)) + ["n0"]], model.spec)
+    bad = Layer(layer.weights, layer.bias, weight_format=f16, acc_format=f32, product_format=f32,
+                activation=layer.activation, tree=odd)
+    with pytest.raises(ValueError, match=r"neuron 0 is not Tree.fused\(13, spec, block=4\)"):
+        NetworkTop(Network(f16, [bad]), form)
