@@ -110,8 +110,11 @@ class NetworkSimulator:
         if n == 0:
             return np.zeros((0, self.net.n_out), dtype=self.net.out_format.dtype)
         inputs = {f"x__{j}": np.ascontiguousarray(x[:, j]) for j in range(self.net.n_in)}
-        latency = self.top.latency or 0
-        timeout = n * (self.top.cycles_per_vector + 1) + latency + 1000
+        # the first result waits for the pipeline to fill: the spatial latency, or in the folded
+        # form every layer's cycles per vector (the slowest layer alone only bounds throughput)
+        fill = self.top.latency if self.top.latency is not None else sum(
+            u.cycles_per_vector + 1 for u in self.top.layers)
+        timeout = n * (self.top.cycles_per_vector + 1) + fill + 1000
         out = self._sim.run(inputs, timeout_cycles=timeout, stall=stall)
         y = np.empty((n, self.net.n_out), dtype=self.net.out_format.dtype)
         for k in range(self.net.n_out):

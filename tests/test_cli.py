@@ -116,10 +116,12 @@ def test_demo_rejects_unknown_options():
 
 
 def test_demo_golden_only_passes():
-    r = subprocess.run([sys.executable, "-m", "ulpflow.demo", "--golden-only"],
+    r = subprocess.run([sys.executable, "-m", "ulpflow.demo", "--golden-only", "--tour"],
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "demo passed" in r.stdout and "Verilator" not in r.stdout
+    # the flagship: every finite e4m2 input (119) and every q3.3s input (63), in golden
+    assert "119 inputs, 0 mismatches" in r.stdout and "63 inputs, 0 mismatches" in r.stdout
     # step 5: one e4m3fn dot product under every GPU matrix-unit model, a one-hot sum under each
     assert "5. GPU matrix units" in r.stdout and "hopper.wgmma.e4m3.f32 (L=32, F=13)" in r.stdout
     assert "blackwell.tcgen05.e4m3.f32" in r.stdout and "│ NO" not in r.stdout

@@ -8,45 +8,26 @@ from pathlib import Path
 
 from rich.markup import escape
 
-_DEFAULT_ACT = {"c1": "relu", "c2": "step", "c3": "relu", "c4": "relu"}
-
-
-def _format_name(args):
-    name = args.format
-    if getattr(args, "subnormals", "on") == "off":
-        name += "_ftz"
-    if getattr(args, "overflow", None) == "wrap":
-        name += "_wrap"
-    return name
-
 
 def _meta_path(net_path: Path) -> Path:
     return net_path.with_name(net_path.name + ".construction.json")
 
 
-def _domain(construction, fmt, dims):
-    from fractions import Fraction
+def options_from_args(args, **hardware):
+    """The driver's RunOptions from the parsed construction arguments (``hardware``: the
+    options only ``ulpflow run`` has)."""
+    from ulpflow.nets.driver import RunOptions
 
-    from ulpflow.nets.targets import Domain
-    if construction == "c4":
-        return Domain(fmt, dims, Fraction(-1), Fraction(1))
-    return Domain(fmt, dims)
+    return RunOptions(args.construction, args.format, args.target, activation=args.activation, tree=args.tree,
+                      rounding=args.rounding, subnormals=args.subnormals, overflow=args.overflow, dims=args.dims,
+                      points=args.points, order=args.order, negative_control=args.negative_control, **hardware)
 
 
 def _cmd_construct(args, console):
-    from ulpflow.golden import parse_format
-    from ulpflow.nets import build
-    from ulpflow.nets.targets import parse_target
+    from ulpflow.nets.driver import construct
 
-    act = args.activation or _DEFAULT_ACT[args.construction]
-    if act != _DEFAULT_ACT[args.construction]:
-        raise ValueError(f"{args.construction} is built with the activation {_DEFAULT_ACT[args.construction]}, "
-                         f"not {act!r}")
-    fmt = parse_format(_format_name(args))
-    dom = _domain(args.construction, fmt, args.dims)
-    target = parse_target(args.target, dom, dataset=args.construction == "c2", dataset_size=args.points)
-    c = build(args.construction, target, tree=args.tree, rounding=args.rounding, order=args.order,
-              allow_violations=args.negative_control)
+    c, target, dom = construct(options_from_args(args))
+    fmt = target.in_format
     out = Path(args.output)
     out.write_text(c.network.dumps())
     meta = dict(construction=c.name, format=str(fmt), target=args.target, tree=args.tree, order=args.order,
@@ -65,6 +46,7 @@ def _cmd_construct(args, console):
 
 def _cmd_check(args, console):
     from ulpflow.golden import Network
+    from ulpflow.nets.driver import MAX_INTERVAL_BITS, domain_for
     from ulpflow.nets.targets import parse_target
     from ulpflow.nets.verify import check_intervals, check_pointwise
 
@@ -78,7 +60,7 @@ def _cmd_check(args, console):
         meta = json.loads(_meta_path(path).read_text())
     construction = meta.get("construction")
     dims = net.n_in
-    dom = _domain(construction, net.in_format, dims)
+    dom = domain_for(construction, net.in_format, dims)
     is_c2 = construction == "c2"
     spec = args.target or meta.get("target")
     if spec is None:
@@ -87,7 +69,7 @@ def _cmd_check(args, console):
     r = check_pointwise(net, target)
     console.print(escape(f"golden, {'data set' if is_c2 else dom}: {r}"))
     bad = r.mismatches
-    if construction == "c4" and net.in_format.bits <= 8 and not args.no_intervals:
+    if construction == "c4" and net.in_format.bits <= MAX_INTERVAL_BITS and not args.no_intervals:
         ri = check_intervals(net, target)
         console.print(escape(f"interval semantics: {ri}"))
         bad += ri.mismatches
@@ -108,8 +90,8 @@ def _cmd_distinguish(args, console):
     return 0
 
 
-def add_parser(sub):
-    c = sub.add_parser("construct", help="build a construction (c1–c4) for a target and save the network JSON")
+def add_construction_arguments(c):
+    """The options of ``construct`` that ``run`` shares."""
     c.add_argument("construction", choices=["c1", "c2", "c3", "c4"])
     c.add_argument("--format", required=True, help="number format, e.g. q4.4s, e4m3")
     c.add_argument("--activation", help="relu (c1, c3, c4) or step (c2); the default")
@@ -124,6 +106,11 @@ def add_parser(sub):
                    "random:SEED are negative controls)")
     c.add_argument("--negative-control", action="store_true",
                    help="build even when an assumption is broken, listing the broken assumptions")
+
+
+def add_parser(sub):
+    c = sub.add_parser("construct", help="build a construction (c1–c4) for a target and save the network JSON")
+    add_construction_arguments(c)
     c.add_argument("-o", "--output", required=True, help="network JSON to write")
     c.set_defaults(func=_cmd_construct)
 

@@ -1,9 +1,16 @@
 """The flagship demo (``make demo`` / ``python -m ulpflow.demo``).
 
-Each step prints what it computed and checks it, so the demo is also a smoke test of the installed
-toolchain: steps 1-5 use the golden model (step 5: GPU matrix units, ``ulpflow.golden.mma``),
-steps 6-8 generate hardware with Amaranth and simulate it in Verilator through cocotb
-(``--golden-only`` skips them).
+Two universal networks for random targets, each taken through the whole chain of
+``ulpflow run`` (:mod:`ulpflow.nets.driver`): C3 on e4m2 (every finite float input) and C1 on
+q3.3s (every fixed-point input) — construct, check in golden on every input, generate the
+hardware (folded form), run it in Verilator on every input and compare — one screen each.
+``--board ecp5-25f`` adds the ECP5 synthesis (slow today: Yosys spends tens of minutes reading the
+folded networks' weight memories); ``--golden-only`` stops after the golden checks.
+
+``--tour`` adds the arithmetic tour: steps 1-5 show rounded arithmetic in the golden model
+(step 5: GPU matrix units, ``ulpflow.golden.mma``), steps 6-8 the same arithmetic as RTL in
+Verilator through cocotb. Every step checks what it
+prints, so the demo is also a smoke test of the installed toolchain.
 """
 
 from __future__ import annotations
@@ -158,16 +165,51 @@ def hardware_showcase(console: Console) -> bool:
     return bool(ok)
 
 
+#: The flagship runs: (construction, format, target).
+FLAGSHIP = (("c3", "e4m2", "random:1"), ("c1", "q3.3s", "random:1"))
+
+
+def flagship(console: Console, *, hardware=True, board=None, form="folded", out=None) -> bool:
+    """The flagship runs of :data:`FLAGSHIP` through :func:`ulpflow.nets.driver.run`, one screen
+    each; True when every one passes."""
+    from ulpflow.cli_run import print_summary
+    from ulpflow.nets.driver import RunOptions, run
+    from ulpflow.nets.driver.report import write
+
+    ok = True
+    for i, (name, fmt, target) in enumerate(FLAGSHIP, start=1):
+        opts = RunOptions(name, fmt, target, form=form, board=board if hardware else None, hardware=hardware)
+        console.rule(f"[bold]{i}. {name} on {fmt}: a universal network for a random target")
+        with console.status("starting") as status:
+            def progress(stage, text):
+                status.update(f"[{stage}] {text}")
+                if not console.is_terminal:
+                    console.print(f"  ... {stage}: {text}", style="dim", markup=False)
+            res = run(opts, progress=progress)
+            paths = write(res, f"{out}/{name}-{fmt}") if out else None
+        print_summary(res, console, paths)
+        ok &= res.ok
+    return ok
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ulpflow.demo",
-        description="ulpflow's flagship demo: steps 1-5 show rounded arithmetic in the golden "
-                    "model (5: GPU matrix units), steps 6-8 generate the same arithmetic as "
-                    "hardware (Amaranth) and "
-                    "check it in Verilator through cocotb. Every step checks what it prints; "
-                    "the exit status is 0 when all checks pass.")
+        description="ulpflow's flagship demo: universal networks for random targets (C3 on e4m2, "
+                    "C1 on q3.3s), each constructed, checked in golden on every input, run in "
+                    "Verilator on every input against golden (and with --board synthesised), "
+                    "with one screen each. The exit status is 0 when every check passes.")
     p.add_argument("--golden-only", action="store_true",
-                   help="run steps 1-5 only (no Amaranth, Verilator or cocotb needed)")
+                   help="construct and check in golden only (no Amaranth, Verilator or synthesis)")
+    p.add_argument("--board", default="none",
+                   help="also synthesise both networks for this target, e.g. ecp5-25f (default none: "
+                        "Yosys takes tens of minutes to read the folded networks' weight memories)")
+    p.add_argument("--form", choices=["spatial", "folded"], default="folded",
+                   help="network hardware form (default folded: one multiplier per layer)")
+    p.add_argument("-o", "--output", metavar="DIR", help="write each run's report (HTML, Markdown, JSON) here")
+    p.add_argument("--tour", action="store_true",
+                   help="also run the arithmetic tour: rounded arithmetic in golden (steps 1-5) and "
+                        "in RTL through cocotb (steps 6-8, not with --golden-only)")
     return p
 
 
@@ -177,11 +219,14 @@ def main(argv=None) -> int:
     if not console.is_terminal:
         console = Console(width=120)
     t0 = time.perf_counter()
-    ok = golden_showcase(console)
-    if not args.golden_only:
-        console.print("[dim]steps 6-8 build each unit with Verilator: about two minutes on a "
-                      "first run, then from the build cache[/dim]")
-        ok &= hardware_showcase(console)
+    board = None if args.board == "none" else args.board
+    ok = flagship(console, hardware=not args.golden_only, board=board, form=args.form, out=args.output)
+    if args.tour:
+        ok &= golden_showcase(console)
+        if not args.golden_only:
+            console.print("[dim]steps 6-8 build each unit with Verilator: about two minutes on a "
+                          "first run, then from the build cache[/dim]")
+            ok &= hardware_showcase(console)
     console.rule()
     console.print(f"demo {'passed' if ok else '[red]FAILED[/red]'} in {time.perf_counter() - t0:.1f} s")
     return 0 if ok else 1

@@ -258,7 +258,7 @@ def test_c4_every_threshold_every_box(name):
     dom = Domain(fmt, 1, Fraction(-1), Fraction(1))
     for c in dom.axis():
         z = value_of(fmt, c)
-        for kind, pred in ((">", lambda x: x > z), ("<=", lambda x: x <= z)):
+        for kind, pred in ((">", lambda x: x > z), ("<=", lambda x: x <= z), (">=", lambda x: x >= z)):
             t = _indicator_target(fmt, dom, pred)
             net = threshold_net(fmt, z, kind).network
             assert check_pointwise(net, t).mismatches == 0

@@ -87,6 +87,14 @@ def test_distinguishability_e4m3_all_weights(act):
     assert r.ok, r
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "gelu", "sin", "cos"])
+def test_distinguishability_e5m2_all_weights(act):
+    r = distinguishability("e5m2", act)
+    assert r.inputs == 247 and r.neurons == 247 * 247   # 2·(2^7 − 4) − 1 finite values
+    assert r.ok, r
+
+
 def test_distinguishability_pairs_are_real_and_separated_pairs_are_separated():
     """ReLU on two's-complement q4.4 with ±1 weights: the pair found is checked one neuron at a
     time with plain float arithmetic and saturation (an independent evaluation), and pairs not

@@ -153,6 +153,23 @@ def test_bad_inputs_are_one_clear_error():
         NetworkTop("net.json")
 
 
+def test_folded_pipeline_fill_is_waited_for():
+    """Two wide folded layers in a row: the first result needs both layers' cycles, more than the
+    slowest layer's per-vector time plus a margin (the run waited only for that, and timed out)."""
+    f = parse_format("q4.4")
+    rng = np.random.default_rng(5)
+    relu = get_activation("relu", f)
+    net = Network(f, [netcases.layer(f, 1, 40, relu, Tree.sequential(2), rng),
+                      netcases.layer(f, 40, 40, relu, Tree.sequential(41), rng),
+                      netcases.layer(f, 40, 40, relu, Tree.sequential(41), rng),
+                      netcases.layer(f, 40, 1, relu, Tree.sequential(41), rng)])
+    sim = NetworkSimulator(net, form="folded")
+    fill = sum(u.cycles_per_vector for u in sim.top.layers)
+    assert fill > sim.top.cycles_per_vector + 1 + 1000
+    x = netcases.every_input(f, 1)[:1]
+    assert (sim.run(x) == net(x, strict=False)).all()
+
+
 # -- 16-bit tables and fused layers ----------------------------------------------------------------
 @pytest.mark.parametrize("form", FORMS)
 def test_bf16_table_activation(form):
