@@ -128,11 +128,12 @@ def _unit_class(op, fmt):
             ("add", "fixed"): FixedAdder, ("mul", "fixed"): FixedMultiplier}[(op, f.kind)], f
 
 
-def build_unit(op, fmt, *, latency=0, rounding="RNE", to=None):
+def build_unit(op, fmt, *, latency=0, rounding="RNE", to=None, _mutate=None):
     """The ulpflow.hdl unit for ``op`` ("add", "mul", "convert") over ``fmt``.
 
     add / mul pick the float or fixed-point unit by the format's kind; convert goes from
-    ``fmt`` to ``to`` (required). Errors name the bad value.
+    ``fmt`` to ``to`` (required). Errors name the bad value. ``_mutate`` is the units' private
+    fault hook, for the tests that show a check can fail.
     """
     from ulpflow.golden import parse_format
 
@@ -140,10 +141,10 @@ def build_unit(op, fmt, *, latency=0, rounding="RNE", to=None):
     if op == "convert":
         if to is None:
             raise ValueError("unit 'convert' needs a destination format (to=, --to F)")
-        return cls(f, parse_format(to), rounding=rounding, latency=latency)
+        return cls(f, parse_format(to), rounding=rounding, latency=latency, _mutate=_mutate)
     if to is not None:
         raise ValueError(f"to= (--to) is for unit 'convert' only, not {op!r}")
-    return cls(f, rounding=rounding, latency=latency)
+    return cls(f, rounding=rounding, latency=latency, _mutate=_mutate)
 
 
 def unit_latencies(op, fmt):
