@@ -25,12 +25,16 @@ from .fixed_unit import FixedAdder, FixedMultiplier
 from .float_unit import FloatAdder, FloatMultiplier
 from .signature import UnitSignature
 
-__all__ = ["ReductionTree", "FoldedMAC"]
+__all__ = ["ReductionTree", "FoldedMAC", "build_tree"]
 
 
-def _adder(fmt, rounding, latency, _mutate=None):
-    cls = FloatAdder if fmt.kind == "float" else FixedAdder
-    return cls(fmt, rounding=rounding, latency=latency, _mutate=_mutate)
+def _adder(fmt, out, rounding, latency, _mutate=None):
+    """The adder of ``fmt`` (one format or an operand pair) into ``out``."""
+    kind = (fmt[0] if isinstance(fmt, tuple) else fmt).kind
+    cls = FloatAdder if kind == "float" else FixedAdder
+    if isinstance(fmt, tuple) and fmt[0] == fmt[1]:
+        fmt = fmt[0]
+    return cls(fmt, rounding=rounding, out=out, latency=latency, _mutate=_mutate)
 
 
 class ReductionTree(wiring.Component):
@@ -94,33 +98,50 @@ class ReductionTree(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        L = self.level_latency
-        levels = self.tree.levels
-        fmt = self.out_format
-        outs = {}  # node id -> (signal, time at which it is valid)
-
-        def operand(ref, need):
-            kind, idx = ref
-            if kind == "leaf":
-                value, ready = self.i.payload.terms[idx], 0
-            elif kind == "node":
-                value, ready = outs[idx]
-            else:  # the zero leaf: +0 of the accumulator format, valid at any time
-                return Const(fmt.zero_code, fmt.bits)
-            return delay(m, value, need - ready, name=f"bal_{kind}{idx}_")
-
-        for j, left, right in self.tree.internal_nodes():
-            start = (levels[j] - 1) * L
-            add = _adder(fmt, self.rounding, L, self._mutate)
-            m.submodules[f"node{j}"] = add
-            m.d.comb += [add.i.payload.a.eq(operand(left, start)),
-                         add.i.payload.b.eq(operand(right, start))]
-            res = Signal(fmt.bits, name=f"node{j}")
-            m.d.comb += res.eq(add.o.payload.result)
-            outs[j] = (res, levels[j] * L)
-        m.d.comb += self.o.payload.result.eq(operand(self.tree.root, self.latency))
+        leaves = [(self.i.payload.terms[k], self.out_format) for k in range(self.tree.n_terms)]
+        root, _nodes = build_tree(m, self.tree, leaves, self.out_format, rounding=self.rounding,
+                                  level_latency=self.level_latency, mutate=self._mutate)
+        m.d.comb += self.o.payload.result.eq(root)
         valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
+
+
+def build_tree(m, tree, leaves, out, *, rounding, level_latency, mutate=None, prefix=""):
+    """Adders for every internal node of ``tree`` in module ``m``: the datapath of
+    :class:`ReductionTree`, shared with the network layers.
+
+    ``leaves[i]`` is ``(value, format)`` of leaf ``i``, all valid at time 0; the zero leaf is +0
+    of ``out``. Node ``j`` is its own adder (operand formats as its operands', rounded to
+    ``out``) with ``level_latency`` cycles, starting at ``(level - 1) * level_latency``; shallower
+    operands are delayed to meet it. Returns ``(root, nodes)``: the root value, valid at
+    ``tree.depth * level_latency``, and ``{node id: (signal, time it is valid)}``.
+    """
+    L = level_latency
+    levels = tree.levels
+    outs = {}  # node id -> (signal, time at which it is valid)
+
+    def operand(ref, need):
+        kind, idx = ref
+        if kind == "leaf":
+            (value, fmt), ready = leaves[idx], 0
+        elif kind == "node":
+            (value, ready), fmt = outs[idx], out
+        else:  # the zero leaf: +0 of the accumulator format, valid at any time
+            return Const(out.zero_code, out.bits), out
+        return delay(m, value, need - ready, name=f"{prefix}bal_{kind}{idx}_"), fmt
+
+    for j, left, right in tree.internal_nodes():
+        start = (levels[j] - 1) * L
+        a, fa = operand(left, start)
+        b, fb = operand(right, start)
+        add = _adder((fa, fb), out, rounding, L, mutate)
+        m.submodules[f"{prefix}node{j}"] = add
+        m.d.comb += [add.i.payload.a.eq(a), add.i.payload.b.eq(b)]
+        res = Signal(out.bits, name=f"{prefix}node{j}")
+        m.d.comb += res.eq(add.o.payload.result)
+        outs[j] = (res, levels[j] * L)
+    root, _fmt = operand(tree.root, tree.depth * L)
+    return root, outs
 
 
 def _chain(order):
@@ -282,7 +303,7 @@ class FoldedMAC(wiring.Component):
         m.d.comb += term.eq(Mux(is_bias_d, bias_d, mul.o.payload.result))
 
         acc = Signal(fmt.bits, name="acc", reset_less=True)
-        m.submodules.add = add = _adder(fmt, self.rounding, 0, self._mutate)
+        m.submodules.add = add = _adder(fmt, fmt, self.rounding, 0, self._mutate)
         m.d.comb += [add.i.payload.a.eq(Mux(first_d, fmt.zero_code, acc)),
                      add.i.payload.b.eq(term)]
         sum_ = add.o.payload.result

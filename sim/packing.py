@@ -93,6 +93,10 @@ class UnitPorts:
     ``verilog_in`` / ``verilog_out`` map each Verilog data port to ``(width, ports)``, the data
     ports it carries; ``valid_in`` lists the Verilog ``valid`` ports of the input streams (the
     simulator drives them), ``valid_out`` the ``valid`` port of the output stream (or None).
+    ``ready_in`` is the ``ready`` port of the input stream (the unit drives it; None for an
+    always-ready stream), ``ready_out`` the ``ready`` port of the output stream (the simulator
+    drives it; None for an always-ready stream). A vector is taken on a rising edge where its
+    valid and ready are both high.
     """
 
     name: str
@@ -104,6 +108,13 @@ class UnitPorts:
     valid_out: str | None
     verilog_in: dict
     verilog_out: dict
+    ready_in: str | None = None
+    ready_out: str | None = None
+
+    @property
+    def has_ready(self) -> bool:
+        """Whether either stream has back-pressure (a ready signal)."""
+        return bool(self.ready_in or self.ready_out)
 
     @property
     def formats(self) -> dict:
@@ -116,6 +127,7 @@ class UnitPorts:
         names = set(self.verilog_in) | set(self.verilog_out) | set(self.valid_in)
         if self.valid_out:
             names.add(self.valid_out)
+        names.update(r for r in (self.ready_in, self.ready_out) if r)
         return names
 
 
@@ -157,15 +169,14 @@ def unit_ports(unit) -> UnitPorts:
     widths_out: dict[str, int] = {}
     valid_in: list[str] = []
     valid_out: list[str] = []
+    ready_in: list[str] = []
+    ready_out: list[str] = []
     streams = {k for k, m in signature.members.items() if _is_stream(m)}
     for key in streams:
         member = signature.members[key]
         sig = member.signature
         if not sig.always_ready:
-            raise ValueError(
-                f"stream {key!r} of {name} has a ready signal; simulate() feeds one vector per cycle "
-                "and needs streams built with always_ready=True"
-            )
+            (ready_in if member.flow == wiring.In else ready_out).append(f"{key}__ready")
         payload = Shape.cast(sig.members["payload"].shape).width
         (valid_in if member.flow == wiring.In else valid_out).append(f"{key}__valid")
         if payload:
@@ -187,6 +198,9 @@ def unit_ports(unit) -> UnitPorts:
             widths_out[port] = shape.width
     if len(valid_out) > 1:
         raise ValueError(f"{name} has {len(valid_out)} output streams; simulate() reads one")
+    if len(ready_in) > 1:
+        raise ValueError(f"{name} has {len(ready_in)} input streams with a ready signal; simulate() "
+                         "drives one")
     for fname, width, *_ in ins + outs:
         if width > MAX_PORT_BITS:
             raise ValueError(
@@ -205,6 +219,7 @@ def unit_ports(unit) -> UnitPorts:
     return UnitPorts(
         name, inputs, outputs, in_words, out_words, tuple(valid_in), valid_out[0] if valid_out else None,
         _carriers(inputs, widths_in), _carriers(outputs, widths_out),
+        ready_in[0] if ready_in else None, ready_out[0] if ready_out else None,
     )
 
 

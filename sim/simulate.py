@@ -320,6 +320,7 @@ class UnitSimulator:
         timeout_cycles: int | None = None,
         expected: Mapping[str, object] | None = None,
         formats=None,
+        stall: tuple[int, int] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run the vectors through the unit; return each output port's codes, in order.
 
@@ -342,6 +343,11 @@ class UnitSimulator:
             message and to compare float outputs NaN-by-class. A single format applies to every
             port of its width. Without ``formats`` the codes must match exactly, and the
             formats the unit's signature records (if any) decode the message.
+        stall : (per_mille, seed), optional
+            Engine ``"verilator"`` only: the source withholds ``valid`` and the sink withholds
+            ``ready`` on pseudo-random cycles (each with probability ``per_mille / 1000``), to
+            check that back-pressure leaves the results unchanged. Needs a unit that follows
+            its valid signals (the latency is then not checked).
 
         Returns
         -------
@@ -358,9 +364,22 @@ class UnitSimulator:
             timeout_cycles = n + (latency or 0) + (1000 if latency is None else 1)
         if n == 0:
             return {p.name: np.zeros(0, p.dtype) for p in self.outputs}
+        extra = {}
+        if stall is not None:
+            if self.engine != "verilator":
+                raise ValueError(f"stall= needs engine='verilator', not {self.engine!r}")
+            per_mille, seed = stall
+            if not 0 <= int(per_mille) < 1000:
+                raise ValueError(f"stall probability must be 0 .. 999 per mille, not {per_mille!r}")
+            if not self.has_valid_out:
+                raise ValueError(f"stall= needs a unit with an output valid; {self.name} has none")
+            extra = {"stall": int(per_mille), "seed": int(seed)}
+            if per_mille:
+                timeout_cycles = max(timeout_cycles, 4 * timeout_cycles * 1000 // (1000 - int(per_mille)))
         start = time.perf_counter()
         result = self._engine().run(self.runner, self._build, n=n, bits=bits, latency=latency,
-                                    timeout=timeout_cycles, expected=expected, formats=formats, exact=exact)
+                                    timeout=timeout_cycles, expected=expected, formats=formats, exact=exact,
+                                    **extra)
         self.timings["run"] = time.perf_counter() - start
         return result
 

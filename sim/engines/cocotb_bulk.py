@@ -167,6 +167,9 @@ class CocotbBulkEngine:
     def __init__(self, design: Design, *, clock: str = CLOCK_SOURCES[0], lanes: int = 1):
         bench_build_args(clock)  # rejects an unknown clock source now
         self.design, self.clock, self.lanes = design, clock, check_lanes(lanes)
+        if self.lanes > 1 and design.ports.ready_in:
+            raise ValueError(f"lanes={lanes} needs a unit whose input stream is always ready; "
+                             f"{design.name} has back-pressure")
 
     def build(self, runner):
         ports = self.design.ports

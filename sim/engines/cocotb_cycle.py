@@ -46,6 +46,8 @@ class CocotbCycleEngine:
             job = job_table(ports, folder, n=n, latency=latency, timeout=timeout, name=d.name,
                             has_clock=d.has_clock, expected=expected, formats=formats, exact=exact)
             job |= {
+                "ready_in": ports.ready_in,
+                "ready_out": ports.ready_out,
                 "clock": d.clock if d.has_clock else None,
                 "reset": d.reset if d.has_reset else None,
                 "valid_in": list(ports.valid_in),
@@ -105,6 +107,9 @@ if _cocotb is not None:
         count = [0]
         valid_in = [getattr(dut, name) for name in job["valid_in"]]
         valid_out = getattr(dut, job["valid_out"]) if job["valid_out"] else None
+        ready_in = getattr(dut, job["ready_in"]) if job.get("ready_in") else None
+        if job.get("ready_out"):
+            getattr(dut, job["ready_out"]).value = 1  # the sink always takes
 
         def set_valid(value):
             for handle in valid_in:
@@ -160,8 +165,9 @@ if _cocotb is not None:
                     take = cyc >= latency
                 if take:
                     take_outputs()
+                accepted = i_in < n and (ready_in is None or bool(int(ready_in.value)))
                 await RisingEdge(clk)
-                if i_in < n:
+                if accepted:
                     i_in += 1
                 cyc += 1
                 assert cyc <= job["timeout"] or count[0] >= n, (

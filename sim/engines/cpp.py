@@ -61,13 +61,17 @@ class CppEngine:
         return runner.build(sources, HARNESS_MODULE, kind="exe",
                             cpp_sources={"ulpflow_harness.cpp": harness_cpp(self.design)})
 
-    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None, exact=False):
+    def run(self, runner, build, *, n, bits, latency, timeout, expected=None, formats=None, exact=False,
+            stall=0, seed=0):
+        """Run ``n`` vectors; ``stall`` (per mille, with ``seed``) drops the source's valid and the
+        sink's ready on pseudo-random cycles (the results must not change)."""
         ports = self.design.ports
         with runner.run_dir(keep_on_error=False) as folder:
             vin, vout = folder / "in.bin", folder / "out.bin"
             write_vectors(vin, ports.inputs, ports.in_words, bits, n)
-            lat = -1 if latency is None else latency
-            runner.run_exe(build, [vin, vout, n, lat, timeout], cwd=folder)
+            lat = -1 if latency is None or stall else latency
+            extra = [int(stall), int(seed)] if stall else []
+            runner.run_exe(build, [vin, vout, n, lat, timeout, *extra], cwd=folder)
             result = read_results(vout, ports.outputs, ports.out_words, n)
         if expected is not None:
             widths = {p.name: (p.width, p.signed) for p in ports.inputs + ports.outputs}

@@ -3,7 +3,7 @@
 The C++ and the bulk cocotb engines drive the unit through one generated Verilog module,
 ``ulpflow_harness`` (template ``sim/templates/harness.v``): one packed input word ``vin``, one
 packed output word ``vout`` (layout: :mod:`ulpflow.sim.packing`), and the stream handshakes as
-``valid_in`` / ``valid_out``.
+``valid_in`` / ``ready_in`` / ``valid_out`` / ``ready_out``.
 """
 
 from __future__ import annotations
@@ -68,6 +68,12 @@ def harness_verilog(design: Design) -> str:
         conns.append(f".{verilog}(o_{verilog})")
         for p in carried:
             fields.append((32 * p.offset, 32 * p.words, f"o_{verilog}[{p.bit + p.width - 1}:{p.bit}]", p))
+    if ports.ready_in:
+        conns.append(f".{ports.ready_in}(ready_in)")
+    else:
+        wires.append("  assign ready_in = 1'b1;")
+    if ports.ready_out:
+        conns.append(f".{ports.ready_out}(ready_out)")
     if ports.valid_out:
         wires.append("  wire unit_valid_out;")
         conns.append(f".{ports.valid_out}(unit_valid_out)")

@@ -2,7 +2,8 @@
 // monitor of a cocotb bulk test. Only the ports are visible to cocotb (the model is built without
 // --public-flat-rw).
 //
-// Lane k of the bench receives vectors k, k + K, k + 2K, ... (K = LANES), one per cycle; the DPI
+// Lane k of the bench receives vectors k, k + K, k + 2K, ... (K = LANES), one per cycle (a unit
+// with back-pressure keeps a vector until its ready_in is high; such a unit runs with K = 1); the DPI
 // side stores each lane's results at those indices, so the output file is in vector order
 // whatever the lanes do. Everything the units see changes with non-blocking assignments, so their
 // own registers sample the values from before the edge; the monitor's bookkeeping is blocking
@@ -30,14 +31,15 @@ module @MODULE@(
   reg [1:0] reset_edges;
   reg [K*IW-1:0] vec, nxt;
   string in_name, out_name;
-  wire [K-1:0] valid_in, valid_out;
+  wire [K-1:0] valid_in, valid_out, ready_in;
   wire [OW-1:0] vout [K];
 
   genvar j;
   generate
     for (j = 0; j < K; j = j + 1) begin : lane
       assign valid_in[j] = running && (row * K + j < n);
-      @HARNESS@ h(.clk(clk), .rst(!running), .valid_in(valid_in[j]), .vin(vec[j*IW +: IW]),
+      @HARNESS@ h(.clk(clk), .rst(!running), .valid_in(valid_in[j]), .ready_in(ready_in[j]),
+                  .ready_out(1'b1), .vin(vec[j*IW +: IW]),
                   .valid_out(valid_out[j]), .vout(vout[j]));
     end
   endgenerate
@@ -95,8 +97,8 @@ module @MODULE@(
         status <= @TIMEOUT@; err_cycle <= cyc + 64'd1;
         void'(ulp_close()); running <= 1'b0; done <= 1'b1;
       end else begin
-        // driver: the next row of vectors
-        if (row * K < n) begin
+        // driver: the next row of vectors, once the units took this one (ready: K = 1)
+        if (row * K < n && (&ready_in)) begin
           row <= row + 64'd1;
           if ((row + 64'd1) * K < n) begin
             ulp_row(row + 64'd1, nxt);

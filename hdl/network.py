@@ -1,0 +1,612 @@
+"""Network hardware: the layers of a golden :class:`~ulpflow.golden.network.Network` as Amaranth.
+
+A layer's neuron computes ``σ̂(reduce(tree, [w_0 ⊗ x_0, …, w_{n-1} ⊗ x_{n-1}, b]))``
+(docs/network-format.md): products rounded once to the product format, each tree node one
+rounded addition into the accumulator format (a product leaf is read in the product format,
+so a mixed-format node is one adder with mixed operands, as golden adds it), then the
+activation implementation. Two forms realise that exactly:
+
+* :class:`SpatialLayer` — per neuron one multiplier per input (the weight a constant), one
+  adder per tree node in the neuron's own tree (:func:`~ulpflow.hdl.tree.build_tree`), the
+  activation unit; optionally pipelined (``mul_latency``, ``level_latency`` per tree level,
+  ``act_latency``) so one input vector enters every cycle.
+* :class:`FoldedLayer` — weights and biases in memories, one multiplier, and a **tree engine**:
+  one adder per operand-format pairing (one adder when the product and accumulator formats
+  agree) executing the internal nodes of each neuron's tree from a schedule over a small
+  register file (:mod:`ulpflow.hdl.schedule`, Sethi–Ullman allocation), neurons one after
+  another. Every binary tree is honoured; a sequential tree is a plain multiply-accumulate.
+
+:class:`NetworkTop` chains the layers with ``amaranth.lib.stream`` handshakes (payload, valid,
+ready) and respects back-pressure; its :meth:`~NetworkTop.emulate` is the golden network.
+
+Not (yet) in hardware: layers that accumulate exactly (``accumulate="exact"``, a Kulisch sum)
+and fused trees; both are refused with an error naming the layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Const, EnableInserter, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from ulpflow.golden.network import Layer, Network
+from ulpflow.golden.tree import Tree
+
+from ._common import check_latency, checked_init, delay, valid_chain
+from .activations import ActivationUnit, TableActivation
+from .fixed_unit import FixedAdder, FixedMultiplier
+from .float_unit import FloatAdder, FloatMultiplier
+from .schedule import ACC, PRODUCT, tree_schedule
+from .signature import UnitSignature, chain
+
+__all__ = ["SpatialLayer", "FoldedLayer", "NetworkTop", "FORMS", "Fault", "apply_faults"]
+
+#: The hardware forms of a network.
+FORMS = ("spatial", "folded")
+
+
+def _where(index, layer):
+    return f"layer {index}" + (f" ({layer.name!r})" if layer.name is not None else "")
+
+
+def check_layer(layer, index=0):
+    """Raise ``ValueError`` if ``layer`` has no hardware form (exact or fused accumulation)."""
+    if not isinstance(layer, Layer):
+        raise TypeError(f"{_where(index, layer)} must be a golden Layer, not {layer!r}")
+    if layer.exact:
+        raise ValueError(f"{_where(index, layer)} accumulates exactly (accumulate='exact'); "
+                         "the network generators build tree reductions only")
+    fused = [k for k, t in enumerate(layer.trees) if t.kind != "add"]
+    if fused:
+        raise ValueError(f"{_where(index, layer)}: neuron {fused[0]} has a fused tree; the network "
+                         "generators build binary trees only (see FusedDotProduct for fused blocks)")
+
+
+def _multiplier(wf, xf, pf, rounding, latency):
+    cls = FloatMultiplier if wf.kind == "float" else FixedMultiplier
+    fmt = wf if wf == xf else (wf, xf)
+    return cls(fmt, rounding=rounding, out=pf, latency=latency)
+
+
+def _adder(fa, fb, out, rounding):
+    cls = FloatAdder if fa.kind == "float" else FixedAdder
+    fmt = fa if fa == fb else (fa, fb)
+    return cls(fmt, rounding=rounding, out=out, latency=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults (for the first-divergence tests): the hardware is generated from a corrupted copy.
+class Fault:
+    """A deliberate hardware fault, for testing that a comparison catches it.
+
+    ``Fault.weight(layer, neuron, input, code)`` — one wrong weight code;
+    ``Fault.swap(layer, neuron, leaf_a, leaf_b)`` — two leaves of a neuron's tree exchanged
+    (a different order of additions); ``Fault.table(layer, code, value)`` — one wrong entry
+    (input ``code`` gives ``value``) of the layer's activation table.
+    """
+
+    def __init__(self, kind, layer, *args):
+        self.kind, self.layer, self.args = kind, int(layer), tuple(int(a) for a in args)
+
+    @classmethod
+    def weight(cls, layer, neuron, input, code):
+        return cls("weight", layer, neuron, input, code)
+
+    @classmethod
+    def swap(cls, layer, neuron, leaf_a, leaf_b):
+        return cls("swap", layer, neuron, leaf_a, leaf_b)
+
+    @classmethod
+    def table(cls, layer, code, value):
+        return cls("table", layer, code, value)
+
+    def __repr__(self):
+        return f"Fault.{self.kind}({self.layer}, {', '.join(map(str, self.args))})"
+
+    def restricted(self, layer, neuron=None):
+        """This fault in a network made of layer ``layer`` alone (or of its one neuron
+        ``neuron``), where that layer (neuron) has index 0; None where the fault is elsewhere."""
+        if self.layer != layer:
+            return None
+        if neuron is None or self.kind == "table":
+            return Fault(self.kind, 0, *self.args)
+        if self.args[0] != neuron:
+            return None
+        return Fault(self.kind, 0, 0, *self.args[1:])
+
+
+def _swap_tree(tree, a, b):
+    def swap(ref):
+        if ref[0] == "leaf" and ref[1] in (a, b):
+            return ("leaf", b if ref[1] == a else a)
+        return ref
+
+    nodes = {j: (swap(left), swap(right)) for j, left, right in tree.internal_nodes()}
+
+    def nested(ref):
+        if ref[0] == "leaf":
+            return ref[1]
+        if ref[0] == "zero":
+            return "zero"
+        left, right = nodes[ref[1]]
+        return (nested(left), nested(right))
+
+    return Tree.from_nested(nested(tree.root), tree.n_terms)
+
+
+def apply_faults(layer, faults, index):
+    """``(layer, table_patch)``: the layer as the faulty hardware realises it, and the patched
+    activation table entries ``{code: value}`` (empty without a table fault)."""
+    patch = {}
+    mine = [f for f in faults if f.layer == index]
+    if not mine:
+        return layer, patch
+    weights = np.array(layer.weights, copy=True)
+    trees = list(layer.trees)
+    for f in mine:
+        if f.kind == "weight":
+            k, j, code = f.args
+            weights[k, j] = code
+        elif f.kind == "swap":
+            k, a, b = f.args
+            trees[k] = _swap_tree(trees[k], a, b)
+        elif f.kind == "table":
+            patch[f.args[0]] = f.args[1]
+        else:
+            raise ValueError(f"unknown fault {f!r}")
+    faulty = Layer(weights, layer.bias, weight_format=layer.weight_format,
+                   acc_format=layer.acc_format, product_format=layer.product_format,
+                   activation=layer.activation, tree=trees, rounding=layer.rounding,
+                   name=layer.name)
+    return faulty, patch
+
+
+def _activation_unit(impl, latency, patch):
+    if not patch:
+        return ActivationUnit.from_activation(impl, latency=latency)
+    unit = TableActivation(impl, latency=latency)
+    for code, value in patch.items():
+        unit.table[code] = value
+    return unit
+
+
+# ---------------------------------------------------------------------------------------------
+class SpatialLayer(wiring.Component):
+    """One layer unrolled: ``n_out × n_in`` multipliers, one adder per tree node, activations.
+
+    Parameters
+    ----------
+    layer : golden Layer
+    in_format : format
+        The format of the layer's inputs (the previous layer's output format).
+    mul_latency, level_latency, act_latency : int
+        Registers of every multiplier, of every adder (per tree level: neurons with shallower
+        trees are delayed to the deepest) and of the activation unit. ``latency`` is
+        ``mul_latency + depth * level_latency + act_latency``; one vector enters every cycle.
+    probe : bool
+        Also output every product (field ``p``: ``p__{k * n_in + j}``), every tree node
+        (``n``: the nodes of neuron 0, then neuron 1, … in ``internal_nodes`` order) and every
+        sum (``s``) beside ``y``, aligned with it: what the first-divergence report compares
+        with ``net.trace()``.
+
+    Members
+    -------
+    i : In(stream)
+        Payload field ``x``: ``n_in`` codes of ``in_format``.
+    o : Out(stream)
+        Payload field ``y``: ``n_out`` codes of the activation's output format. Always ready.
+    """
+
+    @checked_init
+    def __init__(self, layer, in_format, *, mul_latency=0, level_latency=0, act_latency=0,
+                 probe=False, _table_patch=None):
+        check_layer(layer)
+        self.layer = layer
+        self.in_format = in_format
+        self.out_format = layer.out_format
+        self.mul_latency = check_latency(mul_latency)
+        self.level_latency = check_latency(level_latency)
+        self.act_latency = check_latency(act_latency)
+        self.depth = max(t.depth for t in layer.trees)
+        self.latency = self.mul_latency + self.depth * self.level_latency + self.act_latency
+        self.probe = bool(probe)
+        self._patch = dict(_table_patch or {})
+        outputs = {"y": (self.out_format, layer.n_out)}
+        if self.probe:
+            self.n_nodes = [t.n_nodes for t in layer.trees]
+            outputs |= {"p": (layer.product_format, layer.n_out * layer.n_in),
+                        "n": (layer.acc_format, sum(self.n_nodes)),
+                        "s": (layer.acc_format, layer.n_out)}
+        super().__init__(UnitSignature({"x": (in_format, layer.n_in)}, outputs))
+
+    def __repr__(self):
+        return (f"SpatialLayer({self.layer!r}, mul_latency={self.mul_latency}, "
+                f"level_latency={self.level_latency}, act_latency={self.act_latency})")
+
+    def emulate(self, **inputs):
+        """``{"y": ...}``: the golden layer on ``x__0 … x__{n_in-1}`` (with ``probe`` also the
+        products, nodes and sums of its trace)."""
+        return _emulate_layer(self, inputs)
+
+    def elaborate(self, platform):
+        from .tree import build_tree  # noqa: PLC0415 - tree imports nothing of this module
+
+        m = Module()
+        layer, ML, LL = self.layer, self.mul_latency, self.level_latency
+        x = self.i.payload.x
+        pf, af = layer.product_format, layer.acc_format
+        t_sum = ML + self.depth * LL
+        act_in = []
+        node_index = 0
+        for k, tree in enumerate(layer.trees):
+            leaves = []
+            for j in range(layer.n_in):
+                mul = _multiplier(layer.weight_format, self.in_format, pf, layer.rounding, ML)
+                m.submodules[f"n{k}_mul{j}"] = mul
+                m.d.comb += [mul.i.payload.a.eq(int(layer.weights[k, j])), mul.i.payload.b.eq(x[j])]
+                prod = Signal(pf.bits, name=f"n{k}_p{j}")
+                m.d.comb += prod.eq(mul.o.payload.result)
+                leaves.append((prod, pf))
+                if self.probe:
+                    m.d.comb += self.o.payload.p[k * layer.n_in + j].eq(
+                        delay(m, prod, self.latency - ML, name=f"n{k}_pp{j}_"))
+            leaves.append((Const(int(layer.bias[k]), af.bits), af))
+            # build_tree counts time from the products' arrival: delay its output, not inputs
+            sub = Module()
+            root, nodes = build_tree(sub, tree, leaves, af, rounding=layer.rounding,
+                                     level_latency=LL, prefix=f"n{k}_")
+            m.submodules[f"neuron{k}"] = sub
+            total = delay(m, root, (self.depth - tree.depth) * LL, name=f"n{k}_bal_")
+            act_in.append(total)
+            if self.probe:
+                for j, _left, _right in tree.internal_nodes():
+                    sig, t = nodes[j]
+                    m.d.comb += self.o.payload.n[node_index].eq(
+                        delay(m, sig, self.latency - ML - t, name=f"n{k}_pn{j}_"))
+                    node_index += 1
+                m.d.comb += self.o.payload.s[k].eq(
+                    delay(m, total, self.latency - t_sum, name=f"n{k}_ps_"))
+        for k, value in enumerate(act_in):
+            act = _activation_unit(layer.activation, self.act_latency, self._patch)
+            m.submodules[f"act{k}"] = act
+            m.d.comb += [act.i.payload.a.eq(value), self.o.payload.y[k].eq(act.o.payload.result)]
+        valid_chain(m, self.i.valid, self.o.valid, self.latency)
+        return m
+
+
+def _emulate_layer(unit, inputs):
+    v = unit.signature.cast_inputs(inputs, repr(unit))
+    layer = unit.layer
+    x = np.stack([v[f"x__{j}"] for j in range(layer.n_in)], axis=-1).reshape(-1, layer.n_in)
+    shape = np.shape(v["x__0"])
+    tr = Network(unit.in_format, [layer]).trace(x, strict=False).layers[0]
+    out = {f"y__{k}": tr.outputs[:, k].reshape(shape) for k in range(layer.n_out)}
+    if getattr(unit, "probe", False):
+        for k in range(layer.n_out):
+            for j in range(layer.n_in):
+                out[f"p__{k * layer.n_in + j}"] = tr.products[:, k, j].reshape(shape)
+        at = 0
+        for k in range(layer.n_out):
+            for j in range(tr.nodes[k].shape[1]):
+                out[f"n__{at}"] = tr.nodes[k][:, j].reshape(shape)
+                at += 1
+            out[f"s__{k}"] = tr.sums[:, k].reshape(shape)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+class _Rom:
+    """Fields packed into one integer per schedule step."""
+
+    def __init__(self, widths):
+        self.offsets, at = {}, 0
+        for name, w in widths.items():
+            self.offsets[name] = (at, max(1, w))
+            at += max(1, w)
+        self.width = at
+
+    def pack(self, **values):
+        word = 0
+        for name, v in values.items():
+            at, w = self.offsets[name]
+            assert 0 <= v < (1 << w), (name, v, w)
+            word |= int(v) << at
+        return word
+
+    def field(self, data, name):
+        at, w = self.offsets[name]
+        return data[at:at + w]
+
+
+_SRC = {"mul": 0, "reg": 1, "bias": 2, "zero": 3}
+
+
+class FoldedLayer(wiring.Component):
+    """One layer folded onto one multiplier and a tree engine.
+
+    The weights (``n_out × n_in`` codes) and biases live in memories; each neuron's tree runs as
+    a schedule (:func:`~ulpflow.hdl.schedule.tree_schedule`) of one step per cycle over a
+    register file of ``registers`` entries (the largest Sethi–Ullman number of the layer's
+    trees). A step loads a product or adds two operands (a product computed in the same cycle,
+    a register, the bias or +0); the root's step feeds the layer's one activation unit, whose
+    result is kept for the output. Neurons run one after another: a vector takes
+    ``cycles_per_vector`` cycles.
+
+    Members
+    -------
+    i : In(stream)
+        Payload ``x`` (``n_in`` codes); ``ready`` while the layer is idle and its output taken.
+    o : Out(stream)
+        Payload ``y`` (``n_out`` codes), held with ``valid`` until ``ready``.
+    """
+
+    @checked_init
+    def __init__(self, layer, in_format, *, _table_patch=None):
+        check_layer(layer)
+        self.layer = layer
+        self.in_format = in_format
+        self.out_format = layer.out_format
+        self.latency = None  # variable: valid tells
+        self._patch = dict(_table_patch or {})
+        pf, af = layer.product_format, layer.acc_format
+        self.schedules = [tree_schedule(t, layer.n_in) for t in layer.trees]
+        self.registers = max(s.registers for s in self.schedules)
+        fmts = {PRODUCT: pf, ACC: af}
+        combos = []
+        for s in self.schedules:
+            for st in s.steps:
+                if st.op == "add":
+                    pair = self._canonical(st)[2:]
+                    pair = (fmts[pair[0]], fmts[pair[1]])
+                    if pair not in combos:
+                        combos.append(pair)
+        self.combos = combos
+        self.n_steps = sum(len(s.steps) for s in self.schedules)
+        self.cycles_per_vector = self.n_steps + 2
+        super().__init__(UnitSignature({"x": (in_format, layer.n_in)},
+                                       {"y": (self.out_format, layer.n_out)},
+                                       always_ready=False))
+
+    @staticmethod
+    def _canonical(step):
+        """``(a, b, a_format, b_format)`` with a product-format operand first (addition is
+        commutative, so ``(acc, product)`` uses the ``(product, acc)`` adder)."""
+        a, b, fa, fb = step.a, step.b, step.a_format, step.b_format
+        if fa == ACC and fb == PRODUCT:
+            return b, a, fb, fa
+        return a, b, fa, fb
+
+    def __repr__(self):
+        return f"FoldedLayer({self.layer!r}, registers={self.registers}, steps={self.n_steps})"
+
+    def emulate(self, **inputs):
+        """``{"y__k": ...}``: the golden layer on ``x__0 … x__{n_in-1}``."""
+        return _emulate_layer(self, inputs)
+
+    def _rom(self):
+        layer = self.layer
+        n_in, n_out, R = layer.n_in, layer.n_out, self.registers
+        rom = _Rom({"load": 1, "leaf": (n_in - 1).bit_length(), "asrc": 2, "areg": (R - 1).bit_length(),
+                    "bsrc": 2, "breg": (R - 1).bit_length(), "combo": (len(self.combos) - 1).bit_length(),
+                    "dst": (R - 1).bit_length(), "neuron": (n_out - 1).bit_length(), "end": 1,
+                    "last": 1})
+        fmts = {PRODUCT: layer.product_format, ACC: layer.acc_format}
+        words = []
+        for k, sched in enumerate(self.schedules):
+            for i, st in enumerate(sched.steps):
+                f = dict(neuron=k, end=int(i == len(sched.steps) - 1), dst=st.dst,
+                         leaf=st.leaf or 0, last=0)
+                if st.op == "load":
+                    f |= dict(load=1)
+                else:
+                    a, b, fa, fb = self._canonical(st)
+                    f |= dict(load=0, asrc=_SRC[a[0]], areg=a[1] if a[0] == "reg" else 0,
+                              bsrc=_SRC[b[0]], breg=b[1] if b[0] == "reg" else 0,
+                              combo=self.combos.index((fmts[fa], fmts[fb])))
+                words.append(f)
+        words[-1]["last"] = 1
+        return rom, [rom.pack(**w) for w in words]
+
+    def elaborate(self, platform):
+        m = Module()
+        layer = self.layer
+        n_in, n_out = layer.n_in, layer.n_out
+        wf, pf, af = layer.weight_format, layer.product_format, layer.acc_format
+        width = max(pf.bits, af.bits)
+        rom, words = self._rom()
+
+        busy = Signal(name="busy")
+        full = Signal(name="full")  # an output vector waits for o.ready
+        step = Signal(range(max(2, len(words))), name="step")
+        m.d.comb += [self.i.ready.eq(~busy & ~full), self.o.valid.eq(full)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += full.eq(0)
+
+        xs = [Signal(self.in_format.bits, name=f"x{j}", reset_less=True) for j in range(n_in)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [busy.eq(1), step.eq(0)]
+            m.d.sync += [xs[j].eq(self.i.payload.x[j]) for j in range(n_in)]
+
+        m.submodules.schedule = prog = Memory(shape=rom.width, depth=len(words), init=words)
+        rd = prog.read_port(domain="comb")
+        m.d.comb += rd.addr.eq(step)
+        f = rd.data
+
+        def field(name):
+            return rom.field(f, name)
+
+        neuron, leaf = field("neuron"), field("leaf")
+        m.submodules.weights = wmem = Memory(
+            shape=wf.bits, depth=n_out * n_in, init=[int(w) for w in layer.weights.reshape(-1)])
+        wr = wmem.read_port(domain="comb")
+        m.d.comb += wr.addr.eq(neuron * n_in + leaf)
+        m.submodules.biases = bmem = Memory(shape=af.bits, depth=n_out,
+                                            init=[int(b) for b in layer.bias])
+        br = bmem.read_port(domain="comb")
+        m.d.comb += br.addr.eq(neuron)
+
+        m.submodules.mul = mul = _multiplier(wf, self.in_format, pf, layer.rounding, 0)
+        m.d.comb += [mul.i.payload.a.eq(wr.data), mul.i.payload.b.eq(Array(xs)[leaf])]
+        regs = [Signal(width, name=f"r{r}", reset_less=True) for r in range(self.registers)]
+        reg_file = Array(regs)
+
+        def source(sel, reg, name):
+            value = Signal(width, name=name)
+            m.d.comb += value.eq(Mux(sel == _SRC["mul"], mul.o.payload.result,
+                                     Mux(sel == _SRC["reg"], reg_file[reg],
+                                         Mux(sel == _SRC["bias"], br.data, af.zero_code))))
+            return value
+
+        a = source(field("asrc"), field("areg"), "opa")
+        b = source(field("bsrc"), field("breg"), "opb")
+        result = Signal(af.bits, name="sum")
+        with m.Switch(field("combo")):
+            for c, (fa, fb) in enumerate(self.combos):
+                add = _adder(fa, fb, af, layer.rounding)
+                m.submodules[f"add{c}"] = add
+                m.d.comb += [add.i.payload.a.eq(a[:fa.bits]), add.i.payload.b.eq(b[:fb.bits])]
+                with m.Case(c):
+                    m.d.comb += result.eq(add.o.payload.result)
+
+        act = _activation_unit(layer.activation, 0, self._patch)
+        m.submodules.act = act
+        m.d.comb += act.i.payload.a.eq(result)
+        ys = [Signal(self.out_format.bits, name=f"y{k}", reset_less=True) for k in range(n_out)]
+        m.d.comb += [self.o.payload.y[k].eq(ys[k]) for k in range(n_out)]
+
+        with m.If(busy):
+            value = Mux(field("load"), mul.o.payload.result, result)
+            with m.Switch(field("dst")):
+                for r in range(self.registers):
+                    with m.Case(r):
+                        m.d.sync += regs[r].eq(value)
+            with m.If(field("end")):
+                with m.Switch(neuron):
+                    for k in range(n_out):
+                        with m.Case(k):
+                            m.d.sync += ys[k].eq(act.o.payload.result)
+            with m.If(field("last")):
+                m.d.sync += [busy.eq(0), full.eq(1)]
+            with m.Else():
+                m.d.sync += step.eq(step + 1)
+        return m
+
+
+# ---------------------------------------------------------------------------------------------
+class _Pipeline(wiring.Component):
+    """Spatial layers chained (always ready): the core a NetworkTop stalls as one."""
+
+    def __init__(self, layers, in_fmt, n_in, out_fmt, n_out):
+        self.layers = layers
+        self.latency = sum(u.latency for u in layers)
+        super().__init__(UnitSignature({"x": (in_fmt, n_in)}, {"y": (out_fmt, n_out)}))
+
+    def elaborate(self, platform):
+        m = Module()
+        for k, u in enumerate(self.layers):
+            m.submodules[f"layer{k}"] = u
+        m.d.comb += [self.layers[0].i.payload.eq(self.i.payload),
+                     self.layers[0].i.valid.eq(self.i.valid)]
+        for src, dst in zip(self.layers, self.layers[1:]):
+            chain(m, src, dst)
+        m.d.comb += [self.o.payload.eq(self.layers[-1].o.payload),
+                     self.o.valid.eq(self.layers[-1].o.valid)]
+        return m
+
+
+class NetworkTop(wiring.Component):
+    """A whole golden network in hardware, with stream handshakes on both sides.
+
+    Parameters
+    ----------
+    net : golden Network
+        The network (as ``Network.loads`` reads it); the hardware computes ``net(x)`` exactly.
+    form : ``"spatial"`` or ``"folded"``
+        :class:`SpatialLayer` (everything unrolled, one vector per cycle) or
+        :class:`FoldedLayer` (one multiplier and one tree engine per layer).
+    pipeline : bool
+        Spatial form only: register every multiplier, every tree level and every activation
+        (one vector per cycle at a higher clock); False builds each layer combinationally.
+
+    Members
+    -------
+    i : In(stream)
+        Payload ``x``: ``net.n_in`` codes of ``net.in_format``; ``ready`` low while the network
+        cannot take a vector.
+    o : Out(stream)
+        Payload ``y``: ``net.n_out`` codes of ``net.out_format``; held with ``valid`` until
+        ``ready``.
+
+    ``emulate(x__0=, …)`` is ``{"y__k": net(x)[:, k]}``. ``latency`` is the spatial pipeline's
+    depth (cycles from a vector in to its result without stalls), None for the folded form.
+    """
+
+    @checked_init
+    def __init__(self, net, form="spatial", *, pipeline=True, _faults=()):
+        if not isinstance(net, Network):
+            raise TypeError(f"NetworkTop needs a golden Network, not {net!r}")
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(map(repr, FORMS))}, not {form!r}")
+        for index, layer in enumerate(net.layers):
+            check_layer(layer, index)
+        self.net, self.form, self.pipeline = net, form, bool(pipeline)
+        self.faults = tuple(_faults)
+        self.in_format, self.out_format = net.in_format, net.out_format
+        lat = int(self.pipeline)
+        self.layers = []
+        for index, layer in enumerate(net.layers):
+            hw_layer, patch = apply_faults(layer, self.faults, index)
+            in_fmt = net.layer_input_format(index)
+            if form == "spatial":
+                self.layers.append(SpatialLayer(hw_layer, in_fmt, mul_latency=lat, level_latency=lat,
+                                                act_latency=lat, _table_patch=patch))
+            else:
+                self.layers.append(FoldedLayer(hw_layer, in_fmt, _table_patch=patch))
+        for u in self.layers:
+            u._MustUse__silence = True  # elaborated with the top, if the top ever is
+        self.latency = sum(u.latency for u in self.layers) if form == "spatial" else None
+        super().__init__(UnitSignature({"x": (net.in_format, net.n_in)},
+                                       {"y": (net.out_format, net.n_out)}, always_ready=False))
+
+    def __repr__(self):
+        return f"NetworkTop({self.net!r}, form={self.form!r})"
+
+    @property
+    def cycles_per_vector(self):
+        """Cycles between vectors in steady state (1 for the spatial form)."""
+        if self.form == "spatial":
+            return 1
+        return max(u.cycles_per_vector for u in self.layers)
+
+    def emulate(self, **inputs):
+        """``{"y__k": codes}``: the golden network on the inputs ``x__0 … x__{n_in-1}``."""
+        v = self.signature.cast_inputs(inputs, repr(self))
+        shape = np.shape(v["x__0"])
+        x = np.stack([np.broadcast_to(v[f"x__{j}"], shape) for j in range(self.net.n_in)], axis=-1)
+        y = self.net(x.reshape(-1, self.net.n_in), strict=False)
+        return {f"y__{k}": y[:, k].reshape(shape) for k in range(self.net.n_out)}
+
+    def elaborate(self, platform):
+        m = Module()
+        if self.form == "spatial":
+            core = _Pipeline(self.layers, self.net.in_format, self.net.n_in, self.net.out_format,
+                             self.net.n_out)
+            # one stall for the whole pipeline: it advances unless a result waits for ready
+            stall = Signal(name="stall")
+            m.d.comb += stall.eq(self.o.valid & ~self.o.ready)
+            m.submodules.core = EnableInserter(~stall)(core)
+            m.d.comb += [core.i.payload.eq(self.i.payload), core.i.valid.eq(self.i.valid),
+                         self.i.ready.eq(~stall),
+                         self.o.payload.eq(core.o.payload), self.o.valid.eq(core.o.valid)]
+            return m
+        for k, u in enumerate(self.layers):
+            m.submodules[f"layer{k}"] = u
+        first, last = self.layers[0], self.layers[-1]
+        m.d.comb += [first.i.payload.eq(self.i.payload), first.i.valid.eq(self.i.valid),
+                     self.i.ready.eq(first.i.ready)]
+        for src, dst in zip(self.layers, self.layers[1:]):
+            chain(m, src, dst)
+        m.d.comb += [self.o.payload.eq(last.o.payload), self.o.valid.eq(last.o.valid),
+                     last.o.ready.eq(self.o.ready)]
+        return m
