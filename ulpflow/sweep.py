@@ -23,10 +23,10 @@ process builds (or finds in the Verilator build cache) the unit's model once and
 all the chunks it runs. When a worker dies, Dask runs its chunks again elsewhere; the results
 are keyed by chunk, so nothing is lost and nothing is counted twice.
 
-A job is anything with ``key``, ``describe()``, ``plan_chunks()`` and ``run(chunk)``;
-:class:`UnitSweep` is the one for arithmetic units. A network sweep (every input of a network
-through its hardware, ``ulpflow.sim.simulate_network``) is another job of the same shape: its
-chunks are blocks of input codes, its run the network's golden evaluation and one simulation.
+A job is anything with ``key``, ``describe()``, ``plan_chunks()``, ``run(chunk, key)`` and
+``decode(mismatch)``: :class:`UnitSweep` for arithmetic units, :class:`NetworkSweep` for a
+network (every input vector through its hardware, :class:`ulpflow.sim.network.NetworkSimulator`,
+against the golden network).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["DEFAULT_CHUNK", "ChunkResult", "Chunk", "SchedulerError", "SweepResult",
-           "UnitSweep", "dask_client", "run_sweep", "results_dir"]
+__all__ = ["DEFAULT_CHUNK", "ChunkResult", "Chunk", "NetworkSweep", "SchedulerError",
+           "SweepResult", "UnitSweep", "dask_client", "run_sweep", "results_dir"]
 
 #: Vectors per chunk by default: 2^22 (the 2^32 pairs of a 16-bit unit are 1,024 chunks).
 DEFAULT_CHUNK = 1 << 22
@@ -243,8 +243,7 @@ class UnitSweep:
                     chunk: int = DEFAULT_CHUNK) -> tuple[str, list[Chunk]]:
         """``(plan name, chunks)``: every input (``exhaustive``) or ``random`` seeded vectors
         in chunks of at most ``chunk`` vectors (an exhaustive chunk is whole rows of ``a``)."""
-        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-            raise ValueError(f"chunk must be a positive number of vectors, not {chunk!r}")
+        chunk = _check_chunk(chunk)
         if exhaustive == (random is not None):
             raise ValueError("a sweep is either exhaustive or random N (one of the two)")
         fmts = self._formats()
@@ -255,15 +254,11 @@ class UnitSweep:
                                  f"2^{bits} vectors; use random N for formats this wide")
             rows = len(fmts[0].all_codes())
             per_row = len(fmts[1].all_codes()) if len(fmts) == 2 else 1
-            step = max(1, int(chunk) // per_row)
+            step = max(1, chunk // per_row)
             chunks = [Chunk(i, "exhaustive", lo, min(lo + step, rows))
                       for i, lo in enumerate(range(0, rows, step))]
             return f"exhaustive-{step}", chunks
-        if isinstance(random, bool) or not isinstance(random, (int, np.integer)) or random < 1:
-            raise ValueError(f"random must be a positive number of vectors, not {random!r}")
-        chunks = [Chunk(i, "random", seed=int(seed), n=min(int(chunk), int(random) - lo))
-                  for i, lo in enumerate(range(0, int(random), int(chunk)))]
-        return f"random-{seed}-{random}-{chunk}", chunks
+        return _random_chunks(random, seed, chunk)
 
     def inputs(self, chunk: Chunk) -> dict[str, np.ndarray]:
         """The chunk's input codes, per port."""
@@ -318,6 +313,156 @@ class UnitSweep:
         ins = ", ".join(f"{k}={fmts[k].show(m[k])}" for k in unit.signature.formats if k in m)
         return (f"{ins} -> expected {fmts['result'].show(m['expected'])}, "
                 f"got {fmts['result'].show(m['got'])}")
+
+
+def _check_chunk(chunk):
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive number of vectors, not {chunk!r}")
+    return int(chunk)
+
+
+def _random_chunks(random, seed, chunk):
+    if isinstance(random, bool) or not isinstance(random, (int, np.integer)) or random < 1:
+        raise ValueError(f"random must be a positive number of vectors, not {random!r}")
+    chunks = [Chunk(i, "random", seed=int(seed), n=min(chunk, int(random) - lo))
+              for i, lo in enumerate(range(0, int(random), chunk))]
+    return f"random-{seed}-{random}-{chunk}", chunks
+
+
+# per worker process: network key -> (Network, NetworkSimulator)
+_NETWORKS: dict[str, tuple] = {}
+
+
+@dataclass(frozen=True)
+class NetworkSweep:
+    """A sweep of a network's hardware (:class:`ulpflow.hdl.network.NetworkTop`) against the
+    golden network, ``net(x, strict=False)``.
+
+    Build it with :meth:`from_file` (a NET.json of docs/network-format.md) or
+    :meth:`from_network`. Inputs are vectors of ``net.n_in`` codes of ``net.in_format``; the
+    exhaustive plan enumerates all of them (at most 2^32), the first input the most
+    significant digit.
+
+    Parameters
+    ----------
+    text : str
+        The network as JSON.
+    form : {"spatial", "folded"}
+    name : str
+        What to call it in reports.
+    faults : tuple
+        Private: deliberate hardware faults (``ulpflow.hdl.network.Fault``), for the tests that
+        show a sweep can fail.
+    """
+
+    text: str
+    form: str = "spatial"
+    name: str = "network"
+    faults: tuple = ()
+
+    @classmethod
+    def from_file(cls, path, *, form: str = "spatial") -> NetworkSweep:
+        from pathlib import Path
+
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"network file {str(p)!r} does not exist")
+        return cls.from_network(_load_network(p.read_text(), str(p)), form=form, name=p.name)
+
+    @classmethod
+    def from_network(cls, net, *, form: str = "spatial", name: str = "network",
+                     _faults=()) -> NetworkSweep:
+        from ulpflow.hdl.network import FORMS
+
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(map(repr, FORMS))}, not {form!r}")
+        return cls(net.dumps(sort_keys=True), form, name, tuple(_faults))
+
+    def network(self):
+        return _load_network(self.text, self.name)
+
+    @property
+    def key(self) -> str:
+        """Hash of the network, its form, the faults, its hardware's Verilog and ulpflow's version."""
+        import ulpflow
+        from ulpflow.hdl import to_verilog
+        from ulpflow.hdl.network import NetworkTop
+
+        top = NetworkTop(self.network(), self.form, _faults=self.faults)
+        text = (f"{ulpflow.__version__}\n{self.form}\n{self.faults!r}\n{self.text}\n"
+                + to_verilog(top, "ulp_network"))
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def describe(self) -> str:
+        net = self.network()
+        faults = f" [faults {list(self.faults)}]" if self.faults else ""
+        return f"{self.name} {net!r}, {self.form} hardware{faults}"
+
+    def plan_chunks(self, *, exhaustive=False, random=None, seed=1, chunk=DEFAULT_CHUNK):
+        chunk = _check_chunk(chunk)
+        if exhaustive == (random is not None):
+            raise ValueError("a sweep is either exhaustive (--inputs all) or random N")
+        if not exhaustive:
+            return _random_chunks(random, seed, chunk)
+        net = self.network()
+        total = len(net.in_format.all_codes()) ** net.n_in
+        if total > 1 << 32:
+            raise ValueError(f"every input of {net!r} is {total} vectors (more than 2^32); use "
+                             "--random N")
+        chunks = [Chunk(i, "exhaustive", lo, min(lo + chunk, total))
+                  for i, lo in enumerate(range(0, total, chunk))]
+        return f"exhaustive-{chunk}", chunks
+
+    def inputs(self, chunk: Chunk) -> np.ndarray:
+        """The chunk's input vectors, shape ``(n, n_in)``."""
+        net = self.network()
+        codes = net.in_format.all_codes()
+        k = len(codes)
+        if chunk.kind == "exhaustive":
+            idx = np.arange(chunk.start, chunk.stop, dtype=np.int64)
+            digits = [(idx // k ** (net.n_in - 1 - j)) % k for j in range(net.n_in)]
+            return np.stack([codes[d] for d in digits], axis=1)
+        rng = np.random.default_rng([chunk.seed, chunk.index])
+        return codes[rng.integers(0, k, (chunk.n, net.n_in))]
+
+    def run(self, chunk: Chunk, key: str, coverage: bool = False) -> ChunkResult:
+        """Golden network and one Verilator run on the chunk's vectors (a Dask task)."""
+        from ulpflow.sim.compare import codes_equal
+        from ulpflow.sim.network import NetworkSimulator
+
+        start = time.perf_counter()
+        if key not in _NETWORKS:
+            net = self.network()
+            _NETWORKS[key] = (net, NetworkSimulator(net, form=self.form, _faults=self.faults))
+        net, sim = _NETWORKS[key]
+        x = self.inputs(chunk)
+        expected = net(x, strict=False)
+        got = sim.run(x)
+        same = np.ones(len(x), dtype=bool)
+        for j in range(net.n_out):
+            same &= codes_equal(got[:, j], expected[:, j], net.out_format)
+        bad = np.flatnonzero(~same)
+        first = [{"x": [int(c) for c in x[i]], "expected": [int(c) for c in expected[i]],
+                  "got": [int(c) for c in got[i]]} for i in bad[:FIRST_MISMATCHES]]
+        return ChunkResult(chunk.index, int(len(x)), int(bad.size),
+                           hashlib.sha256(np.ascontiguousarray(got).tobytes()).hexdigest(), first,
+                           time.perf_counter() - start, _worker_name(), None)
+
+    def decode(self, m: dict) -> str:
+        net = self.network()
+        fi, fo = net.in_format, net.out_format
+        return (f"x=[{', '.join(fi.show(c) for c in m['x'])}] -> expected "
+                f"[{', '.join(fo.show(c) for c in m['expected'])}], got "
+                f"[{', '.join(fo.show(c) for c in m['got'])}]")
+
+
+def _load_network(text: str, where: str):
+    from ulpflow.golden.network import Network
+
+    try:
+        return Network.loads(text)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{where}: not a network file: {exc}") from None
 
 
 def _worker_name() -> str:
