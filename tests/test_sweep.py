@@ -192,12 +192,15 @@ def test_network_every_input_and_a_faulty_weight(tmp_path):
     assert r.mismatches > 0 and r.first[0].startswith("x=[0x")
 
 
-def test_bad_input_one_clear_line():
+def test_bad_input_one_clear_line(capsys):
+    from ulpflow.cli import main
+
     t0 = time.monotonic()
-    p = run_cli("sweep", "add", "--format", "e5m2", "--exhaustive", "--scheduler",
-                f"tcp://127.0.0.1:{_free_port()}")
-    assert p.returncode == 2 and time.monotonic() - t0 < 60
-    assert len(p.stderr.strip().splitlines()) == 1 and "no Dask scheduler answered" in p.stderr
+    code = main(["sweep", "add", "--format", "e5m2", "--exhaustive", "--scheduler",
+                 f"tcp://127.0.0.1:{_free_port()}"])
+    err = capsys.readouterr().err
+    assert code == 2 and time.monotonic() - t0 < 60
+    assert len(err.strip().splitlines()) == 1 and "no Dask scheduler answered" in err
     for args, words in [
         (("sweep", "div", "--format", "e5m2", "--exhaustive"), "unknown unit 'div'"),
         (("sweep", "add", "--format", "e9m9x", "--exhaustive"), "unknown format name"),
@@ -210,9 +213,10 @@ def test_bad_input_one_clear_line():
           "--workers", "2"), "has its own workers"),
         (("sweep", "missing.json", "--inputs", "all"), "does not exist"),
     ]:
-        p = run_cli(*args)
-        assert p.returncode == 2 and words in p.stderr, (args, p.stderr)
-        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        code = main(list(args))
+        err = capsys.readouterr().err
+        assert code == 2 and words in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
     with pytest.raises(SchedulerError):
         run_sweep(UnitSweep("add", "e5m2"), random=10, scheduler="tcp://nowhere")
 
@@ -226,3 +230,20 @@ def test_all_pairs_of_16bit_units(op, fmt, mode):
     r = run_sweep(UnitSweep(op, fmt, rounding=mode), exhaustive=True)
     assert (r.vectors, r.mismatches) == (1 << 32, 0), r.summary()
     print("\n".join(r.summary()))
+
+
+@pytest.mark.slow  # four real syntheses (about a minute on a quiet two-core machine)
+def test_qor_runs_one_synthesis_per_dask_task(tmp_path, monkeypatch):
+    from ulpflow.boards import qor
+    from ulpflow.sweep import dask_runs
+
+    monkeypatch.setenv("ULPFLOW_CACHE_DIR", str(tmp_path))  # fresh: every synthesis runs
+    specs = qor.qor_specs(only="q4.4", units="add,mul", devices="ice40-up5k", latencies="0")
+    said = []
+    rows = qor.run_qor(specs, seeds=(1, 2), runs=dask_runs(workers=2, progress=said.append))
+    assert len(said) == 4 and said[-1].startswith("[4/4]")
+    assert [r.spec for r in rows] == specs and all(r.cached == 0 for r in rows)
+    assert all(r.luts > 0 and len(r.fmax) == 2 and all(f > 0 for f in r.fmax) for r in rows)
+    # the same table in this process comes from the reports the workers cached
+    again = qor.run_qor(specs, seeds=(1, 2), progress=None)
+    assert [(r.luts, r.fmax, r.cached) for r in again] == [(r.luts, r.fmax, 2) for r in rows]

@@ -76,7 +76,17 @@ def make_job(args):
     return job, dict(exhaustive=args.exhaustive, random=args.random, seed=args.seed, chunk=chunk)
 
 
+def _rate(vectors, seconds, done, total, resumed):
+    """``(vectors/s, ETA seconds or None)`` of the chunks run in this invocation."""
+    if seconds <= 0 or done <= resumed:
+        return 0.0, None
+    rate = vectors / seconds
+    return rate, seconds / (done - resumed) * (total - done)
+
+
 def _cmd_sweep(args, console):
+    import time
+
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 
@@ -84,21 +94,39 @@ def _cmd_sweep(args, console):
 
     job, plan = make_job(args)
     console.print(escape(f"sweeping {job.describe()}"), highlight=False)
-    columns = (TextColumn("chunks"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
-               TextColumn("elapsed"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("sweep", total=None, rate="")
-        first = {}
+    state = {}
 
-        def progress(done, total, vectors, seconds):
-            first.setdefault("vectors", vectors)
-            run = vectors - first["vectors"]
-            rate = f"{run / seconds:,.0f} vectors/s" if seconds > 0 else "starting workers"
-            bar.update(task, completed=done, total=total, rate=rate)
+    def line_progress(done, total, vectors, seconds):
+        # logs and pipes: a line at most every 15 s (and the last one)
+        base = state.setdefault("base", (vectors, done))
+        now = time.monotonic()
+        if done < total and now - state.get("said", 0.0) < 15:
+            return
+        state["said"] = now
+        rate, eta = _rate(vectors - base[0], seconds, done, total, base[1])
+        console.print(f"chunks {done}/{total}, {rate:,.0f} vectors/s, ETA "
+                      + ("-" if eta is None else f"{eta:,.0f} s"), highlight=False)
 
+    if not console.is_terminal:
         result = run_sweep(job, **plan, scheduler=args.scheduler, workers=args.workers,
-                           coverage=args.coverage, resume=not args.no_resume, progress=progress)
+                           coverage=args.coverage, resume=not args.no_resume,
+                           progress=line_progress)
+    else:
+        columns = (TextColumn("chunks"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
+                   TextColumn("elapsed"), TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("sweep", total=None, rate="starting workers")
+
+            def progress(done, total, vectors, seconds):
+                base = state.setdefault("base", (vectors, done))
+                rate, _ = _rate(vectors - base[0], seconds, done, total, base[1])
+                bar.update(task, completed=done, total=total,
+                           rate=f"{rate:,.0f} vectors/s" if rate else "starting workers")
+
+            result = run_sweep(job, **plan, scheduler=args.scheduler, workers=args.workers,
+                               coverage=args.coverage, resume=not args.no_resume,
+                               progress=progress)
     for line in result.summary():
         console.print(escape(line), highlight=False)
     console.print("[green]0 mismatches[/green]" if result.ok else

@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 __all__ = ["DEFAULT_CHUNK", "ChunkResult", "Chunk", "NetworkSweep", "SchedulerError",
-           "SweepResult", "UnitSweep", "dask_client", "run_sweep", "results_dir"]
+           "SweepResult", "UnitSweep", "dask_client", "dask_runs", "run_sweep", "results_dir"]
 
 #: Vectors per chunk by default: 2^22 (the 2^32 pairs of a 16-bit unit are 1,024 chunks).
 DEFAULT_CHUNK = 1 << 22
@@ -254,7 +254,7 @@ class UnitSweep:
                                  f"2^{bits} vectors; use random N for formats this wide")
             rows = len(fmts[0].all_codes())
             per_row = len(fmts[1].all_codes()) if len(fmts) == 2 else 1
-            step = max(1, chunk // per_row)
+            step = min(max(1, chunk // per_row), rows)
             chunks = [Chunk(i, "exhaustive", lo, min(lo + step, rows))
                       for i, lo in enumerate(range(0, rows, step))]
             return f"exhaustive-{step}", chunks
@@ -522,10 +522,39 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, *,
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive number of processes, not {workers!r}")
+    # dashboard_address ":0": the scheduler's HTTP server (health, metrics) on a free port of
+    # 127.0.0.1, not on 8787, which another cluster may hold
     with LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR) as cl, \
+                      host="127.0.0.1", dashboard_address=":0", silence_logs=logging.ERROR) as cl, \
             Client(cl) as client:
         yield client
+
+
+def dask_runs(scheduler: str | None = None, workers: int | None = None, *,
+              progress: Callable[[str], None] | None = None):
+    """A ``runs(function, jobs)`` executor on Dask, one task per job (e.g. one synthesis).
+
+    For :func:`ulpflow.boards.qor.run_qor` (``bench/qor.py --workers N``, ``ulpflow qor
+    --scheduler ADDR``): each ``(spec, seed)`` of ``jobs`` becomes a task ``function(spec,
+    seed)`` on the cluster of :func:`dask_client`; the results come back in the order of
+    ``jobs``. ``progress(message)`` hears of every finished task.
+    """
+    def runs(function, jobs):
+        from distributed import as_completed
+
+        jobs = list(jobs)
+        with dask_client(scheduler, workers) as client:
+            futures = [client.submit(function, *job, pure=False) for job in jobs]
+            index = {f.key: i for i, f in enumerate(futures)}
+            results = [None] * len(jobs)
+            start = time.perf_counter()
+            for k, (future, result) in enumerate(as_completed(futures, with_results=True), 1):
+                results[index[future.key]] = result
+                if progress:
+                    progress(f"[{k}/{len(jobs)}] done after {time.perf_counter() - start:.0f} s: "
+                             f"{jobs[index[future.key]]}")
+        return results
+    return runs
 
 
 def results_dir(key: str, plan: str):
