@@ -70,6 +70,8 @@ def test_local_sweep_every_pair(reference):
     # a second run takes everything from disk
     again = run_sweep(job, exhaustive=True, chunk=CHUNK, workers=1)
     assert (again.digest, again.resumed, again.vectors_run) == (r.digest, 32, 0)
+    part = run_sweep(job, exhaustive=True, chunk=CHUNK, max_chunks=4)
+    assert (part.chunks, part.vectors, part.resumed) == (4, 4 * CHUNK, 4)
 
 
 def test_fault_gives_the_predicted_mismatches_and_exit_1():

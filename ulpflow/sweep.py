@@ -590,6 +590,7 @@ def _save(folder, r: ChunkResult) -> None:
 def run_sweep(job, *, exhaustive: bool = False, random: int | None = None, seed: int = 1,
               chunk: int = DEFAULT_CHUNK, scheduler: str | None = None,
               workers: int | None = None, coverage: bool = False, resume: bool = True,
+              max_chunks: int | None = None,
               progress: Callable[[int, int, int, float], None] | None = None,
               on_result: Callable[[ChunkResult], None] | None = None) -> SweepResult:
     """Run ``job`` (e.g. :class:`UnitSweep`) over its chunks on Dask; return the result.
@@ -606,6 +607,9 @@ def run_sweep(job, *, exhaustive: bool = False, random: int | None = None, seed:
         simulation itself).
     resume : bool
         Take chunk results already on disk (default); False runs every chunk again.
+    max_chunks : int, optional
+        Only the first ``max_chunks`` chunks of the plan (a partial sweep, for benchmarks; the
+        result's ``chunks`` says how many were swept).
     progress : callable, optional
         ``progress(chunks_done, chunks_total, vectors_done, seconds)`` after every chunk.
     on_result : callable, optional
@@ -619,6 +623,10 @@ def run_sweep(job, *, exhaustive: bool = False, random: int | None = None, seed:
     from distributed import as_completed
 
     plan, chunks = job.plan_chunks(exhaustive=exhaustive, random=random, seed=seed, chunk=chunk)
+    if max_chunks is not None:
+        if isinstance(max_chunks, bool) or not isinstance(max_chunks, int) or max_chunks < 1:
+            raise ValueError(f"max_chunks must be a positive int, not {max_chunks!r}")
+        chunks = chunks[:max_chunks]
     key = job.key
     folder = results_dir(key, plan)
     done = _load(folder, chunks) if resume else {}
