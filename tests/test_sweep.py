@@ -10,7 +10,6 @@ independent count predicts. The full 2^32-pair sweeps are ``slow``.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -52,29 +51,31 @@ def field(out: str, prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def reference():
-    """The e5m2 RDN adder swept once on a local cluster of two workers (everything recomputed)."""
+def reference(tmp_path_factory):
+    """The e5m2 RDN adder swept once on a local cluster of two workers, into a fresh results
+    folder (each test that touches results on disk has its own folder: tests run in parallel)."""
     job = UnitSweep("add", "e5m2", rounding="RDN")
     seen = []
-    r = run_sweep(job, exhaustive=True, chunk=CHUNK, workers=2, resume=False,
+    folder = tmp_path_factory.mktemp("reference")
+    r = run_sweep(job, exhaustive=True, chunk=CHUNK, workers=2, results=folder,
                   progress=lambda *a: seen.append(a))
-    return job, r, seen
+    return job, r, seen, folder
 
 
 def test_local_sweep_every_pair(reference):
-    job, r, seen = reference
+    job, r, seen, folder = reference
     assert r.ok and r.mismatches == 0 and r.first == []
     assert (r.vectors, r.chunks, r.resumed) == (1 << 16, 32, 0)
     assert len(r.workers) == 2 and sum(n for n, _ in r.workers.values()) == 1 << 16
     assert seen[-1][:3] == (32, 32, 1 << 16)
     # a second run takes everything from disk
-    again = run_sweep(job, exhaustive=True, chunk=CHUNK, workers=1)
+    again = run_sweep(job, exhaustive=True, chunk=CHUNK, workers=1, results=folder)
     assert (again.digest, again.resumed, again.vectors_run) == (r.digest, 32, 0)
-    part = run_sweep(job, exhaustive=True, chunk=CHUNK, max_chunks=4)
+    part = run_sweep(job, exhaustive=True, chunk=CHUNK, max_chunks=4, results=folder)
     assert (part.chunks, part.vectors, part.resumed) == (4, 4 * CHUNK, 4)
 
 
-def test_fault_gives_the_predicted_mismatches_and_exit_1():
+def test_fault_gives_the_predicted_mismatches_and_exit_1(tmp_path):
     # ties_away rounds RNE ties away from zero: exactly the pairs where golden RNE and RNA
     # differ must mismatch (counted here from golden alone, NaN by class)
     a, b = np.repeat(E5M2.all_codes(), 256), np.tile(E5M2.all_codes(), 256)
@@ -82,7 +83,7 @@ def test_fault_gives_the_predicted_mismatches_and_exit_1():
                                   golden.add(a, b, E5M2, rounding="RNA"), E5M2)).sum())
     assert predicted > 0
     p = run_cli("sweep", "add", "--format", "e5m2", "--exhaustive", "--chunk", "16384",
-                "--workers", "1", "--mutate", "ties_away", "--no-resume")
+                "--workers", "1", "--mutate", "ties_away", "--results", str(tmp_path))
     assert p.returncode == 1, p.stdout + p.stderr
     assert field(p.stdout, "vectors:") == f"65536, mismatches: {predicted}"
     first = field(p.stdout, "mismatch:")
@@ -104,7 +105,7 @@ def _wait_for_workers(address, n, timeout=120):
 
 
 def test_existing_cluster_survives_a_killed_worker(reference, tmp_path):
-    _, ref, _ = reference
+    ref = reference[1]
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "dask"]
@@ -129,7 +130,7 @@ def test_existing_cluster_survives_a_killed_worker(reference, tmp_path):
                 killed.append(result.worker)
 
         r = run_sweep(UnitSweep("add", "e5m2", rounding="RDN"), exhaustive=True, chunk=CHUNK,
-                      scheduler=address, resume=False, on_result=kill_one)
+                      scheduler=address, results=tmp_path / "results", on_result=kill_one)
         assert killed and victim.returncode == -signal.SIGKILL
         # nothing lost, nothing counted twice: the same vectors, chunks and digest
         assert (r.vectors, r.chunks, r.mismatches, r.digest) == (ref.vectors, 32, 0, ref.digest)
@@ -146,12 +147,11 @@ def test_existing_cluster_survives_a_killed_worker(reference, tmp_path):
         log.close()
 
 
-def test_interrupted_sweep_resumes_to_the_same_digest(reference):
-    job, ref, _ = reference
-    folder = results_dir(job.key, ref.plan)
-    shutil.rmtree(folder)
+def test_interrupted_sweep_resumes_to_the_same_digest(reference, tmp_path):
+    job, ref = reference[:2]
+    folder = results_dir(job.key, ref.plan, tmp_path)
     args = ("sweep", "add", "--format", "e5m2", "--rounding", "RDN", "--exhaustive", "--chunk",
-            str(CHUNK), "--workers", "1")
+            str(CHUNK), "--workers", "1", "--results", str(tmp_path))
     env = dict(os.environ, COLUMNS="200", TERM="dumb")
     p = subprocess.Popen(cli(*args), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, start_new_session=True)
@@ -185,12 +185,12 @@ def test_network_every_input_and_a_faulty_weight(tmp_path):
     path = tmp_path / "tiny.json"
     path.write_text(_tiny_net().dumps())
     p = run_cli("sweep", str(path), "--inputs", "all", "--workers", "1", "--chunk", "32768",
-                "--no-resume")
+                "--results", str(tmp_path))
     assert p.returncode == 0, p.stdout + p.stderr
     assert field(p.stdout, "vectors:") == "65536, mismatches: 0"
     # one wrong weight code in the hardware: found, decoded, counted
     job = NetworkSweep.from_network(_tiny_net(), _faults=(Fault.weight(0, 1, 0, 0x38),))
-    r = run_sweep(job, exhaustive=True, chunk=32768, workers=1, resume=False)
+    r = run_sweep(job, exhaustive=True, chunk=32768, workers=1, results=tmp_path)
     assert r.mismatches > 0 and r.first[0].startswith("x=[0x")
 
 

@@ -42,6 +42,8 @@ def add_parser(sub):
     s.add_argument("--workers", type=int, help="local cluster size (default: one per core)")
     s.add_argument("--coverage", action="store_true",
                    help="also count the numeric classes exercised (several times slower)")
+    s.add_argument("--results", metavar="DIR",
+                   help="folder of the chunk results (default: sweeps/ in the ulpflow cache)")
     s.add_argument("--no-resume", action="store_true",
                    help="run every chunk again, ignoring results on disk")
     # a fault in the generated unit, for the tests that show a sweep can fail
@@ -110,7 +112,7 @@ def _cmd_sweep(args, console):
     if not console.is_terminal:
         result = run_sweep(job, **plan, scheduler=args.scheduler, workers=args.workers,
                            coverage=args.coverage, resume=not args.no_resume,
-                           progress=line_progress)
+                           results=args.results, progress=line_progress)
     else:
         columns = (TextColumn("chunks"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
@@ -126,7 +128,7 @@ def _cmd_sweep(args, console):
 
             result = run_sweep(job, **plan, scheduler=args.scheduler, workers=args.workers,
                                coverage=args.coverage, resume=not args.no_resume,
-                               progress=progress)
+                               results=args.results, progress=progress)
     for line in result.summary():
         console.print(escape(line), highlight=False)
     console.print("[green]0 mismatches[/green]" if result.ok else

@@ -557,11 +557,15 @@ def dask_runs(scheduler: str | None = None, workers: int | None = None, *,
     return runs
 
 
-def results_dir(key: str, plan: str):
-    """The folder of a sweep's chunk results (``sweeps/<job key>/<plan>`` in the cache)."""
+def results_dir(key: str, plan: str, root=None):
+    """The folder of a sweep's chunk results: ``<root>/<job key>/<plan>``, where ``root`` is
+    the cache folder ``sweeps/`` by default."""
+    from pathlib import Path
+
     from ulpflow.golden.cache import cache_dir
 
-    path = cache_dir("sweeps") / key / plan
+    base = cache_dir("sweeps") if root is None else Path(root)
+    path = base / key / plan
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -590,7 +594,7 @@ def _save(folder, r: ChunkResult) -> None:
 def run_sweep(job, *, exhaustive: bool = False, random: int | None = None, seed: int = 1,
               chunk: int = DEFAULT_CHUNK, scheduler: str | None = None,
               workers: int | None = None, coverage: bool = False, resume: bool = True,
-              max_chunks: int | None = None,
+              max_chunks: int | None = None, results=None,
               progress: Callable[[int, int, int, float], None] | None = None,
               on_result: Callable[[ChunkResult], None] | None = None) -> SweepResult:
     """Run ``job`` (e.g. :class:`UnitSweep`) over its chunks on Dask; return the result.
@@ -610,6 +614,9 @@ def run_sweep(job, *, exhaustive: bool = False, random: int | None = None, seed:
     max_chunks : int, optional
         Only the first ``max_chunks`` chunks of the plan (a partial sweep, for benchmarks; the
         result's ``chunks`` says how many were swept).
+    results : path, optional
+        Root folder of the chunk results (default: ``sweeps/`` in the cache folder); a folder on
+        a shared file system lets sweeps resume from any machine.
     progress : callable, optional
         ``progress(chunks_done, chunks_total, vectors_done, seconds)`` after every chunk.
     on_result : callable, optional
@@ -628,7 +635,7 @@ def run_sweep(job, *, exhaustive: bool = False, random: int | None = None, seed:
             raise ValueError(f"max_chunks must be a positive int, not {max_chunks!r}")
         chunks = chunks[:max_chunks]
     key = job.key
-    folder = results_dir(key, plan)
+    folder = results_dir(key, plan, results)
     done = _load(folder, chunks) if resume else {}
     resumed = len(done)
     todo = [c for c in chunks if c.index not in done]
