@@ -100,7 +100,7 @@ def test_pipeline_proof_catches_a_different_unit():
 @pytest.mark.parametrize("name, words", [
     ("e4m3fn", "'fn' specials"), ("e4m3fnuz", "'fnuz' specials"), ("e2m1fn", "'finite' specials"),
     ("e5m2_ftz", "flushes subnormals"), ("e5m2_sat", "saturates"), ("e5m2_b12", "bias 12"),
-    ("q4.4", "fixed point"),
+    ("q4.4", "fixed point"), ("e5m2", "2 fraction bits"), ("e3m2", "2 fraction bits"),
 ])
 def test_styles_outside_symfpu_are_refused(name, words):
     with pytest.raises(ValueError, match="outside the symfpu proof") as info:

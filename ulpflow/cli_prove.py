@@ -22,7 +22,7 @@ def add_parser(sub):
         "the reference). Exit status 0 when proved, 1 when a step failed or timed out.")
     p.add_argument("unit", metavar="UNIT", help="add or mul")
     p.add_argument("--format", required=True, help="IEEE-style float format, e.g. fp16, bf16, "
-                   "fp32, e5m2, e4m3")
+                   "fp32, e4m3, e3m4 (at least 3 fraction bits)")
     p.add_argument("--rounding", default="RNE", help="RNE (default), RNA, RTZ, RUP or RDN")
     p.add_argument("--latency", type=int, default=0, help="pipeline latency in cycles (default 0)")
     p.add_argument("--timeout", type=float, default=None,

