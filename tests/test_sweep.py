@@ -214,6 +214,7 @@ def test_bad_input_one_clear_line(capsys):
         (("sweep", "add", "--format", "e5m2", "--exhaustive", "--scheduler", "tcp://h:1",
           "--workers", "2"), "has its own workers"),
         (("sweep", "missing.json", "--inputs", "all"), "does not exist"),
+        (("sweep", "net.json", "--inputs", "all", "--rounding", "RDN"), "--rounding: for unit"),
     ]:
         code = main(list(args))
         err = capsys.readouterr().err

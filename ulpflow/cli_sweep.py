@@ -27,8 +27,8 @@ def add_parser(sub):
                    "format's kind), or a network file NET.json")
     s.add_argument("--format", help="operand format, e.g. fp16, bf16, e4m3, q4.4 (units)")
     s.add_argument("--to", help="destination format of convert")
-    s.add_argument("--rounding", default="RNE", help="RNE (default), RNA, RTZ, RUP or RDN")
-    s.add_argument("--latency", type=int, default=0, help="pipeline latency in cycles (default 0)")
+    s.add_argument("--rounding", help="RNE (default), RNA, RTZ, RUP or RDN (units)")
+    s.add_argument("--latency", type=int, help="pipeline latency in cycles (units; default 0)")
     what = s.add_mutually_exclusive_group()
     what.add_argument("--exhaustive", action="store_true", help="every input (at most 2^32)")
     what.add_argument("--random", type=int, metavar="N", help="N seeded random vectors")
@@ -61,8 +61,11 @@ def make_job(args):
 
         if args.inputs != "all" and args.random is None:
             raise ValueError("a network sweep needs --inputs all or --random N")
-        if args.format or args.to or args.mutate:
-            raise ValueError("--format/--to are for unit sweeps; a network file has its formats")
+        given = [f"--{k}" for k in ("format", "to", "rounding", "latency", "mutate")
+                 if getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"{'/'.join(given)}: for unit sweeps; a network file has its "
+                             "formats, rounding and pipeline")
         job = NetworkSweep.from_file(args.unit, form=args.form)
         return job, dict(exhaustive=args.random is None, random=args.random, seed=args.seed,
                          chunk=chunk)
@@ -72,8 +75,8 @@ def make_job(args):
         raise ValueError(f"unit {args.unit!r} needs --format F")
     if not args.exhaustive and args.random is None:
         raise ValueError("say what to sweep: --exhaustive or --random N")
-    job = UnitSweep(args.unit, args.format, rounding=args.rounding, latency=args.latency,
-                    to=args.to, mutate=args.mutate)
+    job = UnitSweep(args.unit, args.format, rounding=args.rounding or "RNE",
+                    latency=args.latency or 0, to=args.to, mutate=args.mutate)
     job.describe()  # a bad unit, format, mode or latency fails here, before a cluster starts
     return job, dict(exhaustive=args.exhaustive, random=args.random, seed=args.seed, chunk=chunk)
 
