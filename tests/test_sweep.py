@@ -75,6 +75,22 @@ def test_local_sweep_every_pair(reference):
     assert (part.chunks, part.vectors, part.resumed) == (4, 4 * CHUNK, 4)
 
 
+def test_random_sweep_with_coverage(tmp_path):
+    from ulpflow.sim.coverage import coverage
+
+    job = UnitSweep("add", "e5m2", rounding="RDN")
+    r = run_sweep(job, random=3000, seed=5, chunk=1024, coverage=True, workers=1,
+                  results=tmp_path)
+    assert (r.vectors, r.chunks, r.mismatches) == (3000, 3, 0)
+    # the chunks' counts add up to the coverage of all their vectors at once
+    _, chunks = job.plan_chunks(random=3000, seed=5, chunk=1024)
+    ins = [job.inputs(c) for c in chunks]
+    a = np.concatenate([i["a"] for i in ins])
+    b = np.concatenate([i["b"] for i in ins])
+    assert r.coverage == coverage(a, b, E5M2, "add", rounding="RDN")
+    assert r.coverage["tie-even"] > 0 and r.coverage["nan"] > 0
+
+
 def test_fault_gives_the_predicted_mismatches_and_exit_1(tmp_path):
     # ties_away rounds RNE ties away from zero: exactly the pairs where golden RNE and RNA
     # differ must mismatch (counted here from golden alone, NaN by class)
