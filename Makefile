@@ -49,16 +49,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest -n $(JOBS) -m "not slow and not gpu_models" $(TESTS) $(PYTEST_ARGS)
 
-# golden.mma against MMA-Sim: installs PyTorch's CPU build (unless some PyTorch is already
-# there) and the gpu extra's pins with --no-deps (PyTorch's sympy and the test extra disagree on
-# mpmath; neither needs the other at run time), then runs the gpu_models tests (>= 1e5 blocks
-# per model).
+# golden.mma against MMA-Sim: installs the gpu extra's pins (MMA-Sim, PyTorch 2.13.0 — the CPU
+# build where pip finds it on local disk — and what PyTorch needs at run time) with --no-deps (PyTorch's sympy and the test extra disagree
+# on mpmath; neither needs the other at run time), then runs the gpu_models tests (>= 1e5 blocks
+# per model); the run ends with every comparison's mismatch count (the "tallies" section).
 GPU_PINS = import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"]))
 test-gpu-models: $(STAMP)
-	@$(VPY) -c "import torch" 2>/dev/null || \
-	  $(VPY) -m pip install --quiet --disable-pip-version-check torch --index-url https://download.pytorch.org/whl/cpu
 	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps $$($(VPY) -c '$(GPU_PINS)')
-	$(VPY) -m pytest -n $(JOBS) -m gpu_models tests/golden/test_mma_gpu.py -s $(PYTEST_ARGS)
+	$(VPY) -m pytest -n $(JOBS) -m gpu_models tests/golden/test_mma_gpu.py $(PYTEST_ARGS)
 
 # Every bench at its default size, except the QoR table, which runs its --quick form here (the
 # full table is hundreds of synthesis runs: `python bench/qor.py`).

@@ -15,6 +15,9 @@ hardware                   golden
 :class:`ReductionTree`     ``golden.reduce`` (one adder per node)
 :class:`FoldedMAC`         ``reduce`` over a sequential order, one adder
 :class:`FusedDotProduct`   ``golden.mma.dot`` (a GPU matrix unit's fused blocks)
+:class:`SpatialLayer`      one ``golden.Layer``, unrolled (a multiplier per weight)
+:class:`FoldedLayer`       one ``golden.Layer`` on one multiplier and a tree engine
+:class:`NetworkTop`        a whole ``golden.Network`` (``net(x)``), streams with ready
 :class:`Identity` ...      ``golden.activations.get_activation(...)``
 ``ActivationUnit``         ``.from_activation(impl)``: the unit for any golden activation
 =========================  =============================================
@@ -30,6 +33,7 @@ combinational: ``o.valid = i.valid``, no clock) and its golden twin ``emulate(**
 
 Modules: ``rounding``, ``float_unit``, ``fixed_unit``, ``convert``, ``tree`` (twin of
 ``golden.tree`` and ``golden.reduction``), ``activations`` (twin of ``golden.activations``),
+``schedule`` (the tree engine's schedules), ``network`` (layers and network tops),
 ``signature``, ``verilog``.
 """
 
@@ -38,6 +42,7 @@ from .activations import (MAX_TABLE_BITS, ActivationUnit, Identity, PWLActivatio
 from .convert import FloatConverter
 from .fixed_unit import FixedAdder, FixedMultiplier
 from .fused import FusedDotProduct
+from .network import FoldedLayer, NetworkTop, SpatialLayer
 from .float_unit import FloatAdder, FloatMultiplier
 from .rounding import RoundPack
 from .signature import UnitSignature, chain
@@ -48,5 +53,6 @@ __all__ = [
     "RoundPack", "FloatAdder", "FloatMultiplier", "FloatConverter", "FixedAdder",
     "FixedMultiplier", "ReductionTree", "FoldedMAC", "Identity", "ReLU", "Step",
     "TableActivation", "PWLActivation", "ActivationUnit", "activation_unit", "MAX_TABLE_BITS",
-    "UnitSignature", "chain", "to_verilog", "FusedDotProduct",
+    "UnitSignature", "chain", "to_verilog", "FusedDotProduct", "SpatialLayer", "FoldedLayer",
+    "NetworkTop",
 ]

@@ -3,7 +3,8 @@
 * :class:`Identity`, :class:`ReLU`, :class:`Step` — the exact activations as logic (plus one
   :class:`~ulpflow.hdl.convert.FloatConverter` when the output format differs from the input).
 * :class:`TableActivation` — a ROM holding ``impl.table()`` of *any* golden implementation over
-  an input format of at most 12 bits: the unit is that implementation, bit for bit.
+  an input format of at most 16 bits (bf16/fp16: 2^16 entries, block RAM at ``latency >= 1``):
+  the unit is that implementation, bit for bit.
 * :class:`PWLActivation` — the golden piecewise-linear method (``impl.pwl``) in integer
   hardware: grid conversion, segment ROMs, one multiply-add, and the shared rounding module.
 * :meth:`ActivationUnit.from_activation` (also :func:`activation_unit`) picks the right one for
@@ -34,8 +35,8 @@ from .signature import UnitSignature
 __all__ = ["ActivationUnit", "Identity", "ReLU", "Step", "TableActivation", "PWLActivation",
            "activation_unit", "MAX_TABLE_BITS"]
 
-#: Widest input format a :class:`TableActivation` accepts (a 4096-entry ROM).
-MAX_TABLE_BITS = 12
+#: Widest input format a :class:`TableActivation` accepts (a 65536-entry ROM: every bf16/fp16).
+MAX_TABLE_BITS = 16
 
 
 

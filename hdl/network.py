@@ -19,8 +19,11 @@ activation implementation. Two forms realise that exactly:
 :class:`NetworkTop` chains the layers with ``amaranth.lib.stream`` handshakes (payload, valid,
 ready) and respects back-pressure; its :meth:`~NetworkTop.emulate` is the golden network.
 
-Not (yet) in hardware: layers that accumulate exactly (``accumulate="exact"``, a Kulisch sum)
-and fused trees; both are refused with an error naming the layer.
+A layer of **fused** trees (``Tree.fused(n_in + 1, spec, block=L)``, a GPU matrix unit's
+truncated blocks) becomes one :class:`~ulpflow.hdl.fused.FusedDotProduct` per neuron (spatial)
+or one for the whole layer, a neuron per cycle (folded). Not (yet) in hardware: layers that
+accumulate exactly (``accumulate="exact"``, a Kulisch sum), refused with an error naming the
+layer.
 """
 
 from __future__ import annotations
@@ -51,16 +54,32 @@ def _where(index, layer):
 
 
 def check_layer(layer, index=0):
-    """Raise ``ValueError`` if ``layer`` has no hardware form (exact or fused accumulation)."""
+    """Raise ``ValueError`` if ``layer`` has no hardware form; return the products per fused
+    block of a fused layer (None for a layer of binary trees).
+
+    A fused layer needs every neuron's tree to be ``Tree.fused(n_in + 1, spec, block=L)`` with
+    one spec and one ``L`` (the blocks a :class:`~ulpflow.hdl.fused.FusedDotProduct` chains).
+    """
     if not isinstance(layer, Layer):
         raise TypeError(f"{_where(index, layer)} must be a golden Layer, not {layer!r}")
     if layer.exact:
         raise ValueError(f"{_where(index, layer)} accumulates exactly (accumulate='exact'); "
                          "the network generators build tree reductions only")
-    fused = [k for k, t in enumerate(layer.trees) if t.kind != "add"]
-    if fused:
-        raise ValueError(f"{_where(index, layer)}: neuron {fused[0]} has a fused tree; the network "
-                         "generators build binary trees only (see FusedDotProduct for fused blocks)")
+    fused = [t.kind == "fused" for t in layer.trees]
+    if not any(fused):
+        return None
+    if not all(fused):
+        raise ValueError(f"{_where(index, layer)} mixes fused and binary trees; the network generators "
+                         "take one kind per layer")
+    first = layer.trees[0]
+    block = len(first.fused_nodes()[0][1]) - 1
+    want = Tree.fused(layer.n_in + 1, first.fused_spec, block=max(block, 1))
+    for k, t in enumerate(layer.trees):
+        if t != want:
+            raise ValueError(f"{_where(index, layer)}: the fused tree of neuron {k} is not "
+                             f"Tree.fused({layer.n_in + 1}, spec, block={block}) (the blocks of a "
+                             "FusedDotProduct, the bias the first block's addend)")
+    return max(block, 1)
 
 
 def _multiplier(wf, xf, pf, rounding, latency):
@@ -201,7 +220,7 @@ class SpatialLayer(wiring.Component):
     @checked_init
     def __init__(self, layer, in_format, *, mul_latency=0, level_latency=0, act_latency=0,
                  probe=False, _table_patch=None):
-        check_layer(layer)
+        self.block = check_layer(layer)
         self.layer = layer
         self.in_format = in_format
         self.out_format = layer.out_format
@@ -214,10 +233,10 @@ class SpatialLayer(wiring.Component):
         self._patch = dict(_table_patch or {})
         outputs = {"y": (self.out_format, layer.n_out)}
         if self.probe:
-            self.n_nodes = [t.n_nodes for t in layer.trees]
-            outputs |= {"p": (layer.product_format, layer.n_out * layer.n_in),
-                        "n": (layer.acc_format, sum(self.n_nodes)),
-                        "s": (layer.acc_format, layer.n_out)}
+            if self.block is None:  # a fused block's products and partial sums stay inside it
+                outputs |= {"p": (layer.product_format, layer.n_out * layer.n_in),
+                            "n": (layer.acc_format, sum(t.n_nodes for t in layer.trees))}
+            outputs |= {"s": (layer.acc_format, layer.n_out)}
         super().__init__(UnitSignature({"x": (in_format, layer.n_in)}, outputs))
 
     def __repr__(self):
@@ -228,6 +247,20 @@ class SpatialLayer(wiring.Component):
         """``{"y": ...}``: the golden layer on ``x__0 … x__{n_in-1}`` (with ``probe`` also the
         products, nodes and sums of its trace)."""
         return _emulate_layer(self, inputs)
+
+    def _fused_neuron(self, m, k, x, t_sum):
+        """Neuron ``k`` of a fused layer: one FusedDotProduct (weights and bias constants)."""
+        layer = self.layer
+        unit = _fused_unit(layer, self.in_format, self.block, t_sum)
+        m.submodules[f"n{k}_fused"] = unit
+        m.d.comb += [unit.i.payload.c.eq(int(layer.bias[k]))]
+        for j in range(layer.n_in):
+            m.d.comb += [unit.i.payload.a[j].eq(int(layer.weights[k, j])), unit.i.payload.b[j].eq(x[j])]
+        total = Signal(layer.acc_format.bits, name=f"n{k}_sum")
+        m.d.comb += total.eq(unit.o.payload.d)
+        if self.probe:
+            m.d.comb += self.o.payload.s[k].eq(delay(m, total, self.latency - t_sum, name=f"n{k}_ps_"))
+        return total
 
     def elaborate(self, platform):
         from .tree import build_tree  # noqa: PLC0415 - tree imports nothing of this module
@@ -240,6 +273,9 @@ class SpatialLayer(wiring.Component):
         act_in = []
         node_index = 0
         for k, tree in enumerate(layer.trees):
+            if self.block is not None:
+                act_in.append(self._fused_neuron(m, k, x, t_sum))
+                continue
             leaves = []
             for j in range(layer.n_in):
                 mul = _multiplier(layer.weight_format, self.in_format, pf, layer.rounding, ML)
@@ -275,6 +311,13 @@ class SpatialLayer(wiring.Component):
         return m
 
 
+def _fused_unit(layer, in_format, block, latency):
+    from .fused import FusedDotProduct  # noqa: PLC0415
+
+    return FusedDotProduct(layer.trees[0].fused_spec, layer.n_in, latency, a_format=layer.weight_format,
+                           b_format=in_format, block=block)
+
+
 def _emulate_layer(unit, inputs):
     v = unit.signature.cast_inputs(inputs, repr(unit))
     layer = unit.layer
@@ -282,7 +325,7 @@ def _emulate_layer(unit, inputs):
     shape = np.shape(v["x__0"])
     tr = Network(unit.in_format, [layer]).trace(x, strict=False).layers[0]
     out = {f"y__{k}": tr.outputs[:, k].reshape(shape) for k in range(layer.n_out)}
-    if getattr(unit, "probe", False):
+    if getattr(unit, "probe", False) and unit.block is None:
         for k in range(layer.n_out):
             for j in range(layer.n_in):
                 out[f"p__{k * layer.n_in + j}"] = tr.products[:, k, j].reshape(shape)
@@ -291,6 +334,8 @@ def _emulate_layer(unit, inputs):
             for j in range(tr.nodes[k].shape[1]):
                 out[f"n__{at}"] = tr.nodes[k][:, j].reshape(shape)
                 at += 1
+    if getattr(unit, "probe", False):
+        for k in range(layer.n_out):
             out[f"s__{k}"] = tr.sums[:, k].reshape(shape)
     return out
 
@@ -343,26 +388,31 @@ class FoldedLayer(wiring.Component):
 
     @checked_init
     def __init__(self, layer, in_format, *, _table_patch=None):
-        check_layer(layer)
+        self.block = check_layer(layer)
         self.layer = layer
         self.in_format = in_format
         self.out_format = layer.out_format
         self.latency = None  # variable: valid tells
         self._patch = dict(_table_patch or {})
         pf, af = layer.product_format, layer.acc_format
-        self.schedules = [tree_schedule(t, layer.n_in) for t in layer.trees]
-        self.registers = max(s.registers for s in self.schedules)
-        fmts = {PRODUCT: pf, ACC: af}
-        combos = []
-        for s in self.schedules:
-            for st in s.steps:
-                if st.op == "add":
-                    pair = self._canonical(st)[2:]
-                    pair = (fmts[pair[0]], fmts[pair[1]])
-                    if pair not in combos:
-                        combos.append(pair)
-        self.combos = combos
-        self.n_steps = sum(len(s.steps) for s in self.schedules)
+        if self.block is not None:
+            # a fused layer: one FusedDotProduct, a whole neuron per cycle
+            self.schedules, self.registers, self.combos = [], 0, []
+            self.n_steps = layer.n_out
+        else:
+            self.schedules = [tree_schedule(t, layer.n_in) for t in layer.trees]
+            self.registers = max(s.registers for s in self.schedules)
+            fmts = {PRODUCT: pf, ACC: af}
+            combos = []
+            for s in self.schedules:
+                for st in s.steps:
+                    if st.op == "add":
+                        pair = self._canonical(st)[2:]
+                        pair = (fmts[pair[0]], fmts[pair[1]])
+                        if pair not in combos:
+                            combos.append(pair)
+            self.combos = combos
+            self.n_steps = sum(len(s.steps) for s in self.schedules)
         self.cycles_per_vector = self.n_steps + 2
         super().__init__(UnitSignature({"x": (in_format, layer.n_in)},
                                        {"y": (self.out_format, layer.n_out)},
@@ -386,6 +436,10 @@ class FoldedLayer(wiring.Component):
 
     def _rom(self):
         layer = self.layer
+        if self.block is not None:
+            rom = _Rom({"neuron": (layer.n_out - 1).bit_length(), "end": 1, "last": 1})
+            return rom, [rom.pack(neuron=k, end=1, last=int(k == layer.n_out - 1))
+                         for k in range(layer.n_out)]
         n_in, n_out, R = layer.n_in, layer.n_out, self.registers
         rom = _Rom({"load": 1, "leaf": (n_in - 1).bit_length(), "asrc": 2, "areg": (R - 1).bit_length(),
                     "bsrc": 2, "breg": (R - 1).bit_length(), "combo": (len(self.combos) - 1).bit_length(),
@@ -408,44 +462,16 @@ class FoldedLayer(wiring.Component):
         words[-1]["last"] = 1
         return rom, [rom.pack(**w) for w in words]
 
-    def elaborate(self, platform):
-        m = Module()
+    def _tree_engine(self, m, field, neuron, leaf, xs, br, width):
+        """Weight memory, the multiplier, the register file and the adder(s): the sum of the
+        current step (and the product a load step stores)."""
         layer = self.layer
-        n_in, n_out = layer.n_in, layer.n_out
         wf, pf, af = layer.weight_format, layer.product_format, layer.acc_format
-        width = max(pf.bits, af.bits)
-        rom, words = self._rom()
-
-        busy = Signal(name="busy")
-        full = Signal(name="full")  # an output vector waits for o.ready
-        step = Signal(range(max(2, len(words))), name="step")
-        m.d.comb += [self.i.ready.eq(~busy & ~full), self.o.valid.eq(full)]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += full.eq(0)
-
-        xs = [Signal(self.in_format.bits, name=f"x{j}", reset_less=True) for j in range(n_in)]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [busy.eq(1), step.eq(0)]
-            m.d.sync += [xs[j].eq(self.i.payload.x[j]) for j in range(n_in)]
-
-        m.submodules.schedule = prog = Memory(shape=rom.width, depth=len(words), init=words)
-        rd = prog.read_port(domain="comb")
-        m.d.comb += rd.addr.eq(step)
-        f = rd.data
-
-        def field(name):
-            return rom.field(f, name)
-
-        neuron, leaf = field("neuron"), field("leaf")
         m.submodules.weights = wmem = Memory(
-            shape=wf.bits, depth=n_out * n_in, init=[int(w) for w in layer.weights.reshape(-1)])
+            shape=wf.bits, depth=layer.n_out * layer.n_in,
+            init=[int(w) for w in layer.weights.reshape(-1)])
         wr = wmem.read_port(domain="comb")
-        m.d.comb += wr.addr.eq(neuron * n_in + leaf)
-        m.submodules.biases = bmem = Memory(shape=af.bits, depth=n_out,
-                                            init=[int(b) for b in layer.bias])
-        br = bmem.read_port(domain="comb")
-        m.d.comb += br.addr.eq(neuron)
-
+        m.d.comb += wr.addr.eq(neuron * layer.n_in + leaf)
         m.submodules.mul = mul = _multiplier(wf, self.in_format, pf, layer.rounding, 0)
         m.d.comb += [mul.i.payload.a.eq(wr.data), mul.i.payload.b.eq(Array(xs)[leaf])]
         regs = [Signal(width, name=f"r{r}", reset_less=True) for r in range(self.registers)]
@@ -468,7 +494,63 @@ class FoldedLayer(wiring.Component):
                 m.d.comb += [add.i.payload.a.eq(a[:fa.bits]), add.i.payload.b.eq(b[:fb.bits])]
                 with m.Case(c):
                     m.d.comb += result.eq(add.o.payload.result)
+        return result, regs, mul.o.payload.result
 
+    def _fused_datapath(self, m, neuron, xs, br):
+        """One FusedDotProduct over the current neuron's weight row (a memory of rows)."""
+        layer = self.layer
+        wf = layer.weight_format
+        rows = [sum(int(w) << (wf.bits * j) for j, w in enumerate(row)) for row in layer.weights]
+        m.submodules.weights = wmem = Memory(shape=wf.bits * layer.n_in, depth=layer.n_out, init=rows)
+        wr = wmem.read_port(domain="comb")
+        m.d.comb += wr.addr.eq(neuron)
+        unit = _fused_unit(layer, self.in_format, self.block, 0)
+        m.submodules.fused = unit
+        m.d.comb += unit.i.payload.c.eq(br.data)
+        for j in range(layer.n_in):
+            m.d.comb += [unit.i.payload.a[j].eq(wr.data[wf.bits * j:wf.bits * (j + 1)]),
+                         unit.i.payload.b[j].eq(xs[j])]
+        return unit.o.payload.d
+
+    def elaborate(self, platform):
+        m = Module()
+        layer = self.layer
+        n_in, n_out = layer.n_in, layer.n_out
+        af = layer.acc_format
+        width = max(layer.product_format.bits, af.bits)
+        rom, words = self._rom()
+
+        busy = Signal(name="busy")
+        full = Signal(name="full")  # an output vector waits for o.ready
+        step = Signal(range(max(2, len(words))), name="step")
+        m.d.comb += [self.i.ready.eq(~busy & ~full), self.o.valid.eq(full)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += full.eq(0)
+
+        xs = [Signal(self.in_format.bits, name=f"x{j}", reset_less=True) for j in range(n_in)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [busy.eq(1), step.eq(0)]
+            m.d.sync += [xs[j].eq(self.i.payload.x[j]) for j in range(n_in)]
+
+        m.submodules.schedule = prog = Memory(shape=rom.width, depth=len(words), init=words)
+        rd = prog.read_port(domain="comb")
+        m.d.comb += rd.addr.eq(step)
+        f = rd.data
+
+        def field(name):
+            return rom.field(f, name)
+
+        neuron = field("neuron")
+        leaf = field("leaf") if self.block is None else None
+        m.submodules.biases = bmem = Memory(shape=af.bits, depth=n_out,
+                                            init=[int(b) for b in layer.bias])
+        br = bmem.read_port(domain="comb")
+        m.d.comb += br.addr.eq(neuron)
+
+        if self.block is not None:
+            result, regs = self._fused_datapath(m, neuron, xs, br), []
+        else:
+            result, regs, load_value = self._tree_engine(m, field, neuron, leaf, xs, br, width)
         act = _activation_unit(layer.activation, 0, self._patch)
         m.submodules.act = act
         m.d.comb += act.i.payload.a.eq(result)
@@ -476,11 +558,12 @@ class FoldedLayer(wiring.Component):
         m.d.comb += [self.o.payload.y[k].eq(ys[k]) for k in range(n_out)]
 
         with m.If(busy):
-            value = Mux(field("load"), mul.o.payload.result, result)
-            with m.Switch(field("dst")):
-                for r in range(self.registers):
-                    with m.Case(r):
-                        m.d.sync += regs[r].eq(value)
+            if regs:
+                value = Mux(field("load"), load_value, result)
+                with m.Switch(field("dst")):
+                    for r in range(self.registers):
+                        with m.Case(r):
+                            m.d.sync += regs[r].eq(value)
             with m.If(field("end")):
                 with m.Switch(neuron):
                     for k in range(n_out):

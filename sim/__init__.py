@@ -9,6 +9,9 @@ What users call:
   (``engine="verilator"``) or per-cycle cocotb (``engine="cocotb-cycle"``); with ``expected=``
   the run is a test against those codes (:func:`assert_matches`).
 * :func:`run_sweep` - :func:`check` of operand pairs plus their functional coverage.
+* :func:`simulate_network` / :class:`NetworkSimulator` - arrays of input vectors through the
+  hardware of a golden network (spatial or folded), output codes back;
+  :func:`locate_divergence` names the first value where hardware and golden disagree.
 * :mod:`.vectors` - exhaustive, corner-case (levels 1 and 2) and random operand vectors (NumPy);
   :mod:`.coverage` - what a set of vectors exercises, per numeric class.
 * :mod:`.compare` - the scoreboard: NaN-aware code comparison and one-line mismatch reports.
@@ -29,6 +32,7 @@ from .errors import BuildError, SimulationError, TestFailure, ToolchainError
 from .pysim import Bundle, run_amaranth
 from .runner import Build, VerilatorRunner, cache_dir, run_cocotb
 from .simulate import ENGINES, Port, UnitSimulator, assert_matches, simulate
+from .network import NetworkSimulator, RTLDivergence, locate_divergence, simulate_network
 from .sweep import check, run_sweep
 from .toolchain import verilator_root
 
@@ -56,6 +60,10 @@ __all__ = [
     "run_cocotb",
     "run_sweep",
     "simulate",
+    "simulate_network",
+    "NetworkSimulator",
+    "RTLDivergence",
+    "locate_divergence",
     "vectors",
 ]
 

@@ -19,10 +19,14 @@ import numpy as np
 from ulpflow.golden.network import Layer, Network
 from ulpflow.hdl.network import FORMS, NetworkTop, SpatialLayer, apply_faults
 
+from .runner import VerilatorRunner
 from .simulate import UnitSimulator
 
 __all__ = ["NetworkSimulator", "simulate_network", "locate_divergence", "RTLDivergence",
            "NETWORK_ENGINES"]
+
+#: Verilator arguments of network builds (without a runner of the caller's own).
+SPLIT_ARGS = ("--output-split", "20000", "--output-split-cfuncs", "20000")
 
 #: Engines :func:`simulate_network` runs on; the first is the default (the fastest bulk path).
 NETWORK_ENGINES = ("verilator", "cocotb", "cocotb-cycle")
@@ -75,12 +79,22 @@ class NetworkSimulator:
             raise ValueError(f"engine must be one of {', '.join(map(repr, NETWORK_ENGINES))}, not {engine!r}")
         self.form, self.engine = form, engine
         self.top = NetworkTop(net, form, pipeline=pipeline, _faults=_faults)
+        self.top._MustUse__silence = True  # converted when first built; a simulator may never run
+        if runner is None:
+            # a large network is many thousands of units: split the C++ so make compiles it
+            # in parallel pieces instead of one huge file
+            runner = VerilatorRunner(build_args=SPLIT_ARGS)
         self._sim = UnitSimulator(self.top, engine=engine, runner=runner,
                                   latency=self.top.latency)
 
     @property
     def timings(self):
         return self._sim.timings
+
+    @property
+    def verilog(self) -> str:
+        """The network's Verilog (generated on first use)."""
+        return self._sim.verilog
 
     def build(self):
         """Convert to Verilog and build (or find the build in the cache)."""
@@ -129,8 +143,9 @@ def simulate_network(net, x_codes, *, form="spatial", engine=None, pipeline=True
     >>> y = simulate_network(net, x, form="folded")          # doctest: +SKIP
     >>> (y == net(x)).all()                                  # doctest: +SKIP
     """
+    x = check_network_inputs(_check_net(net), x_codes)
     sim = NetworkSimulator(net, form=form, engine=engine, pipeline=pipeline, runner=runner)
-    return sim.run(x_codes, stall=stall)
+    return sim.run(x, stall=stall)
 
 
 # ---------------------------------------------------------------------------------------------

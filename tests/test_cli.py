@@ -120,3 +120,6 @@ def test_demo_golden_only_passes():
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "demo passed" in r.stdout and "Verilator" not in r.stdout
+    # step 5: one e4m3fn dot product under every GPU matrix-unit model, a one-hot sum under each
+    assert "5. GPU matrix units" in r.stdout and "hopper.wgmma.e4m3.f32 (L=32, F=13)" in r.stdout
+    assert "blackwell.tcgen05.e4m3.f32" in r.stdout and "│ NO" not in r.stdout

@@ -9,7 +9,7 @@ two must agree. The exact value is a Fraction sum.
 
 from __future__ import annotations
 
-__all__ = ["add_parser", "mma_report"]
+__all__ = ["add_parser", "mma_report", "print_mma_report"]
 
 
 def add_parser(sub):
@@ -105,6 +105,7 @@ def mma_report(model, K, seed=0, a=None, b=None, c=None, product_format=None):
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValueError(f"--k must be a positive number of products, not {K!r}")
     rng = np.random.default_rng(seed)
+    origin = f"seed {seed}" if a is None else "given codes"
     a = _random_operands(fa, K, rng) if a is None else np.asarray(a)
     b = _random_operands(fa, K, rng) if b is None else np.asarray(b)
     if a.shape != (K,) or b.shape != (K,):
@@ -142,41 +143,38 @@ def mma_report(model, K, seed=0, a=None, b=None, c=None, product_format=None):
             raise RuntimeError(f"{name}: the fused layer gives {via_layer:#x} but mma.dot {d:#x}")
         rows.append(row(f"{name} (L={other.L}, F={other.F})", d, other.c_format))
 
-    # one-hot sum: the output layer of a construction selects one input; exact under every model
-    j = int(rng.integers(0, K))
+    # one-hot sum: the output layer of a construction selects one input; exact under every model.
+    # The selected input is one that every model's input format holds (when there is one), the
+    # other inputs of a model that cannot hold them all are its format's zero.
+    held = {name: [_exactly_in(b[k:k + 1], fa, o.b_format) for k in range(K)]
+            for name, o in mma.MODELS.items()}
+    everywhere = [k for k in range(K) if all(h[k] is not None for h in held.values())]
+    j = int(rng.choice(everywhere)) if everywhere else int(rng.integers(0, K))
     one_hot_rows = []
     for name, other in mma.MODELS.items():
         oa = np.full(K, other.a_format.zero_code, dtype=np.int64)
         oa[j] = other.a_format.one_code
-        x = _exactly_in(b, fa, other.b_format)
-        if x is None:
+        if held[name][j] is None:
             continue
+        x = np.array([other.b_format.zero_code if h is None else int(h[0]) for h in held[name]],
+                     dtype=np.int64)
         d = int(mma.dot(oa[None, :], x[None, :], np.array([other.c_format.zero_code]), other)[0])
         want = other.b_format.decode_fraction(x[j:j + 1].astype(other.b_format.dtype))[0]
         got = other.c_format.decode_fraction(np.array([d], dtype=other.c_format.dtype))[0]
         one_hot_rows.append((name, other.c_format.show(d), "yes" if got == want else "NO"))
-    title = (f"{K}-term dot product of {fa} codes (seed {seed}), c = {fc.show(c)}, products in {pf}; "
+    title = (f"{K}-term dot product of {fa} codes ({origin}), c = {fc.show(c)}, products in {pf}; "
              f"one-hot picks b[{j}] = {fa.show(int(b[j]))}")
     if skipped:
         title += f"; not representable in the inputs of: {', '.join(skipped)}"
     return title, rows, one_hot_rows
 
 
-def _cmd_mma(args, console):
+def print_mma_report(console, title, rows, one_hot_rows):
+    """Print the two tables of :func:`mma_report` on a rich ``console``; returns the number of
+    different answers among the evaluations (the exact row left out)."""
     from rich.table import Table
     from rich.text import Text
 
-    from ulpflow.golden import mma
-
-    m = mma.get_model(args.model)
-    a = _codes(args.a, m.a_format, "a") if args.a else None
-    b = _codes(args.b, m.b_format, "b") if args.b else None
-    c = int(_codes(args.c, m.c_format, "c")[0]) if args.c else None
-    if (a is None) != (b is None):
-        raise ValueError("give both --a and --b, or neither")
-    if a is not None and (len(a) != args.k or len(b) != args.k):
-        raise ValueError(f"--a and --b must have --k = {args.k} codes each, got {len(a)} and {len(b)}")
-    title, rows, one_hot = mma_report(args.model, args.k, args.seed, a, b, c, args.product_format)
     t = Table(title=Text(title))
     for col in ("evaluation", "code (value)", "error vs exact"):
         t.add_column(col)
@@ -189,7 +187,23 @@ def _cmd_mma(args, console):
     t2 = Table(title=Text("one-hot sum (weights 0 … 1 … 0): exact under every model"))
     for col in ("model", "code (value)", "exact"):
         t2.add_column(col)
-    for r in one_hot:
+    for r in one_hot_rows:
         t2.add_row(*map(Text, r))
     console.print(t2)
+    return distinct
+
+
+def _cmd_mma(args, console):
+    from ulpflow.golden import mma
+
+    m = mma.get_model(args.model)
+    a = _codes(args.a, m.a_format, "a") if args.a else None
+    b = _codes(args.b, m.b_format, "b") if args.b else None
+    c = int(_codes(args.c, m.c_format, "c")[0]) if args.c else None
+    if (a is None) != (b is None):
+        raise ValueError("give both --a and --b, or neither")
+    if a is not None and (len(a) != args.k or len(b) != args.k):
+        raise ValueError(f"--a and --b must have --k = {args.k} codes each, got {len(a)} and {len(b)}")
+    title, rows, one_hot = mma_report(args.model, args.k, args.seed, a, b, c, args.product_format)
+    print_mma_report(console, title, rows, one_hot)
     return 0 if all(r[2] == "yes" for r in one_hot) else 1

@@ -1,8 +1,9 @@
 """The flagship demo (``make demo`` / ``python -m ulpflow.demo``).
 
 Each step prints what it computed and checks it, so the demo is also a smoke test of the installed
-toolchain: steps 1-4 use the golden model, steps 5-6 generate hardware with Amaranth and simulate
-it in Verilator through cocotb (``--golden-only`` skips them).
+toolchain: steps 1-5 use the golden model (step 5: GPU matrix units, ``ulpflow.golden.mma``),
+steps 6-8 generate hardware with Amaranth and simulate it in Verilator through cocotb
+(``--golden-only`` skips them).
 """
 
 from __future__ import annotations
@@ -69,16 +70,58 @@ def golden_showcase(console: Console) -> bool:
     console.print(f"  (1+2^-7)(1-2^-7) - 1 in bf16: fma → {_row_values(bf16, fused)}, "
                   f"mul+add → {_row_values(bf16, split)} (exact: {-(2.0 ** -14):g})")
     ok &= float(bf16.decode(fused)) == -(2.0 ** -14) and float(bf16.decode(split)) == 0.0
+    ok &= mma_showcase(console)
+    return bool(ok)
+
+
+def _mma_operands():
+    """The dot product of steps 5 and 8: a model and 64 finite e4m3fn codes ``a``, ``b`` of
+    mixed magnitudes (2^-8 … 2^8, both signs)."""
+    e4m3fn = g.parse_format("e4m3fn")
+    rng = np.random.default_rng(8)
+    a, b = (e4m3fn.encode(rng.choice([-1.0, 1.0], 64) * 2.0 ** rng.uniform(-8, 8, 64)) for _ in range(2))
+    return "hopper.wgmma.e4m3.f32", a, b
+
+
+def mma_showcase(console: Console) -> bool:
+    """One fp8 dot product exactly, left to right, pairwise and under every GPU matrix-unit model
+    (the table of ``ulpflow mma``), and a one-hot sum that every model gets exactly."""
+    from fractions import Fraction
+
+    from ulpflow.cli_mma import mma_report, print_mma_report
+
+    console.rule("[bold]5. GPU matrix units add in truncated fused blocks")
+    model, a, b = _mma_operands()
+    K = a.size
+    e4m3fn = g.parse_format("e4m3fn")
+    title, rows, one_hot = mma_report(model, K, a=a.astype(np.int64), b=b.astype(np.int64))
+    distinct = print_mma_report(console, title, rows, one_hot)
+    console.print("  Each model aligns the products of a block of L terms to the block's largest "
+                  "exponent, truncates them to F bits below it, adds them exactly and rounds once; "
+                  "blocks chain through the addend (golden.mma.dot, checked against MMA-Sim by "
+                  f"`make test-gpu-models`). `ulpflow mma --model {model} --k {K}` prints such "
+                  "a table for any operands.")
+    # checks independent of golden.mma: the exact row is the Fraction sum of the operands, and
+    # every one-hot result is the selected input's value
+    va, vb = e4m3fn.decode_fraction(a), e4m3fn.decode_fraction(b)
+    exact = sum((x * y for x, y in zip(va, vb)), Fraction(0))
+    ok = rows[0][1] == f"{float(exact):.17g}" and distinct >= 3
+    j = int(title.split("one-hot picks b[", 1)[1].split("]", 1)[0])
+    ok &= len(one_hot) == len(g.mma.MODELS)
+    for name, shown, verdict in one_hot:
+        fmt = g.mma.MODELS[name].c_format
+        value = fmt.decode_fraction(np.array([int(shown.split()[0], 16)], dtype=fmt.dtype))[0]
+        ok &= verdict == "yes" and value == e4m3fn.decode_fraction(b[j:j + 1])[0]
     return bool(ok)
 
 
 def hardware_showcase(console: Console) -> bool:
     """The same facts in generated RTL, simulated in Verilator through cocotb against golden."""
-    from ulpflow.hdl import FloatAdder, ReductionTree
+    from ulpflow.hdl import FloatAdder, FusedDotProduct, ReductionTree
     from ulpflow.sim import assert_matches, simulate, vectors
 
     e4m3 = g.parse_format("e4m3")
-    console.rule("[bold]5. The e4m3 adder in RTL, every operand pair, against golden")
+    console.rule("[bold]6. The e4m3 adder in RTL, every operand pair, against golden")
     a, b = vectors.exhaustive(e4m3, e4m3)
     t0 = time.perf_counter()
     for mode in ("RNE", "RDN"):
@@ -88,7 +131,7 @@ def hardware_showcase(console: Console) -> bool:
                       "0 mismatches (cocotb scoreboard)")
     console.print(f"  ({time.perf_counter() - t0:.1f} s including Verilator builds, cached after)")
 
-    console.rule("[bold]6. Reduction trees in RTL keep the declared order")
+    console.rule("[bold]7. Reduction trees in RTL keep the declared order")
     terms = e4m3.encode(np.array([1.0, 16.0, 1.0, 1.0]))
     ok = True
     for name, tree in (("sequential", g.Tree.sequential(4)), ("pairwise", g.Tree.pairwise(4))):
@@ -97,18 +140,34 @@ def hardware_showcase(console: Console) -> bool:
         gold = float(e4m3.decode(g.reduce(terms[None, :], tree, e4m3))[0])
         console.print(f"  {name:10s} {str(tree):24s} RTL {rtl:g}   golden {gold:g}")
         ok &= rtl == gold
+
+    console.rule("[bold]8. A matrix unit in RTL truncates as the GPU does")
+    model, a, b = _mma_operands()
+    K = a.size
+    unit = FusedDotProduct(model, K, latency=1)
+    fp32 = g.mma.MODELS[model].c_format
+    c = np.array([fp32.zero_code], dtype=fp32.dtype)
+    inputs = {"c": c, **{f"a__{k}": a[k:k + 1] for k in range(K)},
+              **{f"b__{k}": b[k:k + 1] for k in range(K)}}
+    rtl = int(simulate(unit, inputs)["d"][0])
+    gold = int(g.mma.dot(a[None, :], b[None, :], c, model)[0])
+    console.print(f"  {unit!r}: {K // unit.L} blocks of {unit.L} products, exact multipliers, "
+                  f"max-exponent tree, truncating shifters, exact adder tree, one rounding each")
+    console.print(f"  step 5's dot product: RTL {fp32.show(rtl)}   golden.mma.dot {fp32.show(gold)}")
+    ok &= rtl == gold
     return bool(ok)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ulpflow.demo",
-        description="ulpflow's flagship demo: steps 1-4 show rounded arithmetic in the golden "
-                    "model, steps 5-6 generate the same arithmetic as hardware (Amaranth) and "
+        description="ulpflow's flagship demo: steps 1-5 show rounded arithmetic in the golden "
+                    "model (5: GPU matrix units), steps 6-8 generate the same arithmetic as "
+                    "hardware (Amaranth) and "
                     "check it in Verilator through cocotb. Every step checks what it prints; "
                     "the exit status is 0 when all checks pass.")
     p.add_argument("--golden-only", action="store_true",
-                   help="run steps 1-4 only (no Amaranth, Verilator or cocotb needed)")
+                   help="run steps 1-5 only (no Amaranth, Verilator or cocotb needed)")
     return p
 
 
@@ -120,7 +179,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     ok = golden_showcase(console)
     if not args.golden_only:
-        console.print("[dim]steps 5-6 build each unit with Verilator: about a minute on a "
+        console.print("[dim]steps 6-8 build each unit with Verilator: about two minutes on a "
                       "first run, then from the build cache[/dim]")
         ok &= hardware_showcase(console)
     console.rule()

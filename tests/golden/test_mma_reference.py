@@ -347,6 +347,15 @@ def test_bad_input_errors():
         mma.dot(np.full((1, 8), 65536), np.zeros((1, 8), np.uint16), np.zeros(1, np.uint32), "ampere.mma.f16.f32")
     with pytest.raises(TypeError, match=r"c must be an integer array of fp32 codes, not dtype float64"):
         mma.dot(np.zeros((1, 8), np.uint16), np.zeros((1, 8), np.uint16), np.zeros(1), "ampere.mma.f16.f32")
+    with pytest.raises(ValueError, match=r"c: code -1 is out of range for fp32 \(0 … 4294967295\)"):
+        mma.dot(np.zeros((1, 8), np.uint16), np.zeros((1, 8), np.uint16), np.full(1, -1), "ampere.mma.f16.f32")
+    with pytest.raises(ValueError, match=r"a and b of one shape \(\.\.\., K\) and c of shape \(\.\.\.\), got a \(2, 8\), b \(2, 8\) and c \(3,\)"):
+        mma.dot(np.zeros((2, 8), np.uint16), np.zeros((2, 8), np.uint16), np.zeros(3, np.uint32), "ampere.mma.f16.f32")
+    with pytest.raises(ValueError, match=r"matmul takes A \(\.\.\., M, K\), B \(\.\.\., K, N\) and C \(\.\.\., M, N\), "
+                                         r"got A \(4, 8\), B \(7, 2\) and C \(4, 2\)"):
+        mma.matmul(np.zeros((4, 8), np.uint16), np.zeros((7, 2), np.uint16), np.zeros((4, 2), np.uint32), "ampere.mma.f16.f32")
+    with pytest.raises(ValueError, match=r"unknown MMA model 'hopper\.wgmma\.e4m3'; known models: .*hopper\.wgmma\.e4m3\.f32"):
+        mma.matmul(np.zeros((4, 8), np.uint8), np.zeros((8, 2), np.uint8), np.zeros((4, 2), np.uint32), "hopper.wgmma.e4m3")
 
 
 def test_reference_catches_an_injected_fault():

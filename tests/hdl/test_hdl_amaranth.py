@@ -310,7 +310,7 @@ def test_to_verilog_ports():
     (lambda: FixedMultiplier(F("e4m3")), TypeError, "must be a FixedFormat"),
     (lambda: FloatConverter(F("e4m3"), F("bf16"), overflow="SAT"), ValueError, "fixed-point"),
     (lambda: RoundPack(F("e4m3"), sig_width=0, exp_range=(0, 1)), ValueError, "sig_width"),
-    (lambda: TableActivation(get_activation("relu", "fp16")), ValueError, "at most 12 bits"),
+    (lambda: TableActivation(get_activation("relu", "fp32")), ValueError, "at most 16 bits"),
     (lambda: ReductionTree(((0, 1), 2), F("e4m3")), TypeError, "golden Tree"),
     (lambda: FloatAdder(F("e4m3"), _mutate="bogus"), ValueError, "unknown mutation"),
 ])

@@ -1,0 +1,80 @@
+"""Golden networks for the network-hardware tests (random weights of moderate magnitude)."""
+
+import numpy as np
+
+from ulpflow.golden import Layer, Network, Tree, parse_format
+from ulpflow.golden.activations import get_activation
+
+
+def codes_near_one(fmt, shape, rng):
+    """Codes of random values in [-1.5, 1.5] (rounded to the format): no overflow cascades."""
+    return fmt.encode(rng.uniform(-1.5, 1.5, size=shape))
+
+
+def layer(fmt, n_in, n_out, act, trees, rng, *, product_format=None, acc_format=None):
+    acc = fmt if acc_format is None else parse_format(acc_format)
+    return Layer(codes_near_one(fmt, (n_out, n_in), rng), codes_near_one(acc, (n_out,), rng),
+                 weight_format=fmt, acc_format=acc, product_format=product_format,
+                 activation=act, tree=trees)
+
+
+def e4m3_d1():
+    """3 layers, d = 1: ReLU (pairwise), a correctly rounded tanh table (per-neuron random and
+    reversed trees), step (sequential from zero)."""
+    f = parse_format("e4m3")
+    rng = np.random.default_rng(1)
+    return Network(f, [
+        layer(f, 1, 3, get_activation("relu", f), Tree.pairwise(2), rng),
+        layer(f, 3, 2, get_activation("tanh", f), [Tree.random(4, 5), Tree.reversed(4)], rng),
+        layer(f, 2, 1, get_activation("step", f), Tree.sequential(3, from_zero=True), rng),
+    ])
+
+
+def e5m2_d2():
+    """2 layers, d = 2: ReLU (sequential), PWL GELU (random trees)."""
+    f = parse_format("e5m2")
+    rng = np.random.default_rng(2)
+    return Network(f, [
+        layer(f, 2, 3, get_activation("relu", f), Tree.sequential(3), rng),
+        layer(f, 3, 2, get_activation("gelu", f, method="pwl"), [Tree.random(4, 1), Tree.random(4, 2)], rng),
+    ])
+
+
+def q44_d2():
+    """2 layers of q4.4, d = 2: ReLU (random trees), a correctly rounded sigmoid table."""
+    f = parse_format("q4.4")
+    rng = np.random.default_rng(3)
+    return Network(f, [
+        layer(f, 2, 3, get_activation("relu", f), [Tree.random(3, 3), Tree.pairwise(3), Tree.reversed(3)], rng),
+        layer(f, 3, 1, get_activation("sigmoid", f), Tree.pairwise(4), rng),
+    ])
+
+
+def e4m3_mixed_d2():
+    """Products in e5m3, accumulator e5m3 then ReLU converting to e4m3; then a plain layer
+    whose products (e5m3) are added into an e4m3 accumulator (mixed-format tree nodes)."""
+    f = parse_format("e4m3")
+    rng = np.random.default_rng(4)
+    return Network(f, [
+        layer(f, 2, 2, get_activation("relu", "e5m3", f), Tree.pairwise(3), rng,
+              product_format="e5m3", acc_format="e5m3"),
+        layer(f, 2, 2, get_activation("identity", f), [Tree.random(3, 7), Tree.sequential(3)], rng,
+              product_format="e5m3"),
+    ])
+
+
+def bf16_d2():
+    """bf16, d = 2: ReLU (pairwise), PWL tanh (random tree)."""
+    f = parse_format("bf16")
+    rng = np.random.default_rng(5)
+    return Network(f, [
+        layer(f, 2, 3, get_activation("relu", f), Tree.pairwise(3), rng),
+        layer(f, 3, 2, get_activation("tanh", f, method="pwl"), Tree.random(4, 9), rng),
+    ])
+
+
+def every_input(fmt, d):
+    """Every input vector of a d-input network over an 8-bit format (all codes)."""
+    codes = np.arange(1 << fmt.bits, dtype=fmt.dtype)
+    grids = np.meshgrid(*([codes] * d), indexing="ij")
+    return np.stack([g.reshape(-1) for g in grids], axis=-1)
