@@ -13,6 +13,8 @@ q8.8, at latency 0 and each pipelined variant it supports (a register at 1 .. al
 points), on ECP5-85F and iCE40 UP5K (bare devices, 3-pin serial wrapper), nextpnr seeds 1, 2, 3
 (Fmax min / median / max). The table-building code is ``ulpflow.boards.qor`` (``ulpflow qor``
 prints the same table). Runs are niced by the caller: ``nice -n 10 python bench/qor.py ...``.
+``--workers N`` runs the syntheses on a local Dask cluster (one synthesis per task),
+``--scheduler tcp://HOST:PORT`` on an existing one (``ulpflow.sweep.dask_runs``).
 
 ``--update-doc FILE`` replaces the text between the markers ``<!-- qor-table:begin -->`` and
 ``<!-- qor-table:end -->`` in FILE with the tables and the command that produced them.
@@ -45,6 +47,10 @@ def parse_args(argv=None):
     p.add_argument("--markdown", metavar="FILE", help="write the Markdown tables to FILE")
     p.add_argument("--update-doc", metavar="FILE",
                    help="replace the table between the qor-table markers in FILE")
+    p.add_argument("--workers", type=int, help="run the syntheses on a local Dask cluster of N "
+                   "worker processes, one synthesis per task (default: one after the other)")
+    p.add_argument("--scheduler", metavar="ADDR", help="run them on an existing Dask cluster "
+                   "(tcp://HOST:PORT of its scheduler)")
     return p.parse_args(argv)
 
 
@@ -79,7 +85,13 @@ def main(argv=None):
     print(f"# {len(specs)} designs x {len(seeds)} seeds = {len(specs) * len(seeds)} runs "
           f"(cached ones are instant; a first YoWASP use compiles the tools for ~80 s)",
           file=sys.stderr)
-    rows = qor.run_qor(specs, seeds=seeds)
+    runs = None
+    if args.workers is not None or args.scheduler is not None:
+        from ulpflow.sweep import dask_runs
+
+        runs = dask_runs(args.scheduler, args.workers,
+                         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    rows = qor.run_qor(specs, seeds=seeds, runs=runs)
     text = markdown(rows, argv)
     print(text)
     if args.markdown:

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 __all__ = ["OPS", "FORMATS", "DEVICES", "SEEDS", "CONVERT_TO", "HARDFLOAT", "Spec", "Row",
-           "build_unit", "unit_latencies", "qor_specs", "run_qor", "markdown_table",
+           "build_unit", "unit_latencies", "qor_specs", "run_qor", "synth_run", "markdown_table",
            "ratio_rows", "ratios_markdown", "rows_to_json"]
 
 #: Unit kinds: float add/mul/convert; fixed add/mul (the kind follows the format).
@@ -128,11 +128,12 @@ def _unit_class(op, fmt):
             ("add", "fixed"): FixedAdder, ("mul", "fixed"): FixedMultiplier}[(op, f.kind)], f
 
 
-def build_unit(op, fmt, *, latency=0, rounding="RNE", to=None):
+def build_unit(op, fmt, *, latency=0, rounding="RNE", to=None, _mutate=None):
     """The ulpflow.hdl unit for ``op`` ("add", "mul", "convert") over ``fmt``.
 
     add / mul pick the float or fixed-point unit by the format's kind; convert goes from
-    ``fmt`` to ``to`` (required). Errors name the bad value.
+    ``fmt`` to ``to`` (required). Errors name the bad value. ``_mutate`` is the units' private
+    fault hook, for the tests that show a check can fail.
     """
     from ulpflow.golden import parse_format
 
@@ -140,10 +141,10 @@ def build_unit(op, fmt, *, latency=0, rounding="RNE", to=None):
     if op == "convert":
         if to is None:
             raise ValueError("unit 'convert' needs a destination format (to=, --to F)")
-        return cls(f, parse_format(to), rounding=rounding, latency=latency)
+        return cls(f, parse_format(to), rounding=rounding, latency=latency, _mutate=_mutate)
     if to is not None:
         raise ValueError(f"to= (--to) is for unit 'convert' only, not {op!r}")
-    return cls(f, rounding=rounding, latency=latency)
+    return cls(f, rounding=rounding, latency=latency, _mutate=_mutate)
 
 
 def unit_latencies(op, fmt):
@@ -201,39 +202,57 @@ def _say(msg):
     print(f"ulpflow.boards.qor: {msg}", file=sys.stderr, flush=True)
 
 
-def run_qor(specs, *, seeds=SEEDS, progress=_say):
-    """Synthesise every spec for every seed (cached) and return one :class:`Row` per spec.
-
-    ``progress(message)`` is told what runs (default: a line on stderr); pass None for quiet.
-    """
+def synth_run(spec, seed):
+    """One run of the table: ``spec`` synthesised, placed and routed with nextpnr ``seed``
+    (cached by design hash, like every :func:`~ulpflow.boards.synthesize`)."""
     from .synth import synthesize
 
-    seeds = tuple(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in seeds):
-        raise ValueError(f"seeds must be positive integers, not {seeds!r}")
-    rows = []
-    total = len(specs) * len(seeds)
-    k = 0
-    for spec in specs:
+    unit = build_unit(spec.op, spec.fmt, latency=spec.latency, to=spec.to or None)
+    return synthesize(unit, spec.device, seed=seed)
+
+
+def _serial_runs(progress):
+    def runs(function, jobs):
         reports = []
-        for seed in seeds:
-            k += 1
-            unit = build_unit(spec.op, spec.fmt, latency=spec.latency, to=spec.to or None)
+        for k, (spec, seed) in enumerate(jobs, 1):
             if progress:
-                progress(f"[{k}/{total}] {spec.unit_name} latency {spec.latency} on "
+                progress(f"[{k}/{len(jobs)}] {spec.unit_name} latency {spec.latency} on "
                          f"{spec.device}, seed {seed}")
             t0 = time.monotonic()
-            r = synthesize(unit, spec.device, seed=seed)
+            r = function(spec, seed)
             if progress and not r.cached:
                 progress(f"    {r.luts} LUT4, Fmax {r.fmax} MHz, {time.monotonic() - t0:.1f} s")
             reports.append(r)
-        first = reports[0]
+        return reports
+    return runs
+
+
+def run_qor(specs, *, seeds=SEEDS, progress=_say, runs=None):
+    """Synthesise every spec for every seed (cached) and return one :class:`Row` per spec.
+
+    ``progress(message)`` is told what runs (default: a line on stderr); pass None for quiet.
+    ``runs(function, jobs)`` executes the synthesis runs: it applies ``function`` (that is
+    :func:`synth_run`) to each ``(spec, seed)`` of the list ``jobs`` and returns the reports in
+    that order. By default they run one after the other in this process;
+    ``ulpflow.sweep.dask_runs`` spreads them over a Dask cluster, one synthesis per task.
+    """
+    seeds = tuple(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in seeds):
+        raise ValueError(f"seeds must be positive integers, not {seeds!r}")
+    jobs = [(spec, seed) for spec in specs for seed in seeds]
+    reports = list((runs or _serial_runs(progress))(synth_run, jobs))
+    if len(reports) != len(jobs):
+        raise RuntimeError(f"runs() returned {len(reports)} reports for {len(jobs)} jobs")
+    rows = []
+    for i, spec in enumerate(specs):
+        mine = reports[i * len(seeds):(i + 1) * len(seeds)]
+        first = mine[0]
         rows.append(Row(spec=spec, design=first.design, luts=first.luts, carries=first.carries,
                         dsps=first.dsps, ffs=first.ffs, packed=first.packed,
-                        fits=all(r.fits for r in reports), seeds=seeds,
-                        fmax=tuple(r.fmax for r in reports), overshoot=first.overshoot,
-                        elapsed_s=round(sum(r.elapsed_s for r in reports), 1),
-                        cached=sum(r.cached for r in reports)))
+                        fits=all(r.fits for r in mine), seeds=seeds,
+                        fmax=tuple(r.fmax for r in mine), overshoot=first.overshoot,
+                        elapsed_s=round(sum(r.elapsed_s for r in mine), 1),
+                        cached=sum(r.cached for r in mine)))
     return rows
 
 

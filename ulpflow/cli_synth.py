@@ -53,6 +53,10 @@ def add_parser(sub):
     q.add_argument("--devices", help="ecp5-85f and/or ice40-up5k (default both)")
     q.add_argument("--quick", action="store_true", help="seed 1 and latency 0 only")
     q.add_argument("--json", action="store_true", help="print the rows as JSON instead")
+    q.add_argument("--workers", type=int, help="run the syntheses on a local Dask cluster of N "
+                   "worker processes, one synthesis per task")
+    q.add_argument("--scheduler", metavar="ADDR", help="run them on an existing Dask cluster "
+                   "(tcp://HOST:PORT of its scheduler)")
     q.set_defaults(func=_cmd_qor)
 
 
@@ -132,7 +136,14 @@ def _cmd_qor(args, console):
     seeds = (1,) if args.quick else qor.SEEDS
     n = len(specs) * len(seeds)
     with console.status(f"{n} synthesis runs ({_FIRST_USE}; cached runs are instant)") as st:
-        rows = qor.run_qor(specs, seeds=seeds, progress=lambda msg: st.update(escape(msg)))
+        runs = None
+        if args.workers is not None or args.scheduler is not None:
+            from ulpflow.sweep import dask_runs
+
+            runs = dask_runs(args.scheduler, args.workers,
+                             progress=lambda msg: st.update(escape(msg)))
+        rows = qor.run_qor(specs, seeds=seeds, progress=lambda msg: st.update(escape(msg)),
+                           runs=runs)
     if args.json:
         console.print_json(json.dumps(qor.rows_to_json(rows)))
         return 0
