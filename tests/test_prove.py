@@ -70,11 +70,15 @@ def test_ignored_sticky_fails_the_adder_proof():
     assert int(out[0]) == cex.got != cex.expected == cex.golden
 
 
-def test_ignored_sticky_is_an_equivalent_mutant_of_the_multiplier():
-    # the multiplier's exact product carries no input sticky (RoundPack computes the sticky of
-    # its own shifts), so this mutation changes nothing: the proof says so for every pair
-    assert prove_symfpu(FloatMultiplier(E4M3, rounding="RUP", _mutate="ignore_sticky"),
-                        "mul").proved is True
+def test_ignored_sticky_fails_the_multiplier_proof():
+    # the multiplier hands RoundPack its M+3 leading product bits and a sticky of the rest, so
+    # ignoring that sticky is a real fault under a directed mode: the proof finds a pair
+    p = prove_symfpu(FloatMultiplier(E4M3, rounding="RUP", _mutate="ignore_sticky"), "mul")
+    assert p.proved is False
+    cex = p.counterexample
+    out = run_amaranth(FloatMultiplier(E4M3, rounding="RUP", _mutate="ignore_sticky"),
+                       {"a": np.array([cex.a]), "b": np.array([cex.b])})["result"]
+    assert int(out[0]) == cex.got != cex.expected == cex.golden
 
 
 def test_pipelined_adder_proved_and_cli_exit_status():
