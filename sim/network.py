@@ -275,12 +275,13 @@ def _locate_in_neuron(net, li, k, lt, engine, runner, faults):
     x = lt.inputs
     out = UnitSimulator(unit, engine=engine or NETWORK_ENGINES[0], runner=runner).run(
         {f"x__{j}": x[:, j] for j in range(layer.n_in)})
-    for j in range(layer.n_in):
+    tree = layer.trees[k]
+    fused = unit.block is not None  # a fused block shows only its result (the sum)
+    for j in range(0 if fused else layer.n_in):
         g, r = int(lt.products[0, k, j]), int(out[f"p__{j}"][0])
         if g != r:
             return "product", j, g, r, layer.product_format, ""
-    tree = layer.trees[k]
-    for pos, (j, _l, _r) in enumerate(tree.internal_nodes()):
+    for pos, (j, _l, _r) in enumerate([] if fused else tree.internal_nodes()):
         g, r = int(lt.nodes[k][0, pos]), int(out[f"n__{pos}"][0])
         if g != r:
             return "node", j, g, r, layer.acc_format, _node_expression(tree, j)

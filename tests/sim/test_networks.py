@@ -205,3 +205,20 @@ def test_fused_layer_matches_golden(form):
                 activation=layer.activation, tree=odd)
     with pytest.raises(ValueError, match=r"neuron 0 is not Tree.fused\(13, spec, block=4\)"):
         NetworkTop(Network(f16, [bad]), form)
+
+
+def test_fault_in_a_fused_layer_is_located_at_its_sum():
+    from ulpflow.golden.mma import get_model
+
+    model = get_model("ampere.mma.f16.f32")
+    f16, f32 = parse_format("fp16"), parse_format("fp32")
+    rng = np.random.default_rng(14)
+    layer = Layer(f16.encode(rng.normal(0, 1, (2, 3))), f32.encode(rng.normal(0, 1, 2)),
+                  weight_format=f16, acc_format=f32, product_format=f32,
+                  activation=get_activation("relu", f32, f16), tree=Tree.fused(4, model.spec))
+    net = Network(f16, [layer])
+    x = f16.encode(rng.normal(0, 2, (3_000, 3)))
+    fault = Fault.weight(0, 1, 2, int(layer.weights[1, 2]) ^ 0x0400)
+    y = NetworkSimulator(net, form="folded", _faults=[fault]).run(x)
+    d = locate_divergence(net, x, y, form="folded", _faults=[fault])
+    assert (d.layer, d.neuron, d.what) == (0, 1, "sum"), str(d)
