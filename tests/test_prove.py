@@ -61,22 +61,14 @@ def test_mutation_fails_with_decoded_counterexample_cli():
     _check_counterexample(FloatAdder(E4M3, _mutate="ties_away"), cex)
 
 
-def test_ignored_sticky_fails_the_adder_proof():
-    p = prove_symfpu(FloatAdder(E4M3, rounding="RUP", _mutate="ignore_sticky"), "add")
+@pytest.mark.parametrize("cls,op", [(FloatAdder, "add"), (FloatMultiplier, "mul")])
+def test_ignored_sticky_fails_the_proof(cls, op):
+    # the adder's alignment sticky and the multiplier's product sticky (it hands RoundPack its
+    # M+3 leading product bits and a sticky of the rest) both matter under a directed mode
+    p = prove_symfpu(cls(E4M3, rounding="RUP", _mutate="ignore_sticky"), op)
     assert p.proved is False
     cex = p.counterexample
-    out = run_amaranth(FloatAdder(E4M3, rounding="RUP", _mutate="ignore_sticky"),
-                       {"a": np.array([cex.a]), "b": np.array([cex.b])})["result"]
-    assert int(out[0]) == cex.got != cex.expected == cex.golden
-
-
-def test_ignored_sticky_fails_the_multiplier_proof():
-    # the multiplier hands RoundPack its M+3 leading product bits and a sticky of the rest, so
-    # ignoring that sticky is a real fault under a directed mode: the proof finds a pair
-    p = prove_symfpu(FloatMultiplier(E4M3, rounding="RUP", _mutate="ignore_sticky"), "mul")
-    assert p.proved is False
-    cex = p.counterexample
-    out = run_amaranth(FloatMultiplier(E4M3, rounding="RUP", _mutate="ignore_sticky"),
+    out = run_amaranth(cls(E4M3, rounding="RUP", _mutate="ignore_sticky"),
                        {"a": np.array([cex.a]), "b": np.array([cex.b])})["result"]
     assert int(out[0]) == cex.got != cex.expected == cex.golden
 
