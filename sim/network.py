@@ -22,7 +22,7 @@ from ulpflow.hdl.network import FORMS, NetworkTop, SpatialLayer, apply_faults
 from .runner import VerilatorRunner
 from .simulate import UnitSimulator
 
-__all__ = ["NetworkSimulator", "simulate_network", "locate_divergence", "RTLDivergence",
+__all__ = ["NetworkSimulator", "simulate_network", "every_input", "locate_divergence", "RTLDivergence",
            "NETWORK_ENGINES"]
 
 #: Verilator arguments of network builds (without a runner of the caller's own).
@@ -47,6 +47,15 @@ def check_network_inputs(net, x_codes, what="x_codes"):
         raise ValueError(f"{what} must have shape (n_vectors, {net.n_in}) for this network of "
                          f"{net.n_in} inputs, got {arr.shape}")
     return net.check_inputs(arr, what)
+
+
+def every_input(net) -> np.ndarray:
+    """Every input vector of ``net``: all codes of its input format on each of its ``n_in``
+    inputs, ``(2**bits)**n_in`` rows, the last input varying fastest."""
+    _check_net(net)
+    codes = np.arange(1 << net.in_format.bits, dtype=np.uint64)
+    grids = np.meshgrid(*([codes] * net.n_in), indexing="ij")
+    return np.stack([g.reshape(-1) for g in grids], axis=-1).astype(net.in_format.dtype)
 
 
 class NetworkSimulator:

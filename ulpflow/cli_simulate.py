@@ -86,7 +86,7 @@ def input_vectors(net, spec, seed=0):
     """The input vectors ``spec`` names: ``all``, ``random:N`` or a ``.npy`` file."""
     import numpy as np
 
-    from ulpflow.sim.network import check_network_inputs
+    from ulpflow.sim.network import check_network_inputs, every_input
 
     fmt = net.in_format
     if spec == "all":
@@ -94,9 +94,7 @@ def input_vectors(net, spec, seed=0):
         if count > MAX_ALL:
             raise ValueError(f"--inputs all would be {count} vectors ({net.n_in} inputs of {fmt.bits}-bit "
                              f"{fmt}); the limit is {MAX_ALL}: use random:N (or ulpflow sweep)")
-        codes = np.arange(1 << fmt.bits, dtype=np.uint64)
-        grids = np.meshgrid(*([codes] * net.n_in), indexing="ij")
-        return np.stack([g.reshape(-1) for g in grids], axis=-1).astype(fmt.dtype)
+        return every_input(net)
     if spec.startswith("random:"):
         try:
             n = int(spec.split(":", 1)[1])

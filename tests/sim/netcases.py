@@ -74,7 +74,8 @@ def bf16_d2():
 
 
 def every_input(fmt, d):
-    """Every input vector of a d-input network over an 8-bit format (all codes)."""
+    """Every input vector of a d-input network over an 8-bit format (all codes): independent of
+    ulpflow.sim.network.every_input, which the CLI uses."""
     codes = np.arange(1 << fmt.bits, dtype=fmt.dtype)
-    grids = np.meshgrid(*([codes] * d), indexing="ij")
-    return np.stack([g.reshape(-1) for g in grids], axis=-1)
+    return np.array([(a,) if d == 1 else (a, b) for a in codes for b in (codes if d == 2 else [0])],
+                    dtype=fmt.dtype)[:, :d]
