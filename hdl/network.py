@@ -9,7 +9,9 @@ activation implementation. Two forms realise that exactly:
 * :class:`SpatialLayer` — per neuron one multiplier per input (the weight a constant), one
   adder per tree node in the neuron's own tree (:func:`~ulpflow.hdl.tree.build_tree`), the
   activation unit; optionally pipelined (``mul_latency``, ``level_latency`` per tree level,
-  ``act_latency``) so one input vector enters every cycle.
+  ``act_latency``) so one input vector enters every cycle. Zero weights cost neither a
+  multiplier nor an adder where eliding them is exact (:func:`sparse_eligible`): a constructed
+  network of mostly zero weights unrolls to the size of its nonzero weights.
 * :class:`FoldedLayer` — weights and biases in memories, one multiplier, and a **tree engine**:
   one adder per operand-format pairing (one adder when the product and accumulator formats
   agree) executing the internal nodes of each neuron's tree from a schedule over a small
@@ -29,21 +31,21 @@ layer.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Const, EnableInserter, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, EnableInserter, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from ulpflow.golden.network import Layer, Network
 from ulpflow.golden.tree import Tree
 
-from ._common import check_latency, checked_init, delay, valid_chain
+from ._common import check_latency, checked_init, delay, unpack_float, valid_chain
 from .activations import ActivationUnit, TableActivation
 from .fixed_unit import FixedAdder, FixedMultiplier
 from .float_unit import FloatAdder, FloatMultiplier
 from .schedule import ACC, PRODUCT, tree_schedule
 from .signature import UnitSignature, chain
 
-__all__ = ["SpatialLayer", "FoldedLayer", "NetworkTop", "FORMS", "Fault", "apply_faults"]
+__all__ = ["SpatialLayer", "FoldedLayer", "NetworkTop", "FORMS", "Fault", "apply_faults", "sparse_eligible"]
 
 #: The hardware forms of a network.
 FORMS = ("spatial", "folded")
@@ -88,10 +90,10 @@ def _multiplier(wf, xf, pf, rounding, latency):
     return cls(fmt, rounding=rounding, out=pf, latency=latency)
 
 
-def _adder(fa, fb, out, rounding):
+def _adder(fa, fb, out, rounding, latency=0):
     cls = FloatAdder if fa.kind == "float" else FixedAdder
     fmt = fa if fa == fb else (fa, fb)
-    return cls(fmt, rounding=rounding, out=out, latency=0)
+    return cls(fmt, rounding=rounding, out=out, latency=latency)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,6 +193,171 @@ def _activation_unit(impl, latency, patch):
 
 
 # ---------------------------------------------------------------------------------------------
+# Zero weights in the spatial form. A product of a zero weight is a signed zero (NaN when the
+# input is NaN or infinite), and adding a signed zero to a value v of the same format is exact:
+# the result is v itself, except that a zero v takes the sign rule of exact zero sums (−0 only
+# if both are −0; under RDN −0 if either is) and any NaN makes the sum NaN. So such leaves need
+# neither a multiplier nor an adder: the tree over the other leaves, plus a sign fix-up and a
+# NaN flag where the zero leaves join it, computes golden's sum bit for bit.
+def sparse_eligible(layer, in_format) -> bool:
+    """True when :class:`SpatialLayer` may elide the products of zero weights of ``layer``.
+
+    Needs products read in the accumulator format (``product_format == acc_format``: a product
+    leaf joining a zero is then not converted), gradual underflow (flush-to-zero would flush a
+    subnormal bias added to zero), finite biases, and matching kinds of input and product
+    formats (fixed point: every zero product is the code 0 and adding it is the identity).
+    """
+    pf, af = layer.product_format, layer.acc_format
+    if layer.exact or pf != af or in_format.kind != af.kind or layer.weight_format.kind != af.kind:
+        return False
+    if layer.rounding not in ("RNE", "RNA", "RTZ", "RUP", "RDN"):
+        return False
+    if af.kind == "float" and not (af.subnormals and in_format.subnormals):
+        return False
+    return bool(np.all(af.is_finite(np.asarray(layer.bias))))
+
+
+def _zero_codes(fmt):
+    """``(+0, -0)`` codes of a float format (``-0`` is None where the format has no −0)."""
+    neg = None if fmt.specials == "fnuz" else fmt.zero_code | (1 << (fmt.bits - 1))
+    return fmt.zero_code, neg
+
+
+class _ZeroLeaves:
+    """What the zero-weight products of one input ``j`` contribute: per input, its sign bit and
+    whether it is NaN or infinite, delayed to the products' time (shared by every neuron)."""
+
+    def __init__(self, m, x, in_format, pf, delay_cycles):
+        self.float = pf.kind == "float"
+        self.pf = pf
+        self._m, self._x, self._fmt, self._delay = m, x, in_format, delay_cycles
+        self._bits = {}
+
+    def bits(self, j):
+        """``(sign, nonfinite)`` of input ``j`` at the products' time (constants for fixed)."""
+        if not self.float:
+            return Const(0, 1), Const(0, 1)
+        if j not in self._bits:
+            u = unpack_float(self._m, self._x[j], self._fmt, name=f"zx{j}")
+            sign = delay(self._m, u.sign, self._delay, name=f"zx{j}_s")
+            bad = delay(self._m, u.nan | u.inf, self._delay, name=f"zx{j}_nf")
+            self._bits[j] = (sign, bad)
+        return self._bits[j]
+
+    def leaf(self, j, weight_code, wf):
+        """``(sign, nan)`` of the product ``w_j ⊗ x_j`` for a zero weight ``w_j``."""
+        if not self.float:
+            return Const(0, 1), Const(0, 1)
+        sign, bad = self.bits(j)
+        w_neg = bool(int(weight_code) >> (wf.bits - 1) & 1) if _zero_codes(wf)[1] is not None else False
+        s = ~sign if w_neg else sign
+        if _zero_codes(self.pf)[1] is None:  # no −0 in the product format
+            s = Const(0, 1)
+        if not self.pf.has_nan:  # a NaN product is +0 there
+            return s & ~bad, Const(0, 1)
+        return s, bad
+
+
+def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_nodes, mutate=None):
+    """:func:`~ulpflow.hdl.tree.build_tree` for a tree some of whose leaves are zero products.
+
+    ``leaves[i]`` is ``("dense", value, fmt)`` (valid at time 0) or ``("zero", sign, nan)`` (bits
+    valid at time 0). Adders only for nodes whose both subtrees hold a dense leaf; the zero leaves
+    under a node are carried as lists and applied as one fix-up (an AND/OR of their sign bits, an
+    OR of their NaN bits) where their dense partner is next used. Returns ``(root, nodes)`` as
+    ``build_tree`` does (``nodes`` only with ``want_nodes``; a node whose subtree has no dense
+    leaf is valid at time 0, a node adding zeros to a dense value at that value's time).
+    """
+    L = level_latency
+    signed_zero = out.kind == "float"
+    any_sign = (rounding == "RDN") != (mutate == "sign")  # exact zero sums: −0 iff both are −0 (RDN: either)
+    zero, neg_zero = _zero_codes(out) if signed_zero else (out.zero_code, None)
+    nan = out.nan_result_code if signed_zero else None
+    count = [0]
+
+    def name(what):
+        count[0] += 1
+        return f"{prefix}{what}{count[0]}"
+
+    def aggregate(signs, nans, at):
+        """The sign and NaN bits of a list of zero leaves, delayed to ``at``."""
+        s = Cat(*signs).any() if any_sign else Cat(*signs).all()
+        n = Const(0, 1) if mutate == "nan" else Cat(*nans).any()
+        sig_s, sig_n = Signal(name=name("zs")), Signal(name=name("zn"))
+        m.d.comb += [sig_s.eq(s), sig_n.eq(n)]
+        return delay(m, sig_s, at, name=sig_s.name + "_"), delay(m, sig_n, at, name=sig_n.name + "_")
+
+    def value(info, need):
+        """Materialise ``info`` as a code of ``out`` valid at ``need`` (its own time if None);
+        returns ``(signal, fmt, time)``."""
+        if info[0] == "zero":
+            _, signs, nans = info
+            if not signed_zero:
+                v, t = Const(zero, out.bits), 0
+            else:
+                s, n = aggregate(signs, nans, 0)
+                v = Signal(out.bits, name=name("z"))
+                neg = zero if neg_zero is None else neg_zero
+                m.d.comb += v.eq(Mux(n, nan, Mux(s, neg, zero)))
+                t = 0
+            fmt = out
+        else:
+            _, base, fmt, t, signs, nans = info
+            v = base
+            if signs and signed_zero:
+                s, n = aggregate(signs, nans, t)
+                fixed = Signal(out.bits, name=name("fix"))
+                neg = zero if neg_zero is None else neg_zero
+                is_neg = (base == neg) if neg_zero is not None else Const(0, 1)
+                is_zero = (base == zero) | is_neg
+                both = (is_neg | s) if any_sign else (is_neg & s)
+                m.d.comb += fixed.eq(Mux(n, nan, Mux(is_zero, Mux(both, neg, zero), base)))
+                v, fmt = fixed, out
+        if need is None:
+            return v, fmt, t
+        return delay(m, v, need - t, name=name("bal") + "_"), fmt, need
+
+    infos = {}
+
+    def info_of(ref):
+        kind, idx = ref
+        if kind == "node":
+            return infos[idx]
+        if kind == "zero":  # the zero leaf: +0 of the accumulator format
+            return ("zero", [Const(0, 1)], [Const(0, 1)])
+        leaf = leaves[idx]
+        if leaf[0] == "zero":
+            return ("zero", [leaf[1]], [leaf[2]])
+        return ("dense", leaf[1], leaf[2], 0, [], [])
+
+    nodes = {}
+    levels = tree.levels
+    for j, left, right in tree.internal_nodes():
+        a, b = info_of(left), info_of(right)
+        if a[0] == "zero" and b[0] == "zero":
+            info = ("zero", a[1] + b[1], a[2] + b[2])
+        elif a[0] == "zero" or b[0] == "zero":
+            d, z = (a, b) if b[0] == "zero" else (b, a)
+            info = ("dense", d[1], d[2], d[3], d[4] + z[1], d[5] + z[2])
+        else:
+            start = (levels[j] - 1) * L
+            va, fa, _ = value(a, start)
+            vb, fb, _ = value(b, start)
+            add = _adder(fa, fb, out, rounding, L)
+            m.submodules[f"{prefix}node{j}"] = add
+            m.d.comb += [add.i.payload.a.eq(va), add.i.payload.b.eq(vb)]
+            res = Signal(out.bits, name=f"{prefix}node{j}")
+            m.d.comb += res.eq(add.o.payload.result)
+            info = ("dense", res, out, levels[j] * L, [], [])
+        infos[j] = info
+        if want_nodes:
+            v, _f, t = value(info, None)
+            nodes[j] = (v, t)
+    root, _fmt, _t = value(info_of(tree.root), tree.depth * L)
+    return root, nodes
+
+
+# ---------------------------------------------------------------------------------------------
 class SpatialLayer(wiring.Component):
     """One layer unrolled: ``n_out × n_in`` multipliers, one adder per tree node, activations.
 
@@ -208,6 +375,10 @@ class SpatialLayer(wiring.Component):
         (``n``: the nodes of neuron 0, then neuron 1, … in ``internal_nodes`` order) and every
         sum (``s``) beside ``y``, aligned with it: what the first-divergence report compares
         with ``net.trace()``.
+    sparse : bool
+        Elide the products of zero weights where that is exact (:func:`sparse_eligible`; the
+        default): no multiplier and no adder for them, only a sign fix-up and a NaN flag where
+        they join the sum. The attribute ``sparse`` says whether it applies to this layer.
 
     Members
     -------
@@ -219,7 +390,7 @@ class SpatialLayer(wiring.Component):
 
     @checked_init
     def __init__(self, layer, in_format, *, mul_latency=0, level_latency=0, act_latency=0,
-                 probe=False, _table_patch=None):
+                 probe=False, sparse=True, _table_patch=None, _mutate_sparse=None):
         self.block = check_layer(layer)
         self.layer = layer
         self.in_format = in_format
@@ -230,7 +401,12 @@ class SpatialLayer(wiring.Component):
         self.depth = max(t.depth for t in layer.trees)
         self.latency = self.mul_latency + self.depth * self.level_latency + self.act_latency
         self.probe = bool(probe)
+        zero_weights = self.block is None and bool(np.any(layer.weight_format.is_zero(np.asarray(layer.weights))))
+        self.sparse = bool(sparse) and zero_weights and sparse_eligible(layer, in_format)
         self._patch = dict(_table_patch or {})
+        if _mutate_sparse not in (None, "sign", "nan"):
+            raise ValueError(f"_mutate_sparse must be None, 'sign' or 'nan', not {_mutate_sparse!r}")
+        self._mutate_sparse = _mutate_sparse
         outputs = {"y": (self.out_format, layer.n_out)}
         if self.probe:
             if self.block is None:  # a fused block's products and partial sums stay inside it
@@ -270,6 +446,7 @@ class SpatialLayer(wiring.Component):
         x = self.i.payload.x
         pf, af = layer.product_format, layer.acc_format
         t_sum = ML + self.depth * LL
+        zeros = _ZeroLeaves(m, x, self.in_format, pf, ML) if self.sparse else None
         act_in = []
         node_index = 0
         for k, tree in enumerate(layer.trees):
@@ -278,20 +455,45 @@ class SpatialLayer(wiring.Component):
                 continue
             leaves = []
             for j in range(layer.n_in):
+                w = int(layer.weights[k, j])
+                if self.sparse and layer.weight_format.is_zero(w):
+                    sign, nan = zeros.leaf(j, w, layer.weight_format)
+                    leaves.append(("zero", sign, nan))
+                    if self.probe:
+                        prod = Signal(pf.bits, name=f"n{k}_p{j}")
+                        if pf.kind == "float":
+                            z, nz = _zero_codes(pf)
+                            m.d.comb += prod.eq(Mux(nan, pf.nan_result_code, Mux(sign, z if nz is None else nz, z)))
+                        else:
+                            m.d.comb += prod.eq(pf.zero_code)
+                        m.d.comb += self.o.payload.p[k * layer.n_in + j].eq(
+                            delay(m, prod, self.latency - ML, name=f"n{k}_pp{j}_"))
+                    continue
                 mul = _multiplier(layer.weight_format, self.in_format, pf, layer.rounding, ML)
                 m.submodules[f"n{k}_mul{j}"] = mul
-                m.d.comb += [mul.i.payload.a.eq(int(layer.weights[k, j])), mul.i.payload.b.eq(x[j])]
+                m.d.comb += [mul.i.payload.a.eq(w), mul.i.payload.b.eq(x[j])]
                 prod = Signal(pf.bits, name=f"n{k}_p{j}")
                 m.d.comb += prod.eq(mul.o.payload.result)
-                leaves.append((prod, pf))
+                leaves.append(("dense", prod, pf) if self.sparse else (prod, pf))
                 if self.probe:
                     m.d.comb += self.o.payload.p[k * layer.n_in + j].eq(
                         delay(m, prod, self.latency - ML, name=f"n{k}_pp{j}_"))
-            leaves.append((Const(int(layer.bias[k]), af.bits), af))
+            b = int(layer.bias[k])
             # build_tree counts time from the products' arrival: delay its output, not inputs
             sub = Module()
-            root, nodes = build_tree(sub, tree, leaves, af, rounding=layer.rounding,
-                                     level_latency=LL, prefix=f"n{k}_")
+            if self.sparse:
+                if af.is_zero(b):
+                    neg = af.kind == "float" and _zero_codes(af)[1] == b
+                    leaves.append(("zero", Const(int(neg), 1), Const(0, 1)))
+                else:
+                    leaves.append(("dense", Const(b, af.bits), af))
+                root, nodes = _sparse_tree(sub, tree, leaves, af, rounding=layer.rounding,
+                                           level_latency=LL, prefix=f"n{k}_", want_nodes=self.probe,
+                                           mutate=self._mutate_sparse)
+            else:
+                leaves.append((Const(b, af.bits), af))
+                root, nodes = build_tree(sub, tree, leaves, af, rounding=layer.rounding,
+                                         level_latency=LL, prefix=f"n{k}_")
             m.submodules[f"neuron{k}"] = sub
             total = delay(m, root, (self.depth - tree.depth) * LL, name=f"n{k}_bal_")
             act_in.append(total)

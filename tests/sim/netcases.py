@@ -79,3 +79,34 @@ def every_input(fmt, d):
     codes = np.arange(1 << fmt.bits, dtype=fmt.dtype)
     return np.array([(a,) if d == 1 else (a, b) for a in codes for b in (codes if d == 2 else [0])],
                     dtype=fmt.dtype)[:, :d]
+
+
+def sparse(name, rounding="RNE", seed=0):
+    """3 layers, d = 2, about half the weights zero (+0 and −0), one neuron per layer with only
+    zero weights, zero biases of both signs: the spatial form's zero-weight elision."""
+    f = parse_format(name)
+    rng = np.random.default_rng(seed)
+    neg_zero = None if f.kind != "float" or f.specials == "fnuz" else f.zero_code | (1 << (f.bits - 1))
+
+    def sparse_layer(n_in, n_out, act, trees):
+        w = codes_near_one(f, (n_out, n_in), rng)
+        zero = rng.random((n_out, n_in)) < 0.5
+        for k in range(1, n_out):  # every other neuron reads an input that varies (not neuron 0)
+            zero[k, 1 + k % (n_in - 1)] = False
+        w = np.where(zero, f.zero_code, w)
+        if neg_zero is not None:
+            w = np.where(zero & (rng.random((n_out, n_in)) < 0.5), neg_zero, w)
+        w[0, :] = f.zero_code if neg_zero is None else neg_zero
+        b = codes_near_one(f, (n_out,), rng)
+        b[0] = f.zero_code
+        if neg_zero is not None:
+            b[-1] = neg_zero
+        return Layer(w, b, weight_format=f, acc_format=f, activation=act, tree=trees, rounding=rounding)
+
+    return Network(f, [
+        sparse_layer(2, 5, get_activation("identity", f),
+                     [Tree.sequential(3), Tree.pairwise(3), Tree.random(3, 1), Tree.reversed(3),
+                      Tree.sequential(3, from_zero=True)]),
+        sparse_layer(5, 3, get_activation("relu", f), [Tree.random(6, 2), Tree.pairwise(6), Tree.sequential(6)]),
+        sparse_layer(3, 3, get_activation("identity", f), Tree.pairwise(4)),
+    ])

@@ -5,7 +5,8 @@ import pytest
 
 from ulpflow.golden import Layer, Network, Tree, parse_format
 from ulpflow.golden.activations import get_activation
-from ulpflow.hdl.network import Fault, FoldedLayer, NetworkTop
+from ulpflow.hdl.network import Fault, FoldedLayer, NetworkTop, SpatialLayer
+from ulpflow.sim import UnitSimulator
 from ulpflow.sim.network import NetworkSimulator, locate_divergence, simulate_network
 
 import netcases
@@ -78,6 +79,46 @@ def test_folded_tree_engine_is_small():
     assert wide_layer.registers == 3
     for unit in (layer, wide_layer):
         unit._MustUse__silence = True  # built only to read their register counts
+
+
+
+# -- zero weights in the spatial form ------------------------------------------------------------
+SPARSE = [("e4m3", "RNE"), ("e4m3", "RDN"), ("e4m3fnuz", "RUP"), ("q4.4", "RNE")]
+
+
+@pytest.mark.parametrize("fmt,rounding", SPARSE)
+def test_zero_weights_cost_no_multiplier_and_match_golden(fmt, rounding):
+    """Zero weights (+0 and −0) are elided: one multiplier per nonzero weight, and the network
+    still equals golden on every input (NaN and ∞ inputs times a zero weight, exact zero sums of
+    both signs, neurons of only zero weights)."""
+    net = netcases.sparse(fmt, rounding)
+    sim = NetworkSimulator(net, form="spatial")
+    nonzero = sum(int((~np.asarray(layer.weight_format.is_zero(layer.weights))).sum()) for layer in net.layers)
+    multipliers = sum(1 for line in sim.verilog.splitlines() if line.startswith("module ") and "_mul" in line
+                      and ".round" not in line and line.split()[1].rsplit(".", 1)[-1].startswith("n"))
+    assert all(layer.sparse for layer in sim.top.layers)
+    assert multipliers == nonzero < sum(layer.weights.size for layer in net.layers)
+    x = netcases.every_input(net.in_format, 2)
+    y = sim.run(x)
+    gold = net(x, strict=False)
+    bad = np.nonzero((y != gold).any(axis=1))[0]
+    assert bad.size == 0, locate_divergence(net, x, y, form="spatial")
+    assert all(np.unique(gold[:, k]).size >= 40 for k in (1, 2))
+
+
+@pytest.mark.parametrize("mutation", [None, "sign", "nan"])
+def test_zero_weight_rule_mutations_are_caught(mutation):
+    """The zero leaves' sign rule and NaN flag matter: the layer equals golden on every input,
+    and built with the other exact-zero sign rule, or without the NaN of ∞·0, it does not."""
+    net = netcases.sparse("e4m3", "RDN")
+    unit = SpatialLayer(net.layers[0], net.in_format, _mutate_sparse=mutation)
+    assert unit.sparse
+    x = netcases.every_input(net.in_format, 2)
+    inputs = {"x__0": x[:, 0], "x__1": x[:, 1]}
+    got = UnitSimulator(unit, latency=unit.latency).run(inputs)
+    want = unit.emulate(**inputs)
+    differs = any((got[k] != want[k]).any() for k in want)
+    assert differs == (mutation is not None)
 
 
 # -- first divergence --------------------------------------------------------------------------
