@@ -45,7 +45,7 @@ from .float_unit import FloatAdder, FloatMultiplier
 from .schedule import ACC, PRODUCT, tree_schedule
 from .signature import UnitSignature, chain
 
-__all__ = ["SpatialLayer", "FoldedLayer", "NetworkTop", "FORMS", "Fault", "apply_faults", "sparse_eligible"]
+__all__ = ["SpatialLayer", "FoldedLayer", "NetworkTop", "FORMS", "Fault", "apply_faults", "sparse_eligible", "sparse_depth"]
 
 #: The hardware forms of a network.
 FORMS = ("spatial", "folded")
@@ -258,6 +258,24 @@ class _ZeroLeaves:
         return s, bad
 
 
+def sparse_depth(tree, dense) -> int:
+    """Adder levels of ``tree`` once its zero leaves are elided: ``dense[i]`` says whether leaf
+    ``i`` is a nonzero product or bias. A node adds in hardware only when both its subtrees hold
+    a dense leaf; adding zeros to a value is a fix-up within the same level."""
+    level = {}
+
+    def of(ref):
+        kind, idx = ref
+        if kind == "node":
+            return level[idx]
+        return 0 if kind == "leaf" and dense[idx] else None
+
+    for j, left, right in tree.internal_nodes():
+        a, b = of(left), of(right)
+        level[j] = (max(a, b) + 1) if a is not None and b is not None else (a if b is None else b)
+    return of(tree.root) or 0
+
+
 def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_nodes, mutate=None):
     """:func:`~ulpflow.hdl.tree.build_tree` for a tree some of whose leaves are zero products.
 
@@ -265,8 +283,10 @@ def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_
     valid at time 0). Adders only for nodes whose both subtrees hold a dense leaf; the zero leaves
     under a node are carried as lists and applied as one fix-up (an AND/OR of their sign bits, an
     OR of their NaN bits) where their dense partner is next used. Returns ``(root, nodes)`` as
-    ``build_tree`` does (``nodes`` only with ``want_nodes``; a node whose subtree has no dense
-    leaf is valid at time 0, a node adding zeros to a dense value at that value's time).
+    ``build_tree`` does, except that the root is valid at ``sparse_depth(tree, dense) * L``:
+    an adder starts when both its operands are ready (``nodes`` only with ``want_nodes``; a node
+    whose subtree has no dense leaf is valid at time 0, a node adding zeros to a dense value at
+    that value's time).
     """
     L = level_latency
     signed_zero = out.kind == "float"
@@ -331,7 +351,6 @@ def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_
         return ("dense", leaf[1], leaf[2], 0, [], [])
 
     nodes = {}
-    levels = tree.levels
     for j, left, right in tree.internal_nodes():
         a, b = info_of(left), info_of(right)
         if a[0] == "zero" and b[0] == "zero":
@@ -340,7 +359,7 @@ def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_
             d, z = (a, b) if b[0] == "zero" else (b, a)
             info = ("dense", d[1], d[2], d[3], d[4] + z[1], d[5] + z[2])
         else:
-            start = (levels[j] - 1) * L
+            start = max(a[3], b[3])
             va, fa, _ = value(a, start)
             vb, fb, _ = value(b, start)
             add = _adder(fa, fb, out, rounding, L)
@@ -348,12 +367,13 @@ def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_
             m.d.comb += [add.i.payload.a.eq(va), add.i.payload.b.eq(vb)]
             res = Signal(out.bits, name=f"{prefix}node{j}")
             m.d.comb += res.eq(add.o.payload.result)
-            info = ("dense", res, out, levels[j] * L, [], [])
+            info = ("dense", res, out, start + L, [], [])
         infos[j] = info
         if want_nodes:
             v, _f, t = value(info, None)
             nodes[j] = (v, t)
-    root, _fmt, _t = value(info_of(tree.root), tree.depth * L)
+    dense = [leaf[0] == "dense" for leaf in leaves]
+    root, _fmt, _t = value(info_of(tree.root), sparse_depth(tree, dense) * L)
     return root, nodes
 
 
@@ -369,7 +389,8 @@ class SpatialLayer(wiring.Component):
     mul_latency, level_latency, act_latency : int
         Registers of every multiplier, of every adder (per tree level: neurons with shallower
         trees are delayed to the deepest) and of the activation unit. ``latency`` is
-        ``mul_latency + depth * level_latency + act_latency``; one vector enters every cycle.
+        ``mul_latency + depth * level_latency + act_latency`` (``depth``: the deepest tree, in
+        adder levels once zero weights are elided); one vector enters every cycle.
     probe : bool
         Also output every product (field ``p``: ``p__{k * n_in + j}``), every tree node
         (``n``: the nodes of neuron 0, then neuron 1, … in ``internal_nodes`` order) and every
@@ -398,11 +419,15 @@ class SpatialLayer(wiring.Component):
         self.mul_latency = check_latency(mul_latency)
         self.level_latency = check_latency(level_latency)
         self.act_latency = check_latency(act_latency)
-        self.depth = max(t.depth for t in layer.trees)
-        self.latency = self.mul_latency + self.depth * self.level_latency + self.act_latency
         self.probe = bool(probe)
         zero_weights = self.block is None and bool(np.any(layer.weight_format.is_zero(np.asarray(layer.weights))))
         self.sparse = bool(sparse) and zero_weights and sparse_eligible(layer, in_format)
+        if self.sparse:
+            self._depths = [sparse_depth(t, self._dense(k)) for k, t in enumerate(layer.trees)]
+        else:
+            self._depths = [t.depth for t in layer.trees]
+        self.depth = max(self._depths)
+        self.latency = self.mul_latency + self.depth * self.level_latency + self.act_latency
         self._patch = dict(_table_patch or {})
         if _mutate_sparse not in (None, "sign", "nan"):
             raise ValueError(f"_mutate_sparse must be None, 'sign' or 'nan', not {_mutate_sparse!r}")
@@ -414,6 +439,13 @@ class SpatialLayer(wiring.Component):
                             "n": (layer.acc_format, sum(t.n_nodes for t in layer.trees))}
             outputs |= {"s": (layer.acc_format, layer.n_out)}
         super().__init__(UnitSignature({"x": (in_format, layer.n_in)}, outputs))
+
+    def _dense(self, k):
+        """Which leaves of neuron ``k`` (inputs, then the bias) are nonzero."""
+        layer = self.layer
+        terms = np.append(np.asarray(layer.weights[k]), layer.bias[k])
+        formats = [layer.weight_format] * layer.n_in + [layer.acc_format]
+        return [not f.is_zero(int(c)) for f, c in zip(formats, terms)]
 
     def __repr__(self):
         return (f"SpatialLayer({self.layer!r}, mul_latency={self.mul_latency}, "
@@ -495,7 +527,7 @@ class SpatialLayer(wiring.Component):
                 root, nodes = build_tree(sub, tree, leaves, af, rounding=layer.rounding,
                                          level_latency=LL, prefix=f"n{k}_")
             m.submodules[f"neuron{k}"] = sub
-            total = delay(m, root, (self.depth - tree.depth) * LL, name=f"n{k}_bal_")
+            total = delay(m, root, (self.depth - self._depths[k]) * LL, name=f"n{k}_bal_")
             act_in.append(total)
             if self.probe:
                 for j, _left, _right in tree.internal_nodes():
