@@ -41,6 +41,7 @@ from ulpflow.golden.tree import Tree
 from ._common import check_latency, checked_init, delay, unpack_float, valid_chain
 from .activations import ActivationUnit, TableActivation
 from .fixed_unit import FixedAdder, FixedMultiplier
+from .library import CellLibrary
 from .float_unit import FloatAdder, FloatMultiplier
 from .schedule import ACC, PRODUCT, tree_schedule
 from .signature import UnitSignature, chain
@@ -88,6 +89,17 @@ def _multiplier(wf, xf, pf, rounding, latency):
     cls = FloatMultiplier if wf.kind == "float" else FixedMultiplier
     fmt = wf if wf == xf else (wf, xf)
     return cls(fmt, rounding=rounding, out=pf, latency=latency)
+
+
+def _place(m, name, key, make, inputs, width, place=None):
+    """A unit in ``m``: through ``place`` (a cell library's hook) if given, else as a plain
+    submodule; ``inputs`` maps payload fields to values or constant ints. Returns the result."""
+    if place is not None:
+        return place(m, name, key, make, inputs, width)
+    unit = make()
+    m.submodules[name] = unit
+    m.d.comb += [getattr(unit.i.payload, k).eq(v) for k, v in inputs.items()]
+    return unit.o.payload.result
 
 
 def _adder(fa, fb, out, rounding, latency=0):
@@ -276,7 +288,8 @@ def sparse_depth(tree, dense) -> int:
     return of(tree.root) or 0
 
 
-def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_nodes, mutate=None):
+def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_nodes, mutate=None,
+                 place=None):
     """:func:`~ulpflow.hdl.tree.build_tree` for a tree some of whose leaves are zero products.
 
     ``leaves[i]`` is ``("dense", value, fmt)`` (valid at time 0) or ``("zero", sign, nan)`` (bits
@@ -362,11 +375,10 @@ def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_
             start = max(a[3], b[3])
             va, fa, _ = value(a, start)
             vb, fb, _ = value(b, start)
-            add = _adder(fa, fb, out, rounding, L)
-            m.submodules[f"{prefix}node{j}"] = add
-            m.d.comb += [add.i.payload.a.eq(va), add.i.payload.b.eq(vb)]
             res = Signal(out.bits, name=f"{prefix}node{j}")
-            m.d.comb += res.eq(add.o.payload.result)
+            m.d.comb += res.eq(_place(m, f"{prefix}node{j}", ("add", fa, fb, out, rounding, L),
+                                      lambda fa=fa, fb=fb: _adder(fa, fb, out, rounding, L),
+                                      {"a": va, "b": vb}, out.bits, place))
             info = ("dense", res, out, start + L, [], [])
         infos[j] = info
         if want_nodes:
@@ -411,7 +423,7 @@ class SpatialLayer(wiring.Component):
 
     @checked_init
     def __init__(self, layer, in_format, *, mul_latency=0, level_latency=0, act_latency=0,
-                 probe=False, sparse=True, _table_patch=None, _mutate_sparse=None):
+                 probe=False, sparse=True, library=None, _table_patch=None, _mutate_sparse=None):
         self.block = check_layer(layer)
         self.layer = layer
         self.in_format = in_format
@@ -432,6 +444,10 @@ class SpatialLayer(wiring.Component):
         if _mutate_sparse not in (None, "sign", "nan"):
             raise ValueError(f"_mutate_sparse must be None, 'sign' or 'nan', not {_mutate_sparse!r}")
         self._mutate_sparse = _mutate_sparse
+        self.library = library
+        #: Stalls the cells' registers (the layer's own registers stall by the enclosing
+        #: EnableInserter); undriven it is 1.
+        self.enable = Signal(name="enable", init=1)
         outputs = {"y": (self.out_format, layer.n_out)}
         if self.probe:
             if self.block is None:  # a fused block's products and partial sums stay inside it
@@ -479,6 +495,10 @@ class SpatialLayer(wiring.Component):
         pf, af = layer.product_format, layer.acc_format
         t_sum = ML + self.depth * LL
         zeros = _ZeroLeaves(m, x, self.in_format, pf, ML) if self.sparse else None
+        place = None
+        if self.library is not None:
+            def place(m, name, key, make, inputs, width):
+                return self.library.instance(m, name, key, make, inputs, width, enable=self.enable)
         act_in = []
         node_index = 0
         for k, tree in enumerate(layer.trees):
@@ -501,11 +521,11 @@ class SpatialLayer(wiring.Component):
                         m.d.comb += self.o.payload.p[k * layer.n_in + j].eq(
                             delay(m, prod, self.latency - ML, name=f"n{k}_pp{j}_"))
                     continue
-                mul = _multiplier(layer.weight_format, self.in_format, pf, layer.rounding, ML)
-                m.submodules[f"n{k}_mul{j}"] = mul
-                m.d.comb += [mul.i.payload.a.eq(w), mul.i.payload.b.eq(x[j])]
+                wf, xf = layer.weight_format, self.in_format
                 prod = Signal(pf.bits, name=f"n{k}_p{j}")
-                m.d.comb += prod.eq(mul.o.payload.result)
+                m.d.comb += prod.eq(_place(
+                    m, f"n{k}_mul{j}", ("mul", wf, xf, pf, layer.rounding, ML, w),
+                    lambda: _multiplier(wf, xf, pf, layer.rounding, ML), {"a": w, "b": x[j]}, pf.bits, place))
                 leaves.append(("dense", prod, pf) if self.sparse else (prod, pf))
                 if self.probe:
                     m.d.comb += self.o.payload.p[k * layer.n_in + j].eq(
@@ -521,11 +541,11 @@ class SpatialLayer(wiring.Component):
                     leaves.append(("dense", Const(b, af.bits), af))
                 root, nodes = _sparse_tree(sub, tree, leaves, af, rounding=layer.rounding,
                                            level_latency=LL, prefix=f"n{k}_", want_nodes=self.probe,
-                                           mutate=self._mutate_sparse)
+                                           mutate=self._mutate_sparse, place=place)
             else:
                 leaves.append((Const(b, af.bits), af))
                 root, nodes = build_tree(sub, tree, leaves, af, rounding=layer.rounding,
-                                         level_latency=LL, prefix=f"n{k}_")
+                                         level_latency=LL, prefix=f"n{k}_", place=place)
             m.submodules[f"neuron{k}"] = sub
             total = delay(m, root, (self.depth - self._depths[k]) * LL, name=f"n{k}_bal_")
             act_in.append(total)
@@ -537,10 +557,11 @@ class SpatialLayer(wiring.Component):
                     node_index += 1
                 m.d.comb += self.o.payload.s[k].eq(
                     delay(m, total, self.latency - t_sum, name=f"n{k}_ps_"))
+        act_key = ("act", id(layer.activation), self.act_latency, tuple(sorted(self._patch.items())))
         for k, value in enumerate(act_in):
-            act = _activation_unit(layer.activation, self.act_latency, self._patch)
-            m.submodules[f"act{k}"] = act
-            m.d.comb += [act.i.payload.a.eq(value), self.o.payload.y[k].eq(act.o.payload.result)]
+            m.d.comb += self.o.payload.y[k].eq(_place(
+                m, f"act{k}", act_key, lambda: _activation_unit(layer.activation, self.act_latency, self._patch),
+                {"a": value}, self.out_format.bits, place))
         valid_chain(m, self.i.valid, self.o.valid, self.latency)
         return m
 
@@ -845,6 +866,12 @@ class NetworkTop(wiring.Component):
     pipeline : bool
         Spatial form only: register every multiplier, every tree level and every activation
         (one vector per cycle at a higher clock); False builds each layer combinationally.
+    cells : bool
+        Spatial form only: each distinct unit (an adder of one format pairing, a multiplier by
+        one constant weight, a layer's activation) is one Verilog module instantiated wherever
+        it recurs (:class:`~ulpflow.hdl.library.CellLibrary`, attribute ``cell_library``); the
+        Verilog of a constructed network then grows with its distinct units, not its neurons.
+        False makes every unit its own module.
 
     Members
     -------
@@ -860,7 +887,7 @@ class NetworkTop(wiring.Component):
     """
 
     @checked_init
-    def __init__(self, net, form="spatial", *, pipeline=True, _faults=()):
+    def __init__(self, net, form="spatial", *, pipeline=True, cells=True, _faults=()):
         if not isinstance(net, Network):
             raise TypeError(f"NetworkTop needs a golden Network, not {net!r}")
         if form not in FORMS:
@@ -871,13 +898,17 @@ class NetworkTop(wiring.Component):
         self.faults = tuple(_faults)
         self.in_format, self.out_format = net.in_format, net.out_format
         lat = int(self.pipeline)
+        #: The spatial form's distinct units, each one Verilog module (None: every unit its own
+        #: module); append :func:`~ulpflow.hdl.library.library_verilog` to the top's Verilog.
+        self.cell_library = CellLibrary() if form == "spatial" and cells else None
         self.layers = []
         for index, layer in enumerate(net.layers):
             hw_layer, patch = apply_faults(layer, self.faults, index)
             in_fmt = net.layer_input_format(index)
             if form == "spatial":
                 self.layers.append(SpatialLayer(hw_layer, in_fmt, mul_latency=lat, level_latency=lat,
-                                                act_latency=lat, _table_patch=patch))
+                                                act_latency=lat, library=self.cell_library,
+                                                _table_patch=patch))
             else:
                 self.layers.append(FoldedLayer(hw_layer, in_fmt, _table_patch=patch))
         for u in self.layers:
@@ -913,6 +944,7 @@ class NetworkTop(wiring.Component):
             stall = Signal(name="stall")
             m.d.comb += stall.eq(self.o.valid & ~self.o.ready)
             m.submodules.core = EnableInserter(~stall)(core)
+            m.d.comb += [u.enable.eq(~stall) for u in self.layers]  # the cells' registers
             m.d.comb += [core.i.payload.eq(self.i.payload), core.i.valid.eq(self.i.valid),
                          self.i.ready.eq(~stall),
                          self.o.payload.eq(core.o.payload), self.o.valid.eq(core.o.valid)]

@@ -106,7 +106,7 @@ class ReductionTree(wiring.Component):
         return m
 
 
-def build_tree(m, tree, leaves, out, *, rounding, level_latency, mutate=None, prefix=""):
+def build_tree(m, tree, leaves, out, *, rounding, level_latency, mutate=None, prefix="", place=None):
     """Adders for every internal node of ``tree`` in module ``m``: the datapath of
     :class:`ReductionTree`, shared with the network layers.
 
@@ -115,6 +115,8 @@ def build_tree(m, tree, leaves, out, *, rounding, level_latency, mutate=None, pr
     ``out``) with ``level_latency`` cycles, starting at ``(level - 1) * level_latency``; shallower
     operands are delayed to meet it. Returns ``(root, nodes)``: the root value, valid at
     ``tree.depth * level_latency``, and ``{node id: (signal, time it is valid)}``.
+    ``place(m, name, key, make, inputs, width)``, if given, places each adder (a
+    :meth:`~ulpflow.hdl.library.CellLibrary.instance`-like hook) and returns its result.
     """
     L = level_latency
     levels = tree.levels
@@ -134,11 +136,16 @@ def build_tree(m, tree, leaves, out, *, rounding, level_latency, mutate=None, pr
         start = (levels[j] - 1) * L
         a, fa = operand(left, start)
         b, fb = operand(right, start)
-        add = _adder((fa, fb), out, rounding, L, mutate)
-        m.submodules[f"{prefix}node{j}"] = add
-        m.d.comb += [add.i.payload.a.eq(a), add.i.payload.b.eq(b)]
         res = Signal(out.bits, name=f"{prefix}node{j}")
-        m.d.comb += res.eq(add.o.payload.result)
+        if place is not None and mutate is None:
+            m.d.comb += res.eq(place(m, f"{prefix}node{j}", ("add", fa, fb, out, rounding, L),
+                                     lambda fa=fa, fb=fb: _adder((fa, fb), out, rounding, L),
+                                     {"a": a, "b": b}, out.bits))
+        else:
+            add = _adder((fa, fb), out, rounding, L, mutate)
+            m.submodules[f"{prefix}node{j}"] = add
+            m.d.comb += [add.i.payload.a.eq(a), add.i.payload.b.eq(b)]
+            m.d.comb += res.eq(add.o.payload.result)
         outs[j] = (res, levels[j] * L)
     root, _fmt = operand(tree.root, tree.depth * L)
     return root, outs

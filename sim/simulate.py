@@ -50,6 +50,7 @@ from .engines.harness import DUT_MODULE, Design
 from .errors import SimulationError
 from .packing import Port, check_latency, convert_ports, to_bits, unit_ports, verilog_ports
 from .runner import Build, VerilatorRunner
+from ulpflow.hdl.library import library_verilog
 
 __all__ = ["ENGINES", "Port", "UnitSimulator", "assert_matches", "simulate"]
 
@@ -150,6 +151,7 @@ class UnitSimulator:
             start = time.perf_counter()
             text = verilog.convert(self.unit, name=DUT_MODULE, ports=convert_ports(self.unit),
                                    emit_src=False, strip_internal_attrs=True)
+            text += library_verilog(self.unit)  # the cells a network top instantiates
             self.timings["convert"] = time.perf_counter() - start
             ports = verilog_ports(text, DUT_MODULE)
             expected = self.ports.expected_verilog
