@@ -35,6 +35,8 @@ from pathlib import Path
 
 from ulpflow.golden.cache import cache_dir
 
+from ulpflow.hdl.library import library_verilog
+
 from .wrapper import SIN_RESOURCE, SOUT_RESOURCE, BoardWrapper, wrapper_verilog
 
 __all__ = ["Target", "TARGETS", "SynthReport", "synthesize", "get_target", "parse_yosys_stat",
@@ -398,6 +400,11 @@ def _board_plan(design, t: Target, freq, seed):
                 script_after_synth="tee -o stat.txt stat")
     if t.family == "ice40":
         opts["synth_opts"] = "-dsp"
+    if getattr(design, "cell_library", None) is not None:
+        # the cells are made while the design elaborates, and the platform lists its files
+        # before that: elaborate once to fill the library, then hand the cells over as a file
+        wrapper_verilog(design)
+        plat.add_file("ulpcells.v", library_verilog(design))
     return plat.prepare(BoardWrapper(design), name="top", **opts)
 
 

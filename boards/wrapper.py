@@ -16,6 +16,8 @@ from amaranth.back import verilog
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal, Value
 from amaranth.lib import io, wiring
 
+from ulpflow.hdl.library import library_verilog
+
 __all__ = ["SerialWrapper", "BoardWrapper", "wrapper_verilog", "SIN_RESOURCE", "SOUT_RESOURCE"]
 
 #: Names of the platform resources that carry the serial input and output on a board.
@@ -94,6 +96,9 @@ class BoardWrapper(Elaboratable):
 
 
 def wrapper_verilog(unit, name="top") -> str:
-    """Verilog of ``SerialWrapper(unit)`` with the module ``name`` and ports clk, sin, sout."""
+    """Verilog of ``SerialWrapper(unit)`` with the module ``name`` and ports clk, sin, sout,
+    followed by the modules of the unit's cells (a spatial network top's
+    :class:`~ulpflow.hdl.library.CellLibrary`)."""
     w = SerialWrapper(unit)
-    return verilog.convert(w, name=name, emit_src=False, ports=[w.clk, w.sin, w.sout])
+    text = verilog.convert(w, name=name, emit_src=False, ports=[w.clk, w.sin, w.sout])
+    return text + library_verilog(unit)
