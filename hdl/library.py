@@ -87,7 +87,7 @@ class CellLibrary:
         ports = {f"i_{k}": v for k, v in inputs.items() if not isinstance(v, int)}
         ports["o_y"] = y
         if has_clock:
-            ports |= {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
+            ports |= {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync", allow_reset_less=True)}
         if has_en:
             ports["i_en"] = Const(1, 1) if enable is None else enable
         m.submodules[name] = Instance(cell_name, **ports)

@@ -38,3 +38,24 @@ def test_parsers_on_real_logs():
     assert p["utilisation"]["TRELLIS_COMB"] == (291, 24288)
     big = parse_nextpnr_log((FIX / "nextpnr_ice40_too_big.log").read_text())
     assert big["utilisation"]["ICESTORM_LC"] == (6492, 5280) and big["errors"]
+
+
+def test_spatial_network_cells_synthesise_as_the_flat_design():
+    """A spatial network top instantiates its cells; Yosys reads them with the top, and the
+    result is the same hardware as with every unit its own module (same flip-flops)."""
+    import numpy as np
+
+    from ulpflow.golden import Layer, Network, Tree, parse_format
+    from ulpflow.golden.activations import get_activation
+    from ulpflow.hdl.network import NetworkTop
+
+    f = parse_format("e4m3")
+    w = f.encode(np.array([[0.5, -1.0], [0.75, 0.0]]))
+    net = Network(f, [Layer(w, f.encode(np.array([0.25, -0.5])), weight_format=f, acc_format=f,
+                            activation=get_activation("relu", f), tree=Tree.pairwise(3))])
+    with_cells = synthesize(NetworkTop(net, "spatial"), "ice40-up5k", cache=False)
+    flat = synthesize(NetworkTop(net, "spatial", cells=False), "ice40-up5k", cache=False)
+    for r in (with_cells, flat):
+        assert r.fits and not r.error and r.luts > 0 and r.fmax > 0
+    assert with_cells.ffs == flat.ffs
+    assert abs(with_cells.luts - flat.luts) <= 0.05 * flat.luts
