@@ -52,9 +52,8 @@ class CellLibrary:
         Module names are ``{prefix}{n}_{kind}``; unique within the design that owns the library.
     """
 
-    def __init__(self, prefix="ulpcell", no_inline=True):
+    def __init__(self, prefix="ulpcell"):
         self.prefix = prefix
-        self.no_inline = no_inline
         self._cells = {}  # key -> (module name, Verilog text, has clock, has enable)
 
     def __len__(self):
@@ -78,8 +77,6 @@ class CellLibrary:
             text = verilog.convert(cell, name=cell_name, ports=ports, emit_src=False,
                                    strip_internal_attrs=True)
             header = re.search(rf"^module {re.escape(cell_name)}\s*\(([^)]*)\);", text, re.M)
-            if header and self.no_inline:
-                text = text[:header.end()] + "\n  /*verilator no_inline_module*/" + text[header.end():]
             names = {p.strip() for p in header.group(1).split(",")} if header else set()
             self._cells[key] = (cell_name, text, "clk" in names, "en" in names)
         cell_name, _text, has_clock, has_en = self._cells[key]

@@ -50,10 +50,11 @@ def check_network_inputs(net, x_codes, what="x_codes"):
 
 
 def every_input(net) -> np.ndarray:
-    """Every input vector of ``net``: all codes of its input format on each of its ``n_in``
-    inputs, ``(2**bits)**n_in`` rows, the last input varying fastest."""
+    """Every input vector of ``net``: all codes of its input format (``fmt.all_codes()``: a
+    symmetric fixed-point format has no most-negative code) on each of its ``n_in`` inputs,
+    ``len(codes)**n_in`` rows, the last input varying fastest."""
     _check_net(net)
-    codes = np.arange(1 << net.in_format.bits, dtype=np.uint64)
+    codes = np.asarray(net.in_format.all_codes()).astype(np.uint64)
     grids = np.meshgrid(*([codes] * net.n_in), indexing="ij")
     return np.stack([g.reshape(-1) for g in grids], axis=-1).astype(net.in_format.dtype)
 

@@ -42,6 +42,7 @@ from .errors import BuildError, SimulationError, TestFailure
 
 __all__ = [
     "DEFAULT_BUILD_ARGS",
+    "CXX_OPT_LEVELS",
     "Build",
     "VerilatorRunner",
     "cache_dir",
@@ -51,6 +52,9 @@ __all__ = [
 #: Flags every build gets. Amaranth's Verilog trips Verilator's width lint warnings by design
 #: (Yosys widens and truncates freely); without these the build stops on the first one.
 DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
+
+#: C++ optimisation levels a model may be compiled with (``VerilatorRunner(cxx_opt=...)``).
+CXX_OPT_LEVELS = ("-O0", "-O1", "-O2", "-O3", "-Os")
 
 # Bump when the layout of a build folder or the build recipe changes, so old folders are ignored.
 _CACHE_FORMAT = "1"
@@ -178,6 +182,7 @@ def _make_cocotb_runner():
     class _UlpflowVerilator(Verilator):
         prefill: list[str] = []
         extra_cpp: list[str] = []
+        extra_make: list[str] = []
         public_flat_rw: bool = True
 
         def _simulator_in_path_build_only(self) -> None:
@@ -195,7 +200,7 @@ def _make_cocotb_runner():
                 # Only signals marked /*verilator public_flat_rw*/ (or _rd) stay visible: logic
                 # the VPI cannot touch is no longer re-evaluated at every time step.
                 verilate = [arg for arg in verilate if arg != "--public-flat-rw"]
-            make = list(make) + toolchain.make_overrides()
+            make = list(make) + toolchain.make_overrides() + list(self.extra_make)
             cmds = [verilate]
             if self.prefill:
                 # Plain cp (new mtimes): make rebuilds objects older than the fresh Vtop.mk.
@@ -220,6 +225,10 @@ class VerilatorRunner:
     progress : bool, optional
         Say on stderr what is being built and how long it took (builds found in the cache are
         silent). Default: on, unless the environment variable ``ULPFLOW_SIM_QUIET`` is set.
+    cxx_opt : str, optional
+        The C++ optimisation level of the model (``"-O0"`` … ``"-O3"``, ``"-Os"``; default:
+        Verilator's own, ``-Os``). ``"-O0"`` compiles a very large model several times faster
+        and runs it slower: the choice for a design run on few vectors.
 
     Examples
     --------
@@ -235,13 +244,23 @@ class VerilatorRunner:
         build_args: Sequence[str] = (),
         jobs: int | None = None,
         progress: bool | None = None,
+        cxx_opt: str | None = None,
     ):
         toolchain.verilator_root()
+        if cxx_opt is not None and cxx_opt not in CXX_OPT_LEVELS:
+            raise ValueError(f"cxx_opt must be one of {', '.join(CXX_OPT_LEVELS)} or None, not {cxx_opt!r}")
+        self.cxx_opt = cxx_opt
         self.progress = not os.environ.get(_QUIET_ENV) if progress is None else bool(progress)
         self.cache = Path(cache).resolve() if cache is not None else cache_dir()
         self.cache.mkdir(parents=True, exist_ok=True)
         self.build_args = list(build_args)
         self.jobs = jobs if jobs is not None else max(1, min(4, os.cpu_count() or 1))
+
+    def _opt_overrides(self) -> list[str]:
+        """make variables that set the model's C++ optimisation level (none: Verilator's)."""
+        if self.cxx_opt is None:
+            return []
+        return [f"OPT_FAST={self.cxx_opt}", f"OPT_SLOW={self.cxx_opt}", f"OPT_GLOBAL={self.cxx_opt}"]
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -256,7 +275,7 @@ class VerilatorRunner:
             "waves": waves,
             "cxx": [toolchain.cxx(), toolchain.cxx_identity(toolchain.cxx())],
             "env": [os.environ.get(v, "") for v in ("CXXFLAGS", "CPPFLAGS", "LDFLAGS", "OBJCACHE")],
-            "make": toolchain.make_overrides(),
+            "make": toolchain.make_overrides() + self._opt_overrides(),
         }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -424,6 +443,7 @@ class VerilatorRunner:
     def _build_cocotb(self, work, toplevel, paths, args, incs, waves, prefill, log, public=True) -> None:
         runner = _make_cocotb_runner()
         runner.prefill = prefill
+        runner.extra_make = self._opt_overrides()
         runner.public_flat_rw = public
         runner.extra_cpp = [str(p) for p in paths if p.suffix in _CPP_SUFFIXES]
         runner.log.setLevel("WARNING")
@@ -448,7 +468,8 @@ class VerilatorRunner:
             "-o", _HARNESS_EXE, *(["--trace"] if waves else []), *args,
             *[f"-I{i}" for i in incs], *cpp, *verilog,
         ]  # fmt: skip
-        make = ["make", f"-j{self.jobs}", "-C", str(work), "-f", "Vtop.mk", *toolchain.make_overrides()]
+        make = ["make", f"-j{self.jobs}", "-C", str(work), "-f", "Vtop.mk", *toolchain.make_overrides(),
+                *self._opt_overrides()]
         env = dict(os.environ, VERILATOR_ROOT=str(toolchain.verilator_root()))
         with open(log, "w") as out:
             for step, cmd in enumerate((verilate, make)):

@@ -90,7 +90,7 @@ def input_vectors(net, spec, seed=0):
 
     fmt = net.in_format
     if spec == "all":
-        count = (1 << fmt.bits) ** net.n_in
+        count = len(fmt.all_codes()) ** net.n_in
         if count > MAX_ALL:
             raise ValueError(f"--inputs all would be {count} vectors ({net.n_in} inputs of {fmt.bits}-bit "
                              f"{fmt}); the limit is {MAX_ALL}: use random:N (or ulpflow sweep)")
@@ -103,7 +103,7 @@ def input_vectors(net, spec, seed=0):
         if n < 1:
             raise ValueError(f"--inputs {spec!r}: expected random:N with N a positive integer")
         rng = np.random.default_rng(seed)
-        return rng.integers(0, 1 << fmt.bits, size=(n, net.n_in), dtype=np.uint64).astype(fmt.dtype)
+        return rng.choice(np.asarray(fmt.all_codes()), size=(n, net.n_in)).astype(fmt.dtype)
     if spec.endswith(".npy"):
         try:
             arr = np.load(spec, allow_pickle=False)

@@ -300,14 +300,19 @@ def run(opts: RunOptions, *, progress=None) -> RunResult:
 
 def _hardware_stages(res, opts, net, c, target, dom, timer, say):
     from ulpflow.sim.compare import codes_equal
-    from ulpflow.sim.network import NetworkSimulator, locate_divergence
+    from ulpflow.sim import VerilatorRunner
+    from ulpflow.sim.network import SPLIT_ARGS, NetworkSimulator, locate_divergence
 
     x, what = _hardware_inputs(opts, c, target, dom)
     say("hardware", f"generating the {opts.form} hardware and building it in Verilator (cached after the "
                     "first build)")
     sim = None
     with timer("hardware") as st:
-        sim = NetworkSimulator(net, form=opts.form, engine=opts.engine, _faults=opts.faults)
+        # An unrolled construction is thousands of units and the run is at most the domain's
+        # 65,536 vectors: a model compiled at -O0 builds several times faster and still runs
+        # them in seconds. (Folded models are small; they keep Verilator's -Os.)
+        runner = VerilatorRunner(build_args=SPLIT_ARGS, cxx_opt="-O0" if opts.form == "spatial" else None)
+        sim = NetworkSimulator(net, form=opts.form, engine=opts.engine, runner=runner, _faults=opts.faults)
         top = sim.top
         sim.build()
         cached = bool(sim.timings.get("build_cached"))
@@ -345,7 +350,7 @@ def _hardware_stages(res, opts, net, c, target, dom, timer, say):
             say("compare", "locating the first divergence (simulating the layers and the neuron alone)")
             try:
                 report = locate_divergence(net, x[i:i + 1], rtl[i:i + 1], form=opts.form, engine=opts.engine,
-                                           _faults=opts.faults)
+                                           runner=runner, _faults=opts.faults)
             except Exception as e:  # a diagnosis: it must not hide the mismatch itself
                 report = f"(the first-divergence report failed: {type(e).__name__}: {e})"
             if report is not None:

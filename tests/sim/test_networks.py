@@ -265,3 +265,16 @@ def test_fault_in_a_fused_layer_is_located_at_its_sum():
     y = NetworkSimulator(net, form="folded", _faults=[fault]).run(x)
     d = locate_divergence(net, x, y, form="folded", _faults=[fault])
     assert (d.layer, d.neuron, d.what) == (0, 1, "sum"), str(d)
+
+
+def test_every_input_holds_only_codes_of_the_format():
+    """A symmetric fixed-point format has no most-negative code: every_input leaves it out."""
+    from ulpflow.sim.network import every_input
+
+    f = parse_format("q3.3s")
+    net = Network(f, [netcases.layer(f, 2, 1, get_activation("relu", f), Tree.pairwise(3),
+                                     np.random.default_rng(0))])
+    x = every_input(net)
+    assert x.shape == (63 * 63, 2) and np.unique(x, axis=0).shape[0] == 63 * 63
+    assert 0x20 not in x
+    net(x)  # every vector is a valid input of the golden network
