@@ -256,13 +256,22 @@ class _ZeroLeaves:
             self._bits[j] = (sign, bad)
         return self._bits[j]
 
+    def inverted(self, j):
+        """The inverted sign bit of input ``j`` (one signal per input, shared)."""
+        key = ("not", j)
+        if key not in self._bits:
+            inv = Signal(name=f"zx{j}_ns")
+            self._m.d.comb += inv.eq(~self.bits(j)[0])
+            self._bits[key] = inv
+        return self._bits[key]
+
     def leaf(self, j, weight_code, wf):
         """``(sign, nan)`` of the product ``w_j ⊗ x_j`` for a zero weight ``w_j``."""
         if not self.float:
             return Const(0, 1), Const(0, 1)
         sign, bad = self.bits(j)
         w_neg = bool(int(weight_code) >> (wf.bits - 1) & 1) if _zero_codes(wf)[1] is not None else False
-        s = ~sign if w_neg else sign
+        s = self.inverted(j) if w_neg else sign
         if _zero_codes(self.pf)[1] is None:  # no −0 in the product format
             s = Const(0, 1)
         if not self.pf.has_nan:  # a NaN product is +0 there
@@ -531,8 +540,10 @@ class SpatialLayer(wiring.Component):
                     m.d.comb += self.o.payload.p[k * layer.n_in + j].eq(
                         delay(m, prod, self.latency - ML, name=f"n{k}_pp{j}_"))
             b = int(layer.bias[k])
-            # build_tree counts time from the products' arrival: delay its output, not inputs
-            sub = Module()
+            # build_tree counts time from the products' arrival: delay its output, not inputs.
+            # A neuron of its own module has every signal it reads as a port (hundreds, for a
+            # neuron of a wide sparse layer); with cells or elided zeros it is built in place.
+            sub = m if (self.sparse or place is not None) else Module()
             if self.sparse:
                 if af.is_zero(b):
                     neg = af.kind == "float" and _zero_codes(af)[1] == b
@@ -546,7 +557,8 @@ class SpatialLayer(wiring.Component):
                 leaves.append((Const(b, af.bits), af))
                 root, nodes = build_tree(sub, tree, leaves, af, rounding=layer.rounding,
                                          level_latency=LL, prefix=f"n{k}_", place=place)
-            m.submodules[f"neuron{k}"] = sub
+            if sub is not m:
+                m.submodules[f"neuron{k}"] = sub
             total = delay(m, root, (self.depth - self._depths[k]) * LL, name=f"n{k}_bal_")
             act_in.append(total)
             if self.probe:
