@@ -1,6 +1,7 @@
 """Theorem checks: first-layer distinguishability, exact zeros of rounded activations, sum
-identities of left-to-right float sums, and value/gradient decoupling under automatic
-differentiation. Everything is evaluated by the golden model (one rounding per operation).
+identities of left-to-right float sums and the transformer sequence-length thresholds built on
+them, and value/gradient decoupling under automatic differentiation. Everything is evaluated by
+the golden model (one rounding per operation).
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ class SumThresholds:
 
     @property
     def ok(self) -> bool:
+        """Every prediction holds: the stall, the lower threshold and its break, the upper
+        identity for every pair, at most 6·2^p copies of b, and 3·2^p copies of a needed."""
         pr = self.predicted
         return (self.stall == pr["stall"] and self.separated_up_to == pr["lower"] and self.upper_failures == 0
                 and self.b_run <= 6 * 2 ** self.p and self.alpha_tight is not None)
