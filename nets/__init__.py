@@ -5,7 +5,8 @@
   assumptions, violations); :func:`build` dispatches by name;
 * :mod:`.targets`: ``random:SEED``, ``table:FILE.csv``, ``python:MODULE:FUNCTION``, data sets;
 * :mod:`.verify`: golden checks on every input (and every box for C4);
-* :mod:`.theorems`: distinguishability, exact zeros, sum identities, AD decoupling.
+* :mod:`.theorems`: distinguishability, exact zeros, sum identities and the transformer
+  sequence-length thresholds, AD decoupling.
 
 docs/constructions.md describes them.
 """

@@ -1,6 +1,7 @@
 """Theorem checks: first-layer distinguishability, exact zeros of rounded activations, sum
-identities of left-to-right float sums, and value/gradient decoupling under automatic
-differentiation. Everything is evaluated by the golden model (one rounding per operation).
+identities of left-to-right float sums and the transformer sequence-length thresholds built on
+them, and value/gradient decoupling under automatic differentiation. Everything is evaluated by
+the golden model (one rounding per operation).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ulpflow.golden.formats import ordinal
 from .common import domain_codes, exact_code, value_of
 
 __all__ = ["Distinguishability", "distinguishability", "exact_zeros", "absorption", "never_injective",
-           "swap_first_two", "Tape", "ad_decoupling"]
+           "swap_first_two", "stall_counts", "SumThresholds", "transformer_thresholds", "Tape", "ad_decoupling"]
 
 
 @dataclass
@@ -150,6 +151,202 @@ def swap_first_two(fmt, terms) -> bool:
     s = t.copy()
     s[..., [0, 1]] = t[..., [1, 0]]
     return bool((_keys(fmt, _left_sum(t, fmt)) == _keys(fmt, _left_sum(s, fmt))).all())
+
+
+def stall_counts(fmt, values) -> np.ndarray:
+    """For each code c of ``values``: the number K of copies of c after which the left-to-right
+    sum of copies stops changing (S_0 = 0, S_k = S_(k−1) ⊕ c; K is the least k with
+    S_(k+1) = S_k by value). At most ``16·2^p`` copies are tried; −1 where the sum still moves."""
+    fmt = as_format(fmt)
+    c = np.asarray(values, dtype=fmt.dtype)
+    s = np.full(c.shape, fmt.zero_code, dtype=fmt.dtype)
+    k = np.full(c.shape, -1, dtype=np.int64)
+    for n in range(16 * 2 ** fmt.man_bits + 1):
+        t = add(s, c, fmt)
+        k[(_keys(fmt, t) == _keys(fmt, s)) & (k < 0)] = n
+        if (k >= 0).all():
+            break
+        s = t
+    return k
+
+
+@dataclass
+class SumThresholds:
+    """Result of :func:`transformer_thresholds` for a format with ``p`` fraction bits.
+
+    ``stall``: the largest number of copies K of one positive value whose left-to-right sum still
+    grows (predicted 3·2^p − 1), attained by ``slowest`` (a code); ``separated_up_to``: the largest
+    sequence length n up to which the one-hot sums separate every two sequences of ``tokens``
+    token kinds with different multisets, every arrangement (predicted 6·2^p − 2 = 2K), and
+    ``break_witness`` the two count vectors that collide at the next length; ``upper_n`` = 9·2^p,
+    ``upper_pairs`` value pairs (a, b) checked, ``upper_failures`` pairs for which the absorption
+    pair of length 9·2^p has different sums (predicted 0), ``upper_witness`` one pair (a, b, sum);
+    ``b_run``: the fewest copies of b after the 3·2^p copies of a that make the identity hold for
+    every pair (at most 6·2^p); ``alpha_tight``: a pair (a, b) for which 3·2^p − 1 copies of a are
+    not enough (None if there is none)."""
+
+    fmt: object
+    p: int
+    tokens: int
+    stall: int
+    slowest: int
+    separated_up_to: int
+    break_witness: tuple
+    upper_n: int
+    upper_pairs: int
+    upper_failures: int
+    upper_witness: tuple
+    b_run: int
+    alpha_tight: tuple | None
+
+    @property
+    def predicted(self) -> dict:
+        p = self.p
+        return dict(stall=3 * 2 ** p - 1, lower=6 * 2 ** p - 2, upper=9 * 2 ** p)
+
+    @property
+    def ok(self) -> bool:
+        """Every prediction holds: the stall, the lower threshold and its break, the upper
+        identity for every pair, at most 6·2^p copies of b, and 3·2^p copies of a needed."""
+        pr = self.predicted
+        return (self.stall == pr["stall"] and self.separated_up_to == pr["lower"] and self.upper_failures == 0
+                and self.b_run <= 6 * 2 ** self.p and self.alpha_tight is not None)
+
+    def lines(self) -> list[str]:
+        f, p, pr = self.fmt, self.p, self.predicted
+        ka, kb = self.break_witness
+        a, b, s = self.upper_witness
+        al = 3 * 2 ** p
+        out = [f"{f} (p = {p}): a left-to-right sum of copies of one value stops growing after at most "
+               f"K = {self.stall} copies (3·2^p − 1 = {pr['stall']}), e.g. {f.show(self.slowest)}",
+               f"lower: one-hot sums separate every two sequences with different multisets ({self.tokens} token kinds, "
+               f"every arrangement) for n <= {self.separated_up_to} (6·2^p − 2 = {pr['lower']}); at n = "
+               f"{self.separated_up_to + 1} they do not: counts {ka} ~ {kb}",
+               f"upper: n = {self.upper_n} (9·2^p): a^{al} b^{self.upper_n - al} and a^{al - 1} b^{self.upper_n - al + 1} "
+               f"have equal sums for {self.upper_pairs - self.upper_failures} of {self.upper_pairs} value pairs (a, b); "
+               f"e.g. a = {f.show(a)}, b = {f.show(b)}: both {f.show(s)}",
+               f"absorption: {self.b_run} copies of b suffice for every pair (bound 6·2^p = {6 * 2 ** p}); "
+               + (f"with {al - 1} copies of a it fails, e.g. a = {f.show(self.alpha_tight[0])}, "
+                  f"b = {f.show(self.alpha_tight[1])}" if self.alpha_tight else f"{al - 1} copies of a are enough too")]
+        return out
+
+    def __str__(self):
+        return "\n".join(self.lines())
+
+
+def _one_hot_states(fmt, c, tokens, n_max):
+    """Left-to-right one-hot sums of every sequence of ``tokens`` token kinds, lengths 1 … n_max.
+
+    Head t adds c for a token of kind t and 0 otherwise. States (the heads' sums, the counts) are
+    merged when equal, which keeps every arrangement without listing them. Yields, per length n,
+    the first two count vectors whose sums are equal (or None)."""
+    zero = fmt.zero_code
+    sums = np.full((1, tokens), zero, dtype=fmt.dtype)
+    counts = np.zeros((1, tokens), dtype=np.int64)
+    for n in range(1, n_max + 1):
+        new_s, new_c = [], []
+        for t in range(tokens):
+            term = np.full(sums.shape, zero, dtype=fmt.dtype)
+            term[:, t] = c
+            new_s.append(add(sums, term, fmt))
+            cc = counts.copy()
+            cc[:, t] += 1
+            new_c.append(cc)
+        sums, counts = np.concatenate(new_s), np.concatenate(new_c)
+        key = np.concatenate([_keys(fmt, sums), counts], axis=1)
+        _, first = np.unique(key, axis=0, return_index=True)
+        sums, counts = sums[first], counts[first]
+        _, inv = np.unique(_keys(fmt, sums), axis=0, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+        seen = {}
+        hit = None
+        for i, g in enumerate(inv):
+            if g in seen and hit is None:
+                hit = (tuple(int(v) for v in counts[seen[g]]), tuple(int(v) for v in counts[i]))
+            seen.setdefault(g, i)
+        yield n, hit
+
+
+def transformer_thresholds(fmt, *, tokens: int = 2, max_bits: int = 9) -> SumThresholds:
+    """The sequence-length thresholds 6·2^p − 2 and 9·2^p of left-to-right float sums.
+
+    These are the thresholds of the floating-point transformer result (every permutation-
+    equivariant function is representable for sequence lengths n <= 6·2^p − 2, not every one for
+    n >= 9·2^p). A transformer without positional encoding sees the other tokens only through
+    left-to-right sums of per-token terms, so both sides are statements about such sums; as
+    checked here they are **our reconstruction** from the absorption identity (the paper's body
+    was not available), each verified exhaustively on ``fmt``:
+
+    * stall: for every positive value c of ``fmt``, the sum of k copies of c stops changing once
+      k >= 3·2^p − 1, and some c still grows up to that count (the first half of the absorption
+      identity, and why 3·2^p copies of a suffice there);
+    * lower side, n <= 6·2^p − 2 = 2(3·2^p − 1): for two sequences of length n whose multisets
+      differ, some token kind t occurs a different number of times, at most 3·2^p − 1 times in one
+      of them (otherwise n >= 2·3·2^p − 1), so the one-hot sum "c for a token of kind t, 0
+      otherwise", c the slowest value, separates them. Checked over **every arrangement** of
+      ``tokens`` token kinds for every n up to the threshold, and shown to break at n = 6·2^p − 1
+      (counts (K, K+1) against (K+1, K): since every value stalls within K copies, no one-hot
+      sum, whatever its value, separates them); sums of other per-token values may separate
+      further, which is why the two thresholds differ;
+    * upper side, n >= 9·2^p: a^α b^(n−α) and a^(α−1) b^(n−α+1), α = 3·2^p, are different multisets
+      whose left-to-right sums are equal for **every** pair of finite values (a, b) (the
+      absorption identity with β − α = n − α >= 6·2^p), so no sum of per-token values — and, layer
+      by layer, no floating-point transformer — tells them apart. Checked for every pair of finite
+      values of ``fmt`` at n = 9·2^p (equal sums stay equal when more b follow); ``b_run`` is the
+      fewest copies of b that already suffice, and ``alpha_tight`` shows 3·2^p − 1 copies of a do
+      not.
+
+    Sums are golden (one RNE rounding per addition, ``fmt``'s subnormals and overflow); values
+    compare by value, NaN equal to NaN. Exhaustive, for float formats of at most ``max_bits`` bits.
+    The predictions need room for the slowest run of copies (about 2^(p+2) times its value):
+    in a format with too few exponents (e.g. e2m3) the stall is shorter, and
+    :attr:`SumThresholds.ok` is False.
+    """
+    fmt = as_format(fmt)
+    if fmt.kind != "float":
+        raise ValueError(f"transformer_thresholds needs a float format, got {fmt}")
+    if fmt.bits > max_bits:
+        raise ValueError(f"transformer_thresholds is exhaustive: {fmt} has {fmt.bits} bits, more than {max_bits}")
+    if tokens < 2:
+        raise ValueError(f"tokens must be at least 2, not {tokens}")
+    p = fmt.man_bits
+    xs = domain_codes(fmt)
+    vals = fmt.decode(xs)
+    pos = xs[vals > 0]
+    k = stall_counts(fmt, pos)
+    stall = int(k.max())
+    # the slowest value whose copies stay finite, closest to 1
+    cand = pos[k == stall]
+    ends = np.array([_left_sum(np.full(stall + 1, c, dtype=fmt.dtype), fmt) for c in cand], dtype=fmt.dtype)
+    cand = cand[fmt.is_finite(ends)] if fmt.is_finite(ends).any() else cand
+    slowest = int(cand[np.argmin(np.abs(np.log2(fmt.decode(cand).astype(float))))])
+    separated, witness = 0, ((), ())
+    for n, hit in _one_hot_states(fmt, slowest, tokens, 2 * stall + 2):
+        if hit is not None:
+            witness = hit
+            break
+        separated = n
+    al = 3 * 2 ** p
+    upper_n = 9 * 2 ** p
+    a, b = np.meshgrid(xs, xs, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    s1, s2 = absorption(fmt, a, b, al, upper_n)
+    same = _keys(fmt, s1) == _keys(fmt, s2)
+    one = np.flatnonzero(same & fmt.is_finite(s1) & (fmt.decode(a) > 0) & (fmt.decode(b) > 0))
+    one = one[np.argmin(np.abs(np.log2(fmt.decode(a[one]).astype(float))) +
+                        np.abs(np.log2(fmt.decode(b[one]).astype(float)) + 1))] if one.size else int(np.argmax(same))
+    # the fewest copies of b after α copies of a (resp. α − 1 copies and one more b) that agree for every pair
+    t1 = _left_sum(np.repeat(a[:, None], al, 1), fmt)
+    t2 = add(_left_sum(np.repeat(a[:, None], al - 1, 1), fmt), b, fmt)
+    b_run = 0
+    while not (_keys(fmt, t1) == _keys(fmt, t2)).all() and b_run <= 6 * 2 ** p:
+        t1, t2 = add(t1, b, fmt), add(t2, b, fmt)
+        b_run += 1
+    u1, u2 = absorption(fmt, a, b, al - 1, upper_n)
+    fail = np.flatnonzero(_keys(fmt, u1) != _keys(fmt, u2))
+    tight = (int(a[fail[0]]), int(b[fail[0]])) if fail.size else None
+    return SumThresholds(fmt, p, tokens, stall, slowest, separated, witness, upper_n, int(a.size),
+                         int((~same).sum()), (int(a[one]), int(b[one]), int(s1[one])), b_run, tight)
 
 
 # ---------------------------------------------------------------------- AD

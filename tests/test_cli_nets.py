@@ -1,4 +1,4 @@
-"""``ulpflow construct / check / distinguish`` in a subprocess, as a shell sees them."""
+"""``ulpflow construct / check / distinguish / sum-thresholds`` in a subprocess, as a shell sees them."""
 
 from __future__ import annotations
 
@@ -80,3 +80,12 @@ def test_distinguish():
     assert r.returncode == 0 and "1 indistinguishable pairs" in r.stdout and "-7.9375" in r.stdout
     r = run("distinguish", "--format", "e4m3", "--activation", "tanh")
     assert r.returncode == 0 and "0 indistinguishable pairs" in r.stdout
+
+
+def test_sum_thresholds():
+    r = run("sum-thresholds", "--format", "e4m2")
+    assert r.returncode == 0 and "n <= 22 (6·2^p − 2 = 22)" in r.stdout and "as predicted" in r.stdout
+    r = run("sum-thresholds", "--format", "e2m3")     # too few exponents: the check says so
+    assert r.returncode == 1 and "NOT as predicted" in r.stdout
+    r = run("sum-thresholds", "--format", "bf16")
+    assert r.returncode == 2 and "more than 9" in r.stderr

@@ -1,5 +1,6 @@
-"""``ulpflow construct``, ``ulpflow check`` and ``ulpflow distinguish``: the constructions of
-:mod:`ulpflow.nets` from the command line (docs/constructions.md)."""
+"""``ulpflow construct``, ``ulpflow check``, ``ulpflow distinguish`` and ``ulpflow sum-thresholds``:
+the constructions and theorem checks of :mod:`ulpflow.nets` from the command line
+(docs/constructions.md)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,16 @@ def _cmd_distinguish(args, console):
     return 0
 
 
+def _cmd_sum_thresholds(args, console):
+    from ulpflow.nets.theorems import transformer_thresholds
+
+    r = transformer_thresholds(args.format, tokens=args.tokens)
+    for line in r.lines():
+        console.print(escape(line))
+    console.print("as predicted" if r.ok else "[red]NOT as predicted[/red]")
+    return 0 if r.ok else 1
+
+
 def add_construction_arguments(c):
     """The options of ``construct`` that ``run`` shares."""
     c.add_argument("construction", choices=["c1", "c2", "c3", "c4"])
@@ -127,3 +138,9 @@ def add_parser(sub):
     d.add_argument("--rounding", default="RNE")
     d.add_argument("--show", type=int, default=20, help="pairs to print (default 20)")
     d.set_defaults(func=_cmd_distinguish)
+
+    t = sub.add_parser("sum-thresholds", help="the transformer sequence-length thresholds 6·2^p − 2 and 9·2^p of "
+                       "left-to-right float sums, exhaustively (float formats of <= 9 bits)")
+    t.add_argument("--format", required=True)
+    t.add_argument("--tokens", type=int, default=2, help="token kinds in the lower-side check (default 2)")
+    t.set_defaults(func=_cmd_sum_thresholds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ from ulpflow.golden import parse_format
 from ulpflow.nets.common import domain_codes
 from ulpflow.nets.targets import Domain, TargetError, parse_target, python_target, table_target
 from ulpflow.nets.theorems import (absorption, ad_decoupling, distinguishability, exact_zeros, never_injective,
-                                   swap_first_two)
+                                   swap_first_two, transformer_thresholds)
 
 
 def _write(tmp_path, rows, header="x,y"):
@@ -138,6 +139,72 @@ def test_sum_identities():
         assert never_injective(fmt, int(z)) is not None
     rng = np.random.default_rng(0)
     assert swap_first_two(fmt, rng.choice(codes, size=(500, 7)))
+
+
+@pytest.mark.parametrize("name,tokens", [("e4m1", 3), ("e4m2", 2), ("e5m2", 2), ("e4m3", 2)])
+def test_transformer_thresholds_hold_and_break_exactly_where_predicted(name, tokens):
+    """p = 1, 2, 3: copies of one value stall after 3·2^p − 1 additions; one-hot sums separate
+    every two sequences of different multisets up to n = 6·2^p − 2 and no further; at n = 9·2^p
+    the absorption pair collides for every value pair, and one copy of a fewer breaks it."""
+    fmt = parse_format(name)
+    p = fmt.man_bits
+    r = transformer_thresholds(fmt, tokens=tokens)
+    assert r.ok, r
+    K = 3 * 2 ** p - 1
+    assert (r.stall, r.separated_up_to, r.upper_n) == (K, 6 * 2 ** p - 2, 9 * 2 ** p)
+    ka, kb = r.break_witness
+    assert sum(ka) == sum(kb) == 2 * K + 1 and ka != kb and sorted(ka) == sorted(kb) and max(ka) == K + 1
+    n_values = domain_codes(fmt).size
+    assert r.upper_pairs == n_values ** 2 and r.upper_failures == 0
+    assert r.b_run <= 6 * 2 ** p and r.alpha_tight is not None
+
+
+def test_transformer_thresholds_fail_where_the_exponent_range_is_too_small():
+    """F(3, 2) has e_max = 1: the slowest run of copies overflows before 3·2^p − 1 additions, so
+    the predicted thresholds do not hold and the check says so."""
+    r = transformer_thresholds("e2m3")
+    assert not r.ok and r.stall < 3 * 2 ** 3 - 1 and r.separated_up_to == 2 * r.stall
+    with pytest.raises(ValueError, match="bf16 has 16 bits"):
+        transformer_thresholds("bf16")
+
+
+@pytest.mark.parametrize("name,dtype", [("e4m3", ml_dtypes.float8_e4m3), ("e5m2", ml_dtypes.float8_e5m2)])
+def test_transformer_thresholds_against_ml_dtypes(name, dtype):
+    """Independent oracle: each addition exact in float64, then one RNE rounding by ml_dtypes."""
+    fmt = parse_format(name)
+    p = fmt.man_bits
+    r = transformer_thresholds(fmt)
+
+    def add(x, y):
+        return float(np.array([x + y]).astype(dtype)[0])
+
+    def left_sum(terms):
+        s = 0.0
+        for t in terms:
+            s = add(s, t)
+        return s
+
+    def stall(c):
+        s, k = 0.0, 0
+        while add(s, c) != s:
+            s, k = add(s, c), k + 1
+        return k
+
+    values = np.arange(256, dtype=np.uint8).view(dtype).astype(np.float64)
+    finite = sorted({float(v) for v in values[np.isfinite(values)]})
+    stalls = {c: stall(c) for c in finite if c > 0}
+    assert max(stalls.values()) == r.stall == 3 * 2 ** p - 1
+    assert stalls[float(fmt.decode(np.array([r.slowest], dtype=fmt.dtype))[0])] == r.stall
+    val = lambda code: float(fmt.decode(np.array([code], dtype=fmt.dtype))[0])   # noqa: E731
+    al, n = 3 * 2 ** p, 9 * 2 ** p
+    a, b, s = r.upper_witness
+    assert left_sum([val(a)] * al + [val(b)] * (n - al)) == left_sum([val(a)] * (al - 1) + [val(b)] * (n - al + 1)) \
+        == val(s)
+    a, b = map(val, r.alpha_tight)
+    assert left_sum([a] * (al - 1) + [b] * (n - al + 1)) != left_sum([a] * (al - 2) + [b] * (n - al + 2))
+    rng = np.random.default_rng(1)
+    for a, b in rng.choice(finite, size=(150, 2)):
+        assert left_sum([a] * al + [b] * (n - al)) == left_sum([a] * (al - 1) + [b] * (n - al + 1))
 
 
 def test_ad_value_gradient_decoupling():
