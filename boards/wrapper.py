@@ -12,11 +12,12 @@ clock, ``sin``/``sout`` are the two resources ``ulpflow_sin``/``ulpflow_sout`` t
 
 from __future__ import annotations
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal, Value
 from amaranth.lib import io, wiring
 
-__all__ = ["SerialWrapper", "BoardWrapper", "wrapper_verilog", "SIN_RESOURCE", "SOUT_RESOURCE"]
+__all__ = ["SerialWrapper", "BoardWrapper", "wrapper_verilog", "wrapper_rtlil", "SIN_RESOURCE",
+           "SOUT_RESOURCE"]
 
 #: Names of the platform resources that carry the serial input and output on a board.
 SIN_RESOURCE = "ulpflow_sin"
@@ -97,3 +98,13 @@ def wrapper_verilog(unit, name="top") -> str:
     """Verilog of ``SerialWrapper(unit)`` with the module ``name`` and ports clk, sin, sout."""
     w = SerialWrapper(unit)
     return verilog.convert(w, name=name, emit_src=False, ports=[w.clk, w.sin, w.sout])
+
+
+def wrapper_rtlil(unit, name="top") -> str:
+    """RTLIL (Yosys's own netlist text) of ``SerialWrapper(unit)``, as :func:`wrapper_verilog`.
+
+    Synthesis reads this rather than Verilog: a memory's contents are one constant in RTLIL,
+    while Yosys's Verilog front end takes time quadratic in the number of words to read them
+    from an ``initial`` block (minutes for a few thousand words)."""
+    w = SerialWrapper(unit)
+    return rtlil.convert(w, name=name, emit_src=False, ports=[w.clk, w.sin, w.sout])
