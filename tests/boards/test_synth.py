@@ -58,6 +58,19 @@ def test_folded_network_on_ecp5_with_the_classic_mapper():
     assert r.luts > 0 and r.packed > 0 and r.ios == 3
     assert r.fmax_mhz and r.fmax > 0
     assert Path(r.bitstream).stat().st_size > 0
+    log = Path(r.logs["yosys"]).read_text()
+    assert "Executing ABC pass" in log and "Executing ABC9 pass" not in log
+
+
+@pytest.mark.parametrize("target", ["ecp5-25f", "ulx3s-25f"])
+def test_mapper_choice_reaches_yosys(target):
+    """mapper='abc' runs the classic ABC pass and no ABC9, on a bare device and on a board."""
+    for mapper, ran, absent in (("abc", "Executing ABC pass", "Executing ABC9 pass"),
+                                ("abc9", "Executing ABC9 pass", "Executing ABC pass")):
+        r = synthesize(FloatAdder("e4m3"), target, mapper=mapper, cache=False)
+        assert r.mapper == mapper and r.fits and not r.error and r.luts > 0 and r.fmax > 0
+        log = Path(r.logs["yosys"]).read_text()
+        assert ran in log and absent not in log, (mapper, target)
 
 
 def test_bad_mapper():
