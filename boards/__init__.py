@@ -5,13 +5,15 @@
 ``ecp5-25f``, ``ecp5-85f``) or on a board through its amaranth-boards platform (``icebreaker``,
 ``ulx3s-25f``, ``ulx3s-85f``; :class:`BoardWrapper`), runs Yosys, nextpnr and the bitstream
 packer from the YoWASP wheels and returns a :class:`SynthReport`, cached by design hash.
-``synthesize(..., pipeline=N)`` builds the unit's latency-N variant (:func:`with_latency`).
+``synthesize(..., pipeline=N)`` builds the unit's latency-N variant (:func:`with_latency`);
+``synthesize(..., mapper="abc")`` maps ECP5 LUTs with Yosys's classic ``abc`` (the network
+driver's choice) instead of the default ``abc9``.
 :mod:`ulpflow.boards.qor` builds the quality-of-results table (``bench/qor.py``,
 ``ulpflow qor``).
 """
 
-from .synth import TARGETS, SynthReport, Target, get_target, synthesize, with_latency
-from .wrapper import BoardWrapper, SerialWrapper, wrapper_verilog
+from .synth import MAPPERS, TARGETS, SynthReport, Target, get_target, synthesize, with_latency
+from .wrapper import BoardWrapper, SerialWrapper, wrapper_rtlil, wrapper_verilog
 
-__all__ = ["TARGETS", "Target", "SynthReport", "get_target", "synthesize", "with_latency",
-           "SerialWrapper", "BoardWrapper", "wrapper_verilog"]
+__all__ = ["TARGETS", "MAPPERS", "Target", "SynthReport", "get_target", "synthesize", "with_latency",
+           "SerialWrapper", "BoardWrapper", "wrapper_verilog", "wrapper_rtlil"]

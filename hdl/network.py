@@ -633,6 +633,9 @@ class _Rom:
 
 _SRC = {"mul": 0, "reg": 1, "bias": 2, "zero": 3}
 
+#: How a folded layer stores its weights (:attr:`FoldedLayer.weight_store`).
+WEIGHT_STORES = ("dense", "sparse")
+
 
 class FoldedLayer(wiring.Component):
     """One layer folded onto one multiplier and a tree engine.
@@ -642,8 +645,23 @@ class FoldedLayer(wiring.Component):
     register file of ``registers`` entries (the largest Sethi–Ullman number of the layer's
     trees). A step loads a product or adds two operands (a product computed in the same cycle,
     a register, the bias or +0); the root's step feeds the layer's one activation unit, whose
-    result is kept for the output. Neurons run one after another: a vector takes
+    result is shifted into the output registers. Neurons run one after another: a vector takes
     ``cycles_per_vector`` cycles.
+
+    The schedule memory (``programs``) holds each *distinct* schedule once (one when every
+    neuron has the same tree, as the constructions build them) and a neuron counter walks the
+    neurons, so its size does not grow with ``n_out``. The weight a step multiplies by is
+    indexed by the step's number in the vector's run of steps (0 … ``n_steps - 1``), in one
+    of two stores (``weight_store``, the smaller of the two in bits):
+
+    * ``"dense"`` — a memory with one weight per step;
+    * ``"sparse"`` — the layer's most frequent weight code (``default_weight``) everywhere,
+      except at the steps of a list of ``(step, code)`` pairs in step order, read through a
+      pointer that advances when its entry's step comes. Exact for any weights; small for the
+      constructions' networks, whose weights are mostly zero.
+
+    Both weight memories are read synchronously (the next step's address is known one cycle
+    ahead), so synthesis may put them in block RAM.
 
     Members
     -------
@@ -664,8 +682,9 @@ class FoldedLayer(wiring.Component):
         pf, af = layer.product_format, layer.acc_format
         if self.block is not None:
             # a fused layer: one FusedDotProduct, a whole neuron per cycle
-            self.schedules, self.registers, self.combos = [], 0, []
+            self.schedules, self.registers, self.combos, self.programs = [], 0, [], []
             self.n_steps = layer.n_out
+            self.weight_store, self.default_weight = None, None
         else:
             self.schedules = [tree_schedule(t, layer.n_in) for t in layer.trees]
             self.registers = max(s.registers for s in self.schedules)
@@ -679,11 +698,30 @@ class FoldedLayer(wiring.Component):
                         if pair not in combos:
                             combos.append(pair)
             self.combos = combos
+            self.programs = list(dict.fromkeys(s.steps for s in self.schedules))
             self.n_steps = sum(len(s.steps) for s in self.schedules)
+            self._plan_weights()
         self.cycles_per_vector = self.n_steps + 2
         super().__init__(UnitSignature({"x": (in_format, layer.n_in)},
                                        {"y": (self.out_format, layer.n_out)},
                                        always_ready=False))
+
+    def _plan_weights(self):
+        """The weight of every step (the default where a step multiplies nothing) and the
+        cheaper of the two stores."""
+        layer = self.layer
+        bits = layer.weight_format.bits
+        codes, counts = np.unique(np.asarray(layer.weights).reshape(-1), return_counts=True)
+        self.default_weight = int(codes[np.argmax(counts)])  # the smallest of the most frequent
+        per_step = []
+        for k, sched in enumerate(self.schedules):
+            per_step += [self.default_weight if st.leaf is None else int(layer.weights[k, st.leaf])
+                         for st in sched.steps]
+        self._step_weights = per_step
+        self._key_bits = self.n_steps.bit_length()  # the sentinel key n_steps never matches
+        self._exceptions = [(s, w) for s, w in enumerate(per_step) if w != self.default_weight]
+        sparse_bits = (len(self._exceptions) + 1) * (self._key_bits + bits)
+        self.weight_store = "sparse" if sparse_bits < self.n_steps * bits else "dense"
 
     @staticmethod
     def _canonical(step):
@@ -701,23 +739,19 @@ class FoldedLayer(wiring.Component):
         """``{"y__k": ...}``: the golden layer on ``x__0 … x__{n_in-1}``."""
         return _emulate_layer(self, inputs)
 
-    def _rom(self):
-        layer = self.layer
-        if self.block is not None:
-            rom = _Rom({"neuron": (layer.n_out - 1).bit_length(), "end": 1, "last": 1})
-            return rom, [rom.pack(neuron=k, end=1, last=int(k == layer.n_out - 1))
-                         for k in range(layer.n_out)]
-        n_in, n_out, R = layer.n_in, layer.n_out, self.registers
-        rom = _Rom({"load": 1, "leaf": (n_in - 1).bit_length(), "asrc": 2, "areg": (R - 1).bit_length(),
+    def _program_rom(self):
+        """``(rom, words, starts)``: the distinct schedules' steps one after another, and the
+        first word of each neuron's schedule."""
+        layer, R = self.layer, self.registers
+        rom = _Rom({"load": 1, "leaf": (layer.n_in - 1).bit_length(), "asrc": 2, "areg": (R - 1).bit_length(),
                     "bsrc": 2, "breg": (R - 1).bit_length(), "combo": (len(self.combos) - 1).bit_length(),
-                    "dst": (R - 1).bit_length(), "neuron": (n_out - 1).bit_length(), "end": 1,
-                    "last": 1})
+                    "dst": (R - 1).bit_length(), "end": 1})
         fmts = {PRODUCT: layer.product_format, ACC: layer.acc_format}
-        words = []
-        for k, sched in enumerate(self.schedules):
-            for i, st in enumerate(sched.steps):
-                f = dict(neuron=k, end=int(i == len(sched.steps) - 1), dst=st.dst,
-                         leaf=st.leaf or 0, last=0)
+        words, first = [], {}
+        for steps in self.programs:
+            first[steps] = len(words)
+            for i, st in enumerate(steps):
+                f = dict(end=int(i == len(steps) - 1), dst=st.dst, leaf=st.leaf or 0)
                 if st.op == "load":
                     f |= dict(load=1)
                 else:
@@ -725,22 +759,39 @@ class FoldedLayer(wiring.Component):
                     f |= dict(load=0, asrc=_SRC[a[0]], areg=a[1] if a[0] == "reg" else 0,
                               bsrc=_SRC[b[0]], breg=b[1] if b[0] == "reg" else 0,
                               combo=self.combos.index((fmts[fa], fmts[fb])))
-                words.append(f)
-        words[-1]["last"] = 1
-        return rom, [rom.pack(**w) for w in words]
+                words.append(rom.pack(**f))
+        return rom, words, [first[s.steps] for s in self.schedules]
 
-    def _tree_engine(self, m, field, neuron, leaf, xs, br, width):
-        """Weight memory, the multiplier, the register file and the adder(s): the sum of the
-        current step (and the product a load step stores)."""
+    def _weight(self, m, start, busy, count, count_next):
+        """The weight code of step ``count`` (``count_next``: the step of the next cycle)."""
+        wf = self.layer.weight_format
+        if self.weight_store == "dense":
+            m.submodules.weights = wmem = Memory(shape=wf.bits, depth=self.n_steps + 1,
+                                                 init=self._step_weights + [self.default_weight])
+            wr = wmem.read_port()
+            m.d.comb += wr.addr.eq(count_next)
+            return wr.data
+        kb = self._key_bits
+        entries = self._exceptions + [(self.n_steps, self.default_weight)]
+        m.submodules.weights = wmem = Memory(shape=kb + wf.bits, depth=len(entries),
+                                             init=[s | (w << kb) for s, w in entries])
+        wr = wmem.read_port()
+        ptr = Signal(range(len(entries)), name="wptr")
+        ptr_next = Signal.like(ptr, name="wptr_next")
+        match = Signal(name="wmatch")
+        m.d.comb += [match.eq(wr.data[:kb] == count),
+                     ptr_next.eq(Mux(start, 0, Mux(busy & match, ptr + 1, ptr))),
+                     wr.addr.eq(ptr_next)]
+        m.d.sync += ptr.eq(ptr_next)
+        return Mux(match, wr.data[kb:], self.default_weight)
+
+    def _tree_engine(self, m, field, weight, leaf, xs, br, width):
+        """The multiplier, the register file and the adder(s): the sum of the current step (and
+        the product a load step stores)."""
         layer = self.layer
         wf, pf, af = layer.weight_format, layer.product_format, layer.acc_format
-        m.submodules.weights = wmem = Memory(
-            shape=wf.bits, depth=layer.n_out * layer.n_in,
-            init=[int(w) for w in layer.weights.reshape(-1)])
-        wr = wmem.read_port(domain="comb")
-        m.d.comb += wr.addr.eq(neuron * layer.n_in + leaf)
         m.submodules.mul = mul = _multiplier(wf, self.in_format, pf, layer.rounding, 0)
-        m.d.comb += [mul.i.payload.a.eq(wr.data), mul.i.payload.b.eq(Array(xs)[leaf])]
+        m.d.comb += [mul.i.payload.a.eq(weight), mul.i.payload.b.eq(Array(xs)[leaf])]
         regs = [Signal(width, name=f"r{r}", reset_less=True) for r in range(self.registers)]
         reg_file = Array(regs)
 
@@ -785,30 +836,54 @@ class FoldedLayer(wiring.Component):
         n_in, n_out = layer.n_in, layer.n_out
         af = layer.acc_format
         width = max(layer.product_format.bits, af.bits)
-        rom, words = self._rom()
 
         busy = Signal(name="busy")
         full = Signal(name="full")  # an output vector waits for o.ready
-        step = Signal(range(max(2, len(words))), name="step")
-        m.d.comb += [self.i.ready.eq(~busy & ~full), self.o.valid.eq(full)]
+        start = Signal(name="start")
+        m.d.comb += [self.i.ready.eq(~busy & ~full), self.o.valid.eq(full),
+                     start.eq(self.i.valid & self.i.ready)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += full.eq(0)
 
         xs = [Signal(self.in_format.bits, name=f"x{j}", reset_less=True) for j in range(n_in)]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [busy.eq(1), step.eq(0)]
+        neuron = Signal(range(max(2, n_out)), name="neuron")
+        last_neuron = Signal(name="last_neuron")
+        m.d.comb += last_neuron.eq(neuron == n_out - 1)
+        # the step's number in the vector's run (it indexes the weights)
+        count = Signal(range(self.n_steps + 1), name="count")
+        count_next = Signal.like(count, name="count_next")
+        m.d.comb += count_next.eq(Mux(start, 0, Mux(busy, count + 1, count)))
+        m.d.sync += count.eq(count_next)
+
+        if self.block is None:
+            rom, words, starts = self._program_rom()
+            pc = Signal(range(max(2, len(words))), name="pc")
+            m.submodules.schedule = prog = Memory(shape=rom.width, depth=len(words), init=words)
+            rd = prog.read_port(domain="comb")
+            m.d.comb += rd.addr.eq(pc)
+
+            def field(name):
+                return rom.field(rd.data, name)
+
+            end = field("end")
+            if len(set(starts)) == 1:
+                first = next_start = starts[0]
+            else:  # the first word of the next neuron's schedule
+                first = starts[0]
+                m.submodules.starts = smem = Memory(shape=range(len(words)), depth=n_out,
+                                                    init=starts[1:] + [starts[0]])
+                sr = smem.read_port(domain="comb")
+                m.d.comb += sr.addr.eq(neuron)
+                next_start = sr.data
+        else:
+            end = Const(1)
+
+        with m.If(start):
+            m.d.sync += [busy.eq(1), neuron.eq(0)]
             m.d.sync += [xs[j].eq(self.i.payload.x[j]) for j in range(n_in)]
+            if self.block is None:
+                m.d.sync += pc.eq(first)
 
-        m.submodules.schedule = prog = Memory(shape=rom.width, depth=len(words), init=words)
-        rd = prog.read_port(domain="comb")
-        m.d.comb += rd.addr.eq(step)
-        f = rd.data
-
-        def field(name):
-            return rom.field(f, name)
-
-        neuron = field("neuron")
-        leaf = field("leaf") if self.block is None else None
         m.submodules.biases = bmem = Memory(shape=af.bits, depth=n_out,
                                             init=[int(b) for b in layer.bias])
         br = bmem.read_port(domain="comb")
@@ -817,7 +892,9 @@ class FoldedLayer(wiring.Component):
         if self.block is not None:
             result, regs = self._fused_datapath(m, neuron, xs, br), []
         else:
-            result, regs, load_value = self._tree_engine(m, field, neuron, leaf, xs, br, width)
+            weight = self._weight(m, start, busy, count, count_next)
+            result, regs, load_value = self._tree_engine(m, field, weight, field("leaf"), xs, br,
+                                                         width)
         act = _activation_unit(layer.activation, 0, self._patch)
         m.submodules.act = act
         m.d.comb += act.i.payload.a.eq(result)
@@ -831,17 +908,21 @@ class FoldedLayer(wiring.Component):
                     for r in range(self.registers):
                         with m.Case(r):
                             m.d.sync += regs[r].eq(value)
-            with m.If(field("end")):
-                with m.Switch(neuron):
-                    for k in range(n_out):
-                        with m.Case(k):
-                            m.d.sync += ys[k].eq(act.o.payload.result)
-            with m.If(field("last")):
-                m.d.sync += [busy.eq(0), full.eq(1)]
-            with m.Else():
-                m.d.sync += step.eq(step + 1)
+            with m.If(end):
+                # neurons finish in order: shifting each result in from the top leaves neuron
+                # k's in ys[k] when the last one is done (no decoder over n_out registers)
+                m.d.sync += [ys[k].eq(ys[k + 1]) for k in range(n_out - 1)]
+                m.d.sync += ys[-1].eq(act.o.payload.result)
+                with m.If(last_neuron):
+                    m.d.sync += [busy.eq(0), full.eq(1)]
+                with m.Else():
+                    m.d.sync += neuron.eq(neuron + 1)
+                    if self.block is None:
+                        m.d.sync += pc.eq(next_start)
+            if self.block is None:
+                with m.Else():
+                    m.d.sync += pc.eq(pc + 1)
         return m
-
 
 # ---------------------------------------------------------------------------------------------
 class _Pipeline(wiring.Component):

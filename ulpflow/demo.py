@@ -4,8 +4,10 @@ Two universal networks for random targets, each taken through the whole chain of
 ``ulpflow run`` (:mod:`ulpflow.nets.driver`): C3 on e4m2 (every finite float input) and C1 on
 q3.3s (every fixed-point input) — construct, check in golden on every input, generate the
 hardware (folded form), run it in Verilator on every input and compare — one screen each.
-``--board ecp5-25f`` adds the ECP5 synthesis (slow today: Yosys spends tens of minutes reading the
-folded networks' weight memories); ``--golden-only`` stops after the golden checks.
+``--board ecp5-25f`` adds the ECP5 synthesis (Yosys, nextpnr, ecppack; both networks fit the
+LFE5U-25F). It is not in ``make demo``: on 2 cores it adds several minutes per network, most of
+them in nextpnr's placement, which would take the demo past ten minutes. ``--golden-only`` stops
+after the golden checks.
 
 ``--tour`` adds the arithmetic tour: steps 1-5 show rounded arithmetic in the golden model
 (step 5: GPU matrix units, ``ulpflow.golden.mma``), steps 6-8 the same arithmetic as RTL in
@@ -203,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="construct and check in golden only (no Amaranth, Verilator or synthesis)")
     p.add_argument("--board", default="none",
                    help="also synthesise both networks for this target, e.g. ecp5-25f (default none: "
-                        "Yosys takes tens of minutes to read the folded networks' weight memories)")
+                        "place and route take several minutes per network on 2 cores)")
     p.add_argument("--form", choices=["spatial", "folded"], default="folded",
                    help="network hardware form (default folded: one multiplier per layer)")
     p.add_argument("-o", "--output", metavar="DIR", help="write each run's report (HTML, Markdown, JSON) here")

@@ -10,7 +10,8 @@
    finite input, the data set included);
 5. ``compare`` — the RTL's output codes against the golden network's, code for code (any NaN
    matches any NaN); on a mismatch the first divergence inside the network is located;
-6. ``synthesis`` — with ``board``: :func:`ulpflow.boards.synthesize` (LUTs, FFs, DSPs, Fmax).
+6. ``synthesis`` — with ``board``: :func:`ulpflow.boards.synthesize` (LUTs, FFs, DSPs, BRAMs,
+   Fmax; on ECP5 with the classic ``abc`` LUT mapper, see :mod:`ulpflow.boards.synth`).
 
 It returns a :class:`RunResult`; :mod:`ulpflow.nets.driver.report` prints its one-screen summary
 and writes it as Markdown, JSON and a self-contained HTML page with plots.
@@ -358,10 +359,14 @@ def _hardware_stages(res, opts, net, c, target, dom, timer, say):
     if opts.board is None:
         res.stages.append(StageResult("synthesis", "skipped", None, "no --board"))
         return
-    from ulpflow.boards import synthesize
-    say("synthesis", f"synthesis, place and route for {opts.board} (Yosys, nextpnr; cached by design)")
+    from ulpflow.boards import get_target, synthesize
+    # ECP5: the classic LUT mapper (Yosys 0.70's abc9 fails an internal assertion on some
+    # folded layers, and abc maps these networks several times faster)
+    mapper = "abc" if get_target(opts.board).family == "ecp5" else "abc9"
+    say("synthesis", f"synthesis, place and route for {opts.board} (Yosys with {mapper}, nextpnr; "
+                     "cached by design)")
     with timer("synthesis") as st:
-        rep = synthesize(top, opts.board)
+        rep = synthesize(top, opts.board, mapper=mapper)
         res.synthesis = rep
         st.detail = _synth_text(rep)
         if rep.error:

@@ -59,3 +59,43 @@ def test_spatial_network_cells_synthesise_as_the_flat_design():
         assert r.fits and not r.error and r.luts > 0 and r.fmax > 0
     assert with_cells.ffs == flat.ffs
     assert abs(with_cells.luts - flat.luts) <= 0.05 * flat.luts
+
+
+@pytest.mark.slow
+def test_folded_network_on_ecp5_with_the_classic_mapper():
+    """A construction's folded network (C1 on q2.2s: 7 layers, weights mostly zero) through
+    RTLIL, Yosys with mapper='abc', nextpnr and ecppack on the ECP5-25F (1-5 minutes: nextpnr
+    places ~2000 cells)."""
+    from ulpflow.hdl import NetworkTop
+    from ulpflow.nets.driver import RunOptions, construct
+
+    net = construct(RunOptions("c1", "q2.2s", "random:3"))[0].network
+    top = NetworkTop(net, form="folded")
+    r = synthesize(top, "ecp5-25f", mapper="abc", cache=False)
+    assert r.mapper == "abc" and r.fits and not r.overshoot and not r.error
+    # every layer keeps its input vector and its output vector in flip-flops
+    bits = net.in_format.bits
+    assert r.ffs >= sum(layer.n_in + layer.n_out for layer in net.layers) * bits
+    assert r.luts > 0 and r.packed > 0 and r.ios == 3
+    assert r.fmax_mhz and r.fmax > 0
+    assert Path(r.bitstream).stat().st_size > 0
+    log = Path(r.logs["yosys"]).read_text()
+    assert "Executing ABC pass" in log and "Executing ABC9 pass" not in log
+
+
+@pytest.mark.parametrize("target", ["ecp5-25f", "ulx3s-25f"])
+def test_mapper_choice_reaches_yosys(target):
+    """mapper='abc' runs the classic ABC pass and no ABC9, on a bare device and on a board."""
+    for mapper, ran, absent in (("abc", "Executing ABC pass", "Executing ABC9 pass"),
+                                ("abc9", "Executing ABC9 pass", "Executing ABC pass")):
+        r = synthesize(FloatAdder("e4m3"), target, mapper=mapper, cache=False)
+        assert r.mapper == mapper and r.fits and not r.error and r.luts > 0 and r.fmax > 0
+        log = Path(r.logs["yosys"]).read_text()
+        assert ran in log and absent not in log, (mapper, target)
+
+
+def test_bad_mapper():
+    with pytest.raises(ValueError, match="mapper must be one of 'abc9', 'abc', not 'yosys'"):
+        synthesize(FloatAdder("e4m3"), "ecp5-25f", mapper="yosys")
+    with pytest.raises(ValueError, match="mapper='abc' is for ECP5 targets; ice40-up5k is ice40"):
+        synthesize(FloatAdder("e4m3"), "ice40-up5k", mapper="abc")

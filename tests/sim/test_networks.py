@@ -124,8 +124,8 @@ def test_zero_weight_rule_mutations_are_caught(mutation):
 
 
 # -- first divergence --------------------------------------------------------------------------
-def _divergence(net, faults, form="spatial"):
-    x = netcases.every_input(net.in_format, net.n_in)
+def _divergence(net, faults, form="spatial", x=None):
+    x = netcases.every_input(net.in_format, net.n_in) if x is None else x
     y = NetworkSimulator(net, form=form, _faults=faults).run(x)
     assert (y != net(x, strict=False)).any(), "the fault changed no output"
     return locate_divergence(net, x, y, form=form, _faults=faults)
@@ -278,3 +278,36 @@ def test_every_input_holds_only_codes_of_the_format():
     assert x.shape == (63 * 63, 2) and np.unique(x, axis=0).shape[0] == 63 * 63
     assert 0x20 not in x
     net(x)  # every vector is a valid input of the golden network
+
+
+# -- a construction's network: mostly zero weights, the sparse weight store --------------------------
+def _c1_network():
+    from ulpflow.nets.driver import RunOptions, construct
+
+    c, _target, dom = construct(RunOptions("c1", "q2.2s", "random:3"))
+    return c.network, dom.points()
+
+
+def test_mostly_zero_weights_use_the_sparse_store_exactly():
+    """C1 on q2.2s (weights ±1 and mostly 0): the folded layers keep only the non-default
+    weights, and the network still matches golden on every input."""
+    net, x = _c1_network()
+    sim = NetworkSimulator(net, form="folded")
+    stores = [u.weight_store for u in sim.top.layers]
+    assert "sparse" in stores, stores
+    assert x.shape[0] == 15  # every value of q2.2s: -1.75 … 1.75
+    y = sim.run(x)
+    gold = net(x, strict=False)
+    assert (y == gold).all()
+    assert np.unique(gold).size >= 2
+
+
+def test_a_zero_weight_made_nonzero_in_the_sparse_store_is_pinpointed():
+    net, x = _c1_network()
+    li = 2
+    w = net.layers[li].weights
+    k, j = map(int, np.argwhere(w == w.flat[np.argmax(w != 0)])[0])  # a ±1 weight's code …
+    code = int(w[k, j])
+    zk, zj = map(int, np.argwhere(w == 0)[0])  # … copied onto a zero weight
+    d = _divergence(net, [Fault.weight(li, zk, zj, code)], "folded", x)
+    assert (d.layer, d.neuron, d.what, d.index) == (li, zk, "product", zj), str(d)
