@@ -22,8 +22,9 @@ layers of width 5, 10 and 25 with fan-in equal to the width) in both forms, and 
 C1 network on q3.3s (1,009 neurons, 1,890 nonzero weights of 112,000) in both forms: Verilog
 lines, cells (distinct units of the spatial form), Verilog conversion and Verilator build times
 (a fresh build cache per design; ``--cxx-opt`` sets the model's C++ optimisation level) and the
-run rate over 10^4 vectors. The dense 1,000-neuron network is 25,000 multipliers unrolled; its
-spatial form is built only when ``--forms`` names it explicitly with ``--dense-spatial-1000``.
+run rate over 10^4 vectors (fewer for a folded network: about 2·10^7 cycles). The dense
+1,000-neuron network is 25,000 multipliers unrolled; its spatial form is built only with
+``--dense-spatial-1000``.
 """
 
 from __future__ import annotations
@@ -158,12 +159,14 @@ def sizes(args, console, rows):
                 start = time.perf_counter()
                 sim.build()
                 build = time.perf_counter() - start
-                seconds = timed_run(sim, x)
+                # a folded layer takes a cycle per tree step: keep a run to ~2e7 cycles
+                n = max(100, min(len(x), 20_000_000 // sim.top.cycles_per_vector))
+                seconds = timed_run(sim, x[:n])
             cells = len(sim.top.cell_library) if sim.top.cell_library is not None else None
             row = {"part": "size", "network": label, "neurons": neurons, "nonzero_weights": nonzero,
                    "layers": len(net.layers), "form": form, "verilog_lines": lines, "cells": cells,
                    "convert_s": round(convert, 1), "build_s": round(build, 1), "cxx_opt": args.cxx_opt,
-                   "vectors_per_s": round(len(x) / seconds)}
+                   "vectors": n, "vectors_per_s": round(n / seconds)}
             rows.append(row)
             t.add_row(label, str(neurons), f"{nonzero:,}", form, f"{lines:,}", "-" if cells is None else str(cells),
                       f"{convert:.1f}", f"{build:.1f}", f"{row['vectors_per_s']:,}")
