@@ -36,6 +36,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from ulpflow.golden.network import Layer, Network
+from ulpflow.golden.rounding import ROUNDING_MODES
 from ulpflow.golden.tree import Tree
 
 from ._common import check_latency, checked_init, delay, unpack_float, valid_chain
@@ -222,7 +223,7 @@ def sparse_eligible(layer, in_format) -> bool:
     pf, af = layer.product_format, layer.acc_format
     if layer.exact or pf != af or in_format.kind != af.kind or layer.weight_format.kind != af.kind:
         return False
-    if layer.rounding not in ("RNE", "RNA", "RTZ", "RUP", "RDN"):
+    if layer.rounding not in ROUNDING_MODES:  # the zero-sum sign rule is IEEE's, per mode
         return False
     if af.kind == "float" and not (af.subnormals and in_format.subnormals):
         return False
@@ -233,6 +234,15 @@ def _zero_codes(fmt):
     """``(+0, -0)`` codes of a float format (``-0`` is None where the format has no −0)."""
     neg = None if fmt.specials == "fnuz" else fmt.zero_code | (1 << (fmt.bits - 1))
     return fmt.zero_code, neg
+
+
+def _zero_value(sign, nan, fmt):
+    """The code of a zero leaf or zero sum in ``fmt``: NaN if ``nan``, else −0 if ``sign``
+    (+0 where the format has no −0); +0 in fixed point."""
+    if fmt.kind != "float":
+        return Const(fmt.zero_code, fmt.bits)
+    zero, neg = _zero_codes(fmt)
+    return Mux(nan, fmt.nan_result_code, Mux(sign, zero if neg is None else neg, zero))
 
 
 class _ZeroLeaves:
@@ -335,14 +345,11 @@ def _sparse_tree(m, tree, leaves, out, *, rounding, level_latency, prefix, want_
         if info[0] == "zero":
             _, signs, nans = info
             if not signed_zero:
-                v, t = Const(zero, out.bits), 0
+                v = _zero_value(None, None, out)
             else:
-                s, n = aggregate(signs, nans, 0)
                 v = Signal(out.bits, name=name("z"))
-                neg = zero if neg_zero is None else neg_zero
-                m.d.comb += v.eq(Mux(n, nan, Mux(s, neg, zero)))
-                t = 0
-            fmt = out
+                m.d.comb += v.eq(_zero_value(*aggregate(signs, nans, 0), out))
+            fmt, t = out, 0
         else:
             _, base, fmt, t, signs, nans = info
             v = base
@@ -522,11 +529,7 @@ class SpatialLayer(wiring.Component):
                     leaves.append(("zero", sign, nan))
                     if self.probe:
                         prod = Signal(pf.bits, name=f"n{k}_p{j}")
-                        if pf.kind == "float":
-                            z, nz = _zero_codes(pf)
-                            m.d.comb += prod.eq(Mux(nan, pf.nan_result_code, Mux(sign, z if nz is None else nz, z)))
-                        else:
-                            m.d.comb += prod.eq(pf.zero_code)
+                        m.d.comb += prod.eq(_zero_value(sign, nan, pf))
                         m.d.comb += self.o.payload.p[k * layer.n_in + j].eq(
                             delay(m, prod, self.latency - ML, name=f"n{k}_pp{j}_"))
                     continue
