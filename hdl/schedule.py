@@ -25,8 +25,6 @@ This module is pure Python; :func:`run_schedule` interprets a schedule with gold
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-
 __all__ = ["Step", "Schedule", "tree_schedule", "registers_needed", "run_schedule"]
 
 PRODUCT, ACC = "product", "acc"
@@ -70,6 +68,22 @@ def _children(tree):
     return {j: (left, right) for j, left, right in tree.internal_nodes()}
 
 
+def _postorder(root, kids, order):
+    """The internal nodes under ``root`` (a tree reference), each after its two subtrees,
+    ``order(node)`` giving the order in which a node's subtrees are visited; iterative."""
+    out, stack = [], [(root, False)]
+    while stack:
+        ref, expanded = stack.pop()
+        if ref[0] != "node":
+            continue
+        if expanded:
+            out.append(ref[1])
+            continue
+        first, then = order(ref[1])
+        stack += [(ref, True), (then, False), (first, False)]
+    return out
+
+
 def registers_needed(tree) -> int:
     """Registers the tree engine needs for ``tree`` (its Sethi–Ullman number in the step model)."""
     return tree_schedule(tree).registers
@@ -95,12 +109,12 @@ def tree_schedule(tree, n_products: int | None = None) -> Schedule:
     def is_product(ref):
         return ref[0] == "leaf" and ref[1] < n
 
-    @lru_cache(maxsize=None)
+    # Sethi-Ullman numbers, children before parents. No recursion anywhere here: a sequential
+    # tree of a few hundred terms is deeper than Python's recursion limit allows.
+    needs = {}
+
     def need(ref):
-        if ref[0] != "node":
-            return 0
-        left, right = kids[ref[1]]
-        return min(_cost(left, right), _cost(right, left))
+        return needs[ref[1]] if ref[0] == "node" else 0
 
     def hold(ref):
         return 1 if ref[0] == "node" else 0
@@ -108,6 +122,15 @@ def tree_schedule(tree, n_products: int | None = None) -> Schedule:
     def _cost(first, then):
         at_add = max(1, hold(first) + hold(then))
         return max(need(first), hold(first) + need(then), at_add)
+
+    def _order(idx):
+        """The node's two subtrees in evaluation order: the costlier first."""
+        left, right = kids[idx]
+        return (left, right) if _cost(left, right) <= _cost(right, left) else (right, left)
+
+    for idx in _postorder(tree.root, kids, lambda i: kids[i]):
+        left, right = kids[idx]
+        needs[idx] = min(_cost(left, right), _cost(right, left))
 
     steps = []
     busy = set()
@@ -120,19 +143,22 @@ def tree_schedule(tree, n_products: int | None = None) -> Schedule:
         busy.add(r)
         return r
 
+    done = {}  # node -> (operand, format) once evaluated
+
     def operand(ref):
-        """Evaluate ``ref``; return ``(operand, format)`` without materialising leaves."""
+        """``(operand, format)`` of an evaluated node or a leaf (leaves are not materialised)."""
         kind, idx = ref
         if kind == "zero":
             return ("zero", None), ACC
         if kind == "leaf":
             return (("mul", idx), PRODUCT) if is_product(ref) else (("bias", None), ACC)
+        return done.pop(idx)
+
+    # each node after its subtrees, the costlier subtree first: the order in which the
+    # registers are taken and freed is the Sethi-Ullman evaluation
+    for idx in _postorder(tree.root, kids, _order):
         left, right = kids[idx]
-        order = (left, right) if _cost(left, right) <= _cost(right, left) else (right, left)
-        done = {}
-        for child in order:
-            done[child] = operand(child)
-        (a, fa), (b, fb) = done[left], done[right]
+        (a, fa), (b, fb) = operand(left), operand(right)
         if a[0] == "mul" and b[0] == "mul":
             r = take()
             formats[r] = PRODUCT
@@ -145,9 +171,8 @@ def tree_schedule(tree, n_products: int | None = None) -> Schedule:
         formats[dst] = ACC
         leaf = a[1] if a[0] == "mul" else (b[1] if b[0] == "mul" else None)
         steps.append(Step("add", dst, leaf=leaf, a=a, b=b, a_format=fa, b_format=fb, node=idx))
-        return ("reg", dst), ACC
+        done[idx] = ("reg", dst), ACC
 
-    operand(tree.root)
     used = 1 + max(s.dst for s in steps)
     assert used == need(tree.root), (used, need(tree.root))
     return Schedule(tuple(steps), used, n)

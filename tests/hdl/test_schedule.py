@@ -67,6 +67,22 @@ def test_register_counts():
         assert 1 <= registers_needed(t) <= t.depth
 
 
+def test_deep_trees_schedule_without_recursion():
+    """C3 on e4m3 has sequential trees of 477 terms, deeper than Python's recursion limit lets
+    a recursive walk go (it failed with RecursionError): the schedule is built iteratively."""
+    n = 3000
+    for tree in (Tree.sequential(n), Tree.reversed(n)):
+        sched = tree_schedule(tree)
+        assert sched.registers == 1
+        assert [s.op for s in sched.steps].count("add") == n - 1
+    rng = np.random.default_rng(0)
+    terms = rng.integers(0, 256, size=(200, n)).astype(np.uint8)
+    tree = Tree.random(n, 5)
+    got = run_schedule(tree_schedule(tree), [terms[:, j] for j in range(n - 1)], terms[:, n - 1],
+                       product_format=E4M3, acc_format=E4M3)
+    assert (got == reduce(terms, tree, E4M3, strict=False)).all()
+
+
 def test_refuses_fused_and_empty_trees():
     from ulpflow.golden.mma import get_model
     spec = get_model("ampere.mma.f16.f32").spec
