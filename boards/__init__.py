@@ -12,8 +12,8 @@ driver's choice) instead of the default ``abc9``.
 ``ulpflow qor``).
 """
 
-from .synth import MAPPERS, TARGETS, SynthReport, Target, get_target, synthesize, with_latency
+from .synth import MAPPERS, PNR_EFFORTS, TARGETS, SynthReport, Target, get_target, synthesize, with_latency
 from .wrapper import BoardWrapper, SerialWrapper, wrapper_rtlil, wrapper_verilog
 
-__all__ = ["TARGETS", "MAPPERS", "Target", "SynthReport", "get_target", "synthesize", "with_latency",
+__all__ = ["TARGETS", "MAPPERS", "PNR_EFFORTS", "Target", "SynthReport", "get_target", "synthesize", "with_latency",
            "SerialWrapper", "BoardWrapper", "wrapper_verilog", "wrapper_rtlil"]

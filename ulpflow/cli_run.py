@@ -38,7 +38,7 @@ def _cmd_run(args, console):
     from .cli_simulate import parse_fault
 
     opts = options_from_args(args, form=args.form, engine=args.engine, board=args.board,
-                             hardware=not args.golden_only, faults=tuple(parse_fault(f) for f in args.fault))
+                             effort=args.effort, hardware=not args.golden_only, faults=tuple(parse_fault(f) for f in args.fault))
     with console.status("starting") as status:
         def progress(stage, text):
             status.update(escape(f"[{stage}] {text}"))
@@ -62,6 +62,10 @@ def add_parser(sub):
     r.add_argument("--engine", choices=["verilator", "cocotb", "cocotb-cycle"],
                    help="simulation engine (default verilator, the C++ bulk path)")
     r.add_argument("--board", help="synthesise for this target too, e.g. ecp5-25f, ice40-up5k, ulx3s-85f")
+    r.add_argument("--effort", choices=["full", "fast"], default="full",
+                   help="place-and-route effort with --board: full (nextpnr's timing-driven default; "
+                   "the figures to compare) or fast (no timing-driven placement, router2: 2 to 3x "
+                   "quicker, lower Fmax)")
     r.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="build the hardware with a deliberate fault (as ulpflow simulate --fault: "
                    "weight:LAYER:NEURON:INPUT:CODE, swap:LAYER:NEURON:LEAF:LEAF, table:LAYER:CODE:VALUE)")

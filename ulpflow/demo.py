@@ -3,11 +3,13 @@
 Two universal networks for random targets, each taken through the whole chain of
 ``ulpflow run`` (:mod:`ulpflow.nets.driver`): C3 on e4m2 (every finite float input) and C1 on
 q3.3s (every fixed-point input) — construct, check in golden on every input, generate the
-hardware (folded form), run it in Verilator on every input and compare — one screen each.
-``--board ecp5-25f`` adds the ECP5 synthesis (Yosys, nextpnr, ecppack; both networks fit the
-LFE5U-25F). It is not in ``make demo``: on 2 cores it adds several minutes per network, most of
-them in nextpnr's placement, which would take the demo past ten minutes. ``--golden-only`` stops
-after the golden checks.
+hardware (folded form), run it in Verilator on every input and compare, and synthesise it for
+the ECP5-25F (Yosys, nextpnr's default timing-driven flow, ecppack) — one screen each. The two
+networks are placed and routed side by side, one nextpnr process each, so on 2 cores the demo
+takes about as long as the larger network's place and route (about 6 minutes in all from a cold
+cache). ``--effort fast`` places without timing and routes with router2: 2 to 3x quicker, for
+an Fmax some 15-20% lower. ``--board none`` leaves synthesis out; ``--golden-only`` stops after
+the golden checks.
 
 ``--tour`` adds the arithmetic tour: steps 1-5 show rounded arithmetic in the golden model
 (step 5: GPU matrix units, ``ulpflow.golden.mma``), steps 6-8 the same arithmetic as RTL in
@@ -171,27 +173,50 @@ def hardware_showcase(console: Console) -> bool:
 FLAGSHIP = (("c3", "e4m2", "random:1"), ("c1", "q3.3s", "random:1"))
 
 
-def flagship(console: Console, *, hardware=True, board=None, form="folded", out=None) -> bool:
+def flagship(console: Console, *, hardware=True, board=None, form="folded", out=None,
+             effort="full") -> bool:
     """The flagship runs of :data:`FLAGSHIP` through :func:`ulpflow.nets.driver.run`, one screen
-    each; True when every one passes."""
+    each; True when every one passes.
+
+    With a ``board`` the networks are placed and routed side by side: each network's synthesis
+    starts as soon as its Verilator comparison is done (Yosys and nextpnr are processes of their
+    own, one per network, so two cores run two of them), and the screens follow once all are
+    done."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from ulpflow.cli_run import print_summary
     from ulpflow.nets.driver import RunOptions, run
     from ulpflow.nets.driver.report import write
 
-    ok = True
-    for i, (name, fmt, target) in enumerate(FLAGSHIP, start=1):
-        opts = RunOptions(name, fmt, target, form=form, board=board if hardware else None, hardware=hardware)
-        console.rule(f"[bold]{i}. {name} on {fmt}: a universal network for a random target")
-        with console.status("starting") as status:
-            def progress(stage, text):
-                status.update(f"[{stage}] {text}")
-                if not console.is_terminal:
-                    console.print(f"  ... {stage}: {text}", style="dim", markup=False)
-            res = run(opts, progress=progress)
-            paths = write(res, f"{out}/{name}-{fmt}") if out else None
-        print_summary(res, console, paths)
-        ok &= res.ok
-    return ok
+    board = board if hardware else None
+    runs = []
+    with ThreadPoolExecutor(max_workers=len(FLAGSHIP)) as pool:
+        for i, (name, fmt, target) in enumerate(FLAGSHIP, start=1):
+            opts = RunOptions(name, fmt, target, form=form, board=board, hardware=hardware,
+                              effort=effort if board is not None else "full")
+            console.rule(f"[bold]{i}. {name} on {fmt}: a universal network for a random target")
+            with console.status("starting") as status:
+                def progress(stage, text):
+                    status.update(f"[{stage}] {text}")
+                    if not console.is_terminal:
+                        console.print(f"  ... {stage}: {text}", style="dim", markup=False)
+                res = run(opts, progress=progress, defer_synthesis=True)
+
+            def side_progress(stage, text, label=f"{name} on {fmt}"):
+                console.print(f"  ... {stage} ({label}): {text}", style="dim", markup=False)
+            job = pool.submit(res.finish, side_progress) if res.pending is not None else None
+            runs.append((i, name, fmt, res, job))
+            if job is None:
+                print_summary(res, console, write(res, f"{out}/{name}-{fmt}") if out else None)
+        if any(job is not None for *_, job in runs):
+            console.print(f"  ... synthesis for {board}: the networks are placed and routed side by "
+                          "side; their screens follow when all are done", style="dim", markup=False)
+        for i, name, fmt, res, job in runs:
+            if job is not None:
+                job.result()
+                console.rule(f"[bold]{i}. {name} on {fmt}, with synthesis")
+                print_summary(res, console, write(res, f"{out}/{name}-{fmt}") if out else None)
+    return all(res.ok for _, _, _, res, _ in runs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,9 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "with one screen each. The exit status is 0 when every check passes.")
     p.add_argument("--golden-only", action="store_true",
                    help="construct and check in golden only (no Amaranth, Verilator or synthesis)")
-    p.add_argument("--board", default="none",
-                   help="also synthesise both networks for this target, e.g. ecp5-25f (default none: "
-                        "place and route take several minutes per network on 2 cores)")
+    p.add_argument("--board", default="ecp5-25f",
+                   help="synthesise both networks for this target (default ecp5-25f; none: no "
+                        "synthesis). Both are placed and routed at once, one process each")
+    p.add_argument("--effort", choices=["full", "fast"], default="full",
+                   help="place-and-route effort (default full: nextpnr's timing-driven default, the "
+                        "figures to compare with published ones; fast: no timing-driven placement, "
+                        "2 to 3x quicker, lower Fmax)")
     p.add_argument("--form", choices=["spatial", "folded"], default="folded",
                    help="network hardware form (default folded: one multiplier per layer)")
     p.add_argument("-o", "--output", metavar="DIR", help="write each run's report (HTML, Markdown, JSON) here")
@@ -222,7 +251,8 @@ def main(argv=None) -> int:
         console = Console(width=120)
     t0 = time.perf_counter()
     board = None if args.board == "none" else args.board
-    ok = flagship(console, hardware=not args.golden_only, board=board, form=args.form, out=args.output)
+    ok = flagship(console, hardware=not args.golden_only, board=board, form=args.form, out=args.output,
+                  effort=args.effort)
     if args.tour:
         ok &= golden_showcase(console)
         if not args.golden_only:

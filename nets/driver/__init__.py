@@ -61,7 +61,9 @@ class RunOptions:
     ``_wrap`` (:func:`format_name`). ``target`` is a target spec (``random:SEED``,
     ``table:FILE.csv``, ``python:MODULE:FUNCTION``); for C2 ``random:SEED`` is a data set of
     ``points`` points. ``order`` is C4's layer-cake order. ``form``, ``engine`` and ``board`` are
-    the hardware stages' options; ``hardware=False`` stops after the golden check. ``faults``
+    the hardware stages' options, ``effort`` the place-and-route effort of the synthesis
+    (``"full"`` or ``"fast"``, see :data:`ulpflow.boards.PNR_EFFORTS`); ``hardware=False`` stops
+    after the golden check. ``faults``
     (:class:`ulpflow.hdl.network.Fault` objects) builds the hardware with deliberate faults, to
     watch the comparison catch them.
     """
@@ -81,6 +83,7 @@ class RunOptions:
     form: str = "spatial"
     engine: str | None = None
     board: str | None = None
+    effort: str = "full"
     hardware: bool = True
     faults: tuple = ()
 
@@ -105,6 +108,10 @@ class RunOptions:
             raise ValueError("faults are injected into the hardware; they need the hardware stages")
         if self.board is not None and not self.hardware:
             raise ValueError("a board needs the hardware stages (synthesis builds the network's hardware)")
+        if self.effort not in ("full", "fast"):
+            raise ValueError(f"effort must be 'full' or 'fast', not {self.effort!r}")
+        if self.effort != "full" and self.board is None:
+            raise ValueError(f"effort {self.effort!r} is a place-and-route effort: it needs a board")
 
     def command(self) -> str:
         """The ``ulpflow run`` command line that gives these options."""
@@ -113,7 +120,7 @@ class RunOptions:
         for name, flag in (("tree", "--tree"), ("rounding", "--rounding"), ("subnormals", "--subnormals"),
                            ("overflow", "--overflow"), ("dims", "--dims"), ("points", "--points"),
                            ("order", "--order"), ("form", "--form"), ("engine", "--engine"),
-                           ("board", "--board")):
+                           ("board", "--board"), ("effort", "--effort")):
             v = getattr(self, name)
             if v != getattr(defaults, name):
                 parts += [flag, str(v)]
@@ -159,6 +166,8 @@ class RunResult:
     stages : one :class:`StageResult` per stage of :data:`STAGES`
     plot_x, plot_out : inputs over which the report plots the network and its golden outputs
         (the target's points; for C2 every finite input when the domain is small)
+    pending : with ``run(..., defer_synthesis=True)``, the synthesis stage still to run (a
+        callable, :meth:`finish` runs it), else None
     """
 
     options: RunOptions
@@ -176,9 +185,18 @@ class RunResult:
     stages: list = field(default_factory=list)
     plot_x: np.ndarray | None = None
     plot_out: np.ndarray | None = None
+    pending: object = None
 
     def stage(self, name) -> StageResult:
         return next(s for s in self.stages if s.name == name)
+
+    def finish(self, progress=None) -> RunResult:
+        """Run the deferred synthesis stage, if any (it may run on another thread: Yosys and
+        nextpnr are processes of their own); returns self."""
+        job, self.pending = self.pending, None
+        if job is not None:
+            job(progress or (lambda stage, text: None))
+        return self
 
     @property
     def violations(self) -> tuple:
@@ -255,11 +273,15 @@ def _hardware_inputs(opts, c, target, dom):
     return target.points, f"the {len(target)}-point data set"
 
 
-def run(opts: RunOptions, *, progress=None) -> RunResult:
+def run(opts: RunOptions, *, progress=None, defer_synthesis=False) -> RunResult:
     """Run the chain of the module docstring; ``progress(stage, text)`` is called as stages start
     and during long ones. Errors that make a stage impossible (a bad option, an assumption broken
     without ``negative_control``, an unrepresentable constant) propagate as ``ValueError`` before
-    anything ran; a failure of a hardware stage is recorded in its :class:`StageResult`."""
+    anything ran; a failure of a hardware stage is recorded in its :class:`StageResult`.
+
+    With ``defer_synthesis`` the synthesis stage (``--board``) is not run but left in
+    ``result.pending``: :meth:`RunResult.finish` runs it, so that a caller can place and route
+    several networks at once (``python -m ulpflow.demo --board`` does)."""
     say = progress or (lambda stage, text: None)
     if opts.hardware and opts.engine is not None:
         from ulpflow.sim.network import NETWORK_ENGINES
@@ -295,11 +317,11 @@ def run(opts: RunOptions, *, progress=None) -> RunResult:
         for name in STAGES[2:]:
             res.stages.append(StageResult(name, "skipped", None, "--golden-only"))
         return res
-    _hardware_stages(res, opts, net, c, target, dom, timer, say)
+    _hardware_stages(res, opts, net, c, target, dom, timer, say, defer_synthesis)
     return res
 
 
-def _hardware_stages(res, opts, net, c, target, dom, timer, say):
+def _hardware_stages(res, opts, net, c, target, dom, timer, say, defer_synthesis=False):
     from ulpflow.sim.compare import codes_equal
     from ulpflow.sim import VerilatorRunner
     from ulpflow.sim.network import SPLIT_ARGS, NetworkSimulator, locate_divergence
@@ -359,14 +381,21 @@ def _hardware_stages(res, opts, net, c, target, dom, timer, say):
     if opts.board is None:
         res.stages.append(StageResult("synthesis", "skipped", None, "no --board"))
         return
+    if defer_synthesis:
+        res.pending = lambda progress: _synthesis_stage(res, opts, top, timer, progress)
+    else:
+        _synthesis_stage(res, opts, top, timer, say)
+
+
+def _synthesis_stage(res, opts, top, timer, say):
     from ulpflow.boards import get_target, synthesize
     # ECP5: the classic LUT mapper (Yosys 0.70's abc9 fails an internal assertion on some
     # folded layers, and abc maps these networks several times faster)
     mapper = "abc" if get_target(opts.board).family == "ecp5" else "abc9"
-    say("synthesis", f"synthesis, place and route for {opts.board} (Yosys with {mapper}, nextpnr; "
-                     "cached by design)")
+    say("synthesis", f"synthesis, place and route for {opts.board} (Yosys with {mapper}, nextpnr"
+                     f"{', fast effort' if opts.effort == 'fast' else ''}; cached by design)")
     with timer("synthesis") as st:
-        rep = synthesize(top, opts.board, mapper=mapper)
+        rep = synthesize(top, opts.board, mapper=mapper, effort=opts.effort)
         res.synthesis = rep
         st.detail = _synth_text(rep)
         if rep.error:
@@ -377,6 +406,8 @@ def _synth_text(rep) -> str:
     s = f"{rep.target}: {rep.luts} LUTs, {rep.ffs} FFs, {rep.dsps} DSPs, {rep.brams} BRAMs"
     if rep.fmax is not None:
         s += f", Fmax {rep.fmax:.1f} MHz"
+        if getattr(rep, "effort", "full") != "full":
+            s += f" ({rep.effort} place and route: no timing-driven placement)"
     if not rep.fits:
         s += " — does not fit" + (f" ({rep.overshoot})" if rep.overshoot else "")
     if rep.error:

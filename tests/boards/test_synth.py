@@ -99,3 +99,23 @@ def test_bad_mapper():
         synthesize(FloatAdder("e4m3"), "ecp5-25f", mapper="yosys")
     with pytest.raises(ValueError, match="mapper='abc' is for ECP5 targets; ice40-up5k is ice40"):
         synthesize(FloatAdder("e4m3"), "ice40-up5k", mapper="abc")
+
+
+@pytest.mark.parametrize("target", ["ecp5-25f", "ulx3s-25f"])
+def test_effort_reaches_nextpnr(target):
+    """effort='fast' routes with router2 and places without timing (nextpnr's log says which
+    router ran and whether placement was timing-driven); 'full' is nextpnr's default flow. The
+    report records the effort, and the two are cached apart."""
+    fast = synthesize(FloatAdder("e4m3"), target, effort="fast", cache=False)
+    full = synthesize(FloatAdder("e4m3"), target, cache=False)
+    assert fast.effort == "fast" and full.effort == "full" and fast.key != full.key
+    for r, router in ((fast, "Router2 time"), (full, "Router1 time")):
+        assert r.fits and not r.error and r.luts > 0 and r.fmax > 0
+        log = Path(r.logs["nextpnr"]).read_text()
+        assert router in log, (target, r.effort)
+    assert fast.luts == full.luts and fast.ffs == full.ffs  # the same netlist
+
+
+def test_bad_effort():
+    with pytest.raises(ValueError, match="effort must be one of 'full', 'fast', not 'quick'"):
+        synthesize(FloatAdder("e4m3"), "ecp5-25f", effort="quick")

@@ -118,6 +118,12 @@ def test_options_are_checked():
         RunOptions("c9", "e4m2", "random:1")
     assert RunOptions("c3", "e4m2", "random:1", tree="pairwise", form="folded").command() == \
         "ulpflow run c3 --format e4m2 --target random:1 --tree pairwise --form folded"
+    with pytest.raises(ValueError, match="effort must be 'full' or 'fast', not 'quick'"):
+        RunOptions("c3", "e4m2", "random:1", board="ecp5-25f", effort="quick")
+    with pytest.raises(ValueError, match="effort 'fast' is a place-and-route effort: it needs a board"):
+        RunOptions("c3", "e4m2", "random:1", effort="fast")
+    assert RunOptions("c3", "e4m2", "random:1", board="ecp5-25f", effort="fast").command() == \
+        "ulpflow run c3 --format e4m2 --target random:1 --board ecp5-25f --effort fast"
 
 
 def _cli(*args, cwd=ROOT, timeout=900):
@@ -189,6 +195,24 @@ def test_run_c2_16_points_in_verilator(form):
     data = rep.to_json(res)
     assert data["hardware"]["checked"] == n and data["hardware"]["mismatches"] == 0
     assert any(label == "verilator" and f"{n} inputs, 0 mismatches" in text for label, text in rep.summary_lines(res))
+
+
+def test_deferred_synthesis_runs_when_finished():
+    """run(defer_synthesis=True) stops before synthesis and leaves it in ``pending``;
+    ``finish()`` (here on another thread, as the demo does) runs it with the chosen effort."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    res = run(RunOptions("c2", "e4m3", "random:2", points=4, form="folded", board="ecp5-25f",
+                         effort="fast"), defer_synthesis=True)
+    assert res.pending is not None and res.synthesis is None
+    assert [s.name for s in res.stages] == ["construct", "golden", "hardware", "verilator", "compare"]
+    seen = []
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(res.finish, lambda stage, text: seen.append(stage)).result()
+    assert res.pending is None and seen == ["synthesis"]
+    assert res.stage("synthesis").status == "ok" and res.ok, rep.summary_lines(res)
+    assert res.synthesis.effort == "fast" and res.synthesis.fits and res.synthesis.fmax > 0
+    assert "fast place and route" in res.stage("synthesis").detail
 
 
 def test_run_catches_an_injected_fault_and_locates_it():
