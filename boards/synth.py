@@ -194,7 +194,8 @@ class SynthReport:
 
     @classmethod
     def from_dict(cls, d):
-        d = dict(d)
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}  # a report written by another version
         d["utilisation"] = {k: tuple(v) for k, v in d["utilisation"].items()}
         return cls(**d)
 
@@ -493,7 +494,7 @@ def _run_bare(name, rtlil_text, t, fam, freq, seed, work, mapper, cells_text="",
     return cells, p.returncode, p.stdout, packed, logs
 
 
-def _run_board(name, plan, t, fam, freq, seed, work):
+def _run_board(name, plan, t, fam, freq, seed, work, effort="full"):
     """The platform's own build script (``build_top.sh``) with the YoWASP tools; same result
     as :func:`_run_bare`."""
     plan.extract(work)
@@ -501,7 +502,7 @@ def _run_board(name, plan, t, fam, freq, seed, work):
     for var, tool in _PLATFORM_TOOLS.items():
         env[var] = tool_path(tool)
     _say(f"{t.board.split(':')[1]} build (yosys {fam['synth']}, {Path(fam['nextpnr']).name} "
-         f"--seed {seed}, constraint {freq:g} MHz, {Path(fam['packer']).name}) for {name} in "
+         f"{' '.join([*PNR_EFFORTS[effort], ''])}--seed {seed}, constraint {freq:g} MHz, {Path(fam['packer']).name}) for {name} in "
          f"{work} (a first YoWASP use compiles the tool for ~80 s)")
     proc = subprocess.run(["sh", "build_top.sh"], cwd=work, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
@@ -600,7 +601,7 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None, mapper="
         (work / product).unlink(missing_ok=True)  # nothing of an earlier run is read back
     start = time.monotonic()
     if t.is_board:
-        cells, pnr_rc, pnr_log, packed, logs = _run_board(name, plan, t, fam, freq, seed, work)
+        cells, pnr_rc, pnr_log, packed, logs = _run_board(name, plan, t, fam, freq, seed, work, effort)
     else:
         cells, pnr_rc, pnr_log, packed, logs = _run_bare(name, rtlil_text, t, fam, freq, seed,
                                                          work, mapper, cells_text, effort)

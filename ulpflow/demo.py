@@ -180,8 +180,9 @@ def flagship(console: Console, *, hardware=True, board=None, form="folded", out=
 
     With a ``board`` the networks are placed and routed side by side: each network's synthesis
     starts as soon as its Verilator comparison is done (Yosys and nextpnr are processes of their
-    own, one per network, so two cores run two of them), and the screens follow once all are
-    done."""
+    own, one per network, so two cores run two of them); after the last network's comparison
+    the screens follow in order, each as soon as its synthesis is done. If a run raises (or the
+    user interrupts), the syntheses not yet started are cancelled and the error propagates."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ulpflow.cli_run import print_summary
@@ -190,7 +191,8 @@ def flagship(console: Console, *, hardware=True, board=None, form="folded", out=
 
     board = board if hardware else None
     runs = []
-    with ThreadPoolExecutor(max_workers=len(FLAGSHIP)) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(FLAGSHIP))
+    try:
         for i, (name, fmt, target) in enumerate(FLAGSHIP, start=1):
             opts = RunOptions(name, fmt, target, form=form, board=board, hardware=hardware,
                               effort=effort if board is not None else "full")
@@ -210,12 +212,19 @@ def flagship(console: Console, *, hardware=True, board=None, form="folded", out=
                 print_summary(res, console, write(res, f"{out}/{name}-{fmt}") if out else None)
         if any(job is not None for *_, job in runs):
             console.print(f"  ... synthesis for {board}: the networks are placed and routed side by "
-                          "side; their screens follow when all are done", style="dim", markup=False)
+                          "side; each screen follows when its synthesis is done", style="dim",
+                          markup=False)
         for i, name, fmt, res, job in runs:
             if job is not None:
                 job.result()
                 console.rule(f"[bold]{i}. {name} on {fmt}, with synthesis")
                 print_summary(res, console, write(res, f"{out}/{name}-{fmt}") if out else None)
+    except BaseException:
+        # a failed or interrupted run: cancel what has not started (a running Yosys or nextpnr
+        # gets the interrupt itself); results already finished are lost with the exception
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return all(res.ok for _, _, _, res, _ in runs)
 
 

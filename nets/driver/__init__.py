@@ -188,7 +188,11 @@ class RunResult:
     pending: object = None
 
     def stage(self, name) -> StageResult:
-        return next(s for s in self.stages if s.name == name)
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(f"stage {name!r} has not run" + (" (synthesis is pending: call finish())"
+                                                      if self.pending is not None else ""))
 
     def finish(self, progress=None) -> RunResult:
         """Run the deferred synthesis stage, if any (it may run on another thread: Yosys and
@@ -217,8 +221,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """No mismatch anywhere and no stage failed."""
-        return (self.golden is not None and self.golden_mismatches == 0 and self.rtl_mismatch_count == 0
+        """No mismatch anywhere, no stage failed and none is pending."""
+        return (self.pending is None and self.golden is not None and self.golden_mismatches == 0 and self.rtl_mismatch_count == 0
                 and not any(s.status == "failed" for s in self.stages))
 
     @property

@@ -148,7 +148,7 @@ def to_json(res) -> dict:
                              divergence=res.divergence)
     if res.synthesis is not None:
         s = res.synthesis
-        d["synthesis"] = dict(target=s.target, luts=s.luts, ffs=s.ffs, dsps=s.dsps, brams=s.brams,
+        d["synthesis"] = dict(target=s.target, effort=s.effort, luts=s.luts, ffs=s.ffs, dsps=s.dsps, brams=s.brams,
                               carries=s.carries, fmax_mhz=s.fmax, fits=s.fits, error=s.error,
                               utilisation={k: list(v) for k, v in s.utilisation.items()},
                               elapsed_s=s.elapsed_s, cached=s.cached)

@@ -102,17 +102,25 @@ def test_bad_mapper():
 
 
 @pytest.mark.parametrize("target", ["ecp5-25f", "ulx3s-25f"])
-def test_effort_reaches_nextpnr(target):
-    """effort='fast' routes with router2 and places without timing (nextpnr's log says which
-    router ran and whether placement was timing-driven); 'full' is nextpnr's default flow. The
-    report records the effort, and the two are cached apart."""
-    fast = synthesize(FloatAdder("e4m3"), target, effort="fast", cache=False)
-    full = synthesize(FloatAdder("e4m3"), target, cache=False)
+def test_effort_reaches_nextpnr(target, capfd):
+    """effort='fast' routes with router2 (nextpnr's log says which router ran) and places
+    without timing (the nextpnr command line the flow prints, and on a board the platform's
+    script as it ran, hold --no-tmdriv); 'full' is nextpnr's default flow. The report records
+    the effort, and the two are cached apart. (21 MHz: a work folder of this test's own.)"""
+    capfd.readouterr()
+    fast = synthesize(FloatAdder("e4m3"), target, effort="fast", freq_mhz=21, cache=False)
+    said_fast = capfd.readouterr().err
+    full = synthesize(FloatAdder("e4m3"), target, freq_mhz=21, cache=False)
+    said_full = capfd.readouterr().err
+    assert "--no-tmdriv --router router2" in said_fast and "--no-tmdriv" not in said_full
     assert fast.effort == "fast" and full.effort == "full" and fast.key != full.key
     for r, router in ((fast, "Router2 time"), (full, "Router1 time")):
         assert r.fits and not r.error and r.luts > 0 and r.fmax > 0
         log = Path(r.logs["nextpnr"]).read_text()
         assert router in log, (target, r.effort)
+        if target == "ulx3s-25f":  # the platform's script, as it ran, holds nextpnr's options
+            script = (Path(r.workdir) / "build_top.sh").read_text()
+            assert ("--no-tmdriv" in script) == (r.effort == "fast"), script
     assert fast.luts == full.luts and fast.ffs == full.ffs  # the same netlist
 
 

@@ -215,6 +215,28 @@ def test_deferred_synthesis_runs_when_finished():
     assert "fast place and route" in res.stage("synthesis").detail
 
 
+def test_demo_flagship_places_networks_side_by_side(monkeypatch):
+    """The demo's flagship path with synthesis, on two small C1 networks (q2.1s): both pass,
+    each screen (with its synthesis line) follows in order; a run that raises after the first
+    network's synthesis has started propagates its error (the pool does not swallow it)."""
+    import io
+
+    from rich.console import Console
+
+    import ulpflow.demo as demo
+
+    monkeypatch.setattr(demo, "FLAGSHIP", (("c1", "q2.1s", "random:1"), ("c1", "q2.1s", "random:2")))
+    buf = io.StringIO()
+    assert demo.flagship(Console(file=buf, width=150), board="ecp5-25f", effort="fast")
+    text = buf.getvalue()
+    first, second = text.index("1. c1 on q2.1s, with synthesis"), text.index("2. c1 on q2.1s, with synthesis")
+    assert first < second and text.count("synthesis  ecp5-25f:") == 2 and text.count("PASS") == 2
+    assert "placed and routed side by side" in text.split("1. c1 on q2.1s, with synthesis")[0]
+    monkeypatch.setattr(demo, "FLAGSHIP", (("c1", "q2.1s", "random:1"), ("c1", "q1.1s", "random:1")))
+    with pytest.raises(ConstructionError, match="weight 1 is not representable in q1.1s"):
+        demo.flagship(Console(file=io.StringIO()), board="ecp5-25f", effort="fast")
+
+
 def test_run_catches_an_injected_fault_and_locates_it():
     """One wrong label weight in the output layer: the RTL must differ exactly on the inputs of
     that label's interval [x_j, x_{j+1}) (from the sorted data set), and the divergence report
