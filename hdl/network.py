@@ -151,21 +151,19 @@ class Fault:
 
 
 def _swap_tree(tree, a, b):
-    def swap(ref):
-        if ref[0] == "leaf" and ref[1] in (a, b):
-            return ("leaf", b if ref[1] == a else a)
-        return ref
-
-    nodes = {j: (swap(left), swap(right)) for j, left, right in tree.internal_nodes()}
+    """``tree`` with leaves ``a`` and ``b`` exchanged (built bottom-up: no recursion, however
+    deep the tree)."""
+    built = {}
 
     def nested(ref):
         if ref[0] == "leaf":
-            return ref[1]
+            return b if ref[1] == a else (a if ref[1] == b else ref[1])
         if ref[0] == "zero":
             return "zero"
-        left, right = nodes[ref[1]]
-        return (nested(left), nested(right))
+        return built[ref[1]]
 
+    for j, left, right in tree.internal_nodes():  # children before parents
+        built[j] = (nested(left), nested(right))
     return Tree.from_nested(nested(tree.root), tree.n_terms)
 
 
