@@ -28,7 +28,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .kernel import binary_covers, binary_scale, round_pack_binary, round_pack_int
+from .kernel import (OperandTail, binary_covers, binary_scale, round_pack_binary,
+                     round_pack_int)
 
 __all__ = ["chunk_size", "enabled", "integer_path", "plan", "quiet"]
 
@@ -299,15 +300,9 @@ def _lazy_tail(x, y, h):
 def _larger_tail(x, y, h):
     """A stand-in for the tail of ``h = fl(x + y)`` with the exact tail's sign wherever the
     kernel reads it, for sums whose tail can only matter at the larger operand
-    (:func:`_tail_at_larger`): ``y`` where ``h == x``, ``x`` where ``h == y``, else 0."""
-    def tail(idx):
-        xi, yi, hi = (x, y, h) if idx is None else (x[idx], y[idx], h[idx])
-        # at most one product is non-zero (h == x == y only for zeros), so the sum is exact;
-        # the kernel reads finite heads only, whose operands are finite
-        t = yi * (hi == xi)
-        t += xi * (hi == yi)
-        return t
-    return tail
+    (:func:`_tail_at_larger`): ``y`` where ``h == x``, ``x`` where ``h == y``, else 0
+    (:class:`kernel.OperandTail`)."""
+    return OperandTail(x, y, h)
 
 
 def _specials(h, operands, may_overflow):
@@ -376,25 +371,30 @@ def mul(a, b, fa, fb, out, mode):
     x, y = da(a), db(b)
     h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
     if isinstance(wide, tuple) and wide[0] == "scaled":
-        codes = round_pack_binary(h, out, mode, scaled=True, special=_specials(h, (x, y), False))
-        # heads below 2**-1022 (out's smallest normal, scaled) may have underflowed, rounded
-        # once to float64's subnormal grid: that changes nothing unless the head sits on a
-        # rounding boundary of out (a midpoint for RNE/RNA, a grid point or zero for the
-        # directed modes); there the exact unscaled product is rounded instead
         u = h.view(np.uint64)
+        if mode in ("RUP", "RDN"):
+            # a zero head of non-zero operands stands for an exact product of its sign below
+            # half of float64's smallest subnormal, far below half of out's (scaled): the
+            # smallest subnormal of that sign lies between the same boundaries of out, and is
+            # rounded instead (under RNE/RNA/RTZ both give the zero as it stands)
+            z = np.flatnonzero(h == 0)
+            if z.size:
+                z = z[(x[z] != 0) & (y[z] != 0)]
+                u[z] |= np.uint64(1)
+        codes = round_pack_binary(h, out, mode, scaled=True, special=_specials(h, (x, y), False))
+        # other heads below 2**-1022 (out's smallest normal, scaled) may have underflowed,
+        # rounded once to float64's subnormal grid: that changes nothing unless the head sits
+        # on a rounding boundary of out (a midpoint for RNE/RNA, a non-zero grid point for
+        # the directed modes; a zero head is now exact or rounds as the product would); there
+        # the exact unscaled product is rounded instead
         s = 52 - out.man_bits
-        low = (u & np.uint64(0x7FF0000000000000)) == 0
-        at = np.uint64(1 << (s - 1)) if mode in ("RNE", "RNA") else np.uint64(0)
-        low &= (u & np.uint64((1 << s) - 1)) == at
-        if mode in ("RTZ", "RUP", "RDN"):
-            # a zero head stands for an exact value of its sign below half of out's smallest
-            # subnormal: right as it is unless the mode rounds that away from zero
-            zero = (u << np.uint64(1)) == 0
-            if mode != "RTZ":
-                zero &= (u >> np.uint64(63)).astype(bool) == (mode == "RUP")
-            low &= ~zero
-        if low.any():
-            idx = np.flatnonzero(low)
+        at = (1 << (s - 1)) if mode in ("RNE", "RNA") else 0
+        # below 2**-1022 (a zero exponent field) and on a boundary, in one test
+        idx = np.flatnonzero((u & np.uint64(0x7FF0000000000000 | ((1 << s) - 1)))
+                             == np.uint64(at))
+        if idx.size and not at:
+            idx = idx[(u[idx] << np.uint64(1)) != 0]
+        if idx.size:
             codes[idx] = round_pack_binary(wide[1](a[idx]) * db(b[idx]), out, mode)
         return codes
     if dtype == np.float64 or wide is None:

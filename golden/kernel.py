@@ -388,12 +388,19 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
         ct = codes.dtype.type
         top = sbit - s
         mag = codes & ct((1 << top) - 1)
-        if (fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate
-                and mode in ("RNE", "RNA")):
-            # as in the re-biased case below: clipped to the infinity, the sign moved down
-            np.minimum(mag, ct(fmt.inf_code), out=mag)
-            codes >>= ct(top - fmt.bits + 1)
-            codes &= ct(1 << (fmt.bits - 1))
+        if fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate:
+            # as in the re-biased case below: every magnitude beyond max (an overflow, a
+            # non-finite head) clipped to the overflow code of its sign, the sign moved down
+            pos, neg = (fmt.overflow_code(sg, mode) & ((1 << (fmt.bits - 1)) - 1)
+                        for sg in (False, True))
+            codes >>= ct(top)  # the sign bits
+            if pos == neg:  # RNE/RNA: the infinity; RTZ: max
+                np.minimum(mag, ct(pos), out=mag)
+            else:  # RUP/RDN: the infinity on one side, max on the other
+                limit = codes * ct((neg - pos) % (1 << (8 * codes.itemsize)))
+                limit += ct(pos)
+                np.minimum(mag, limit, out=mag)
+            codes <<= ct(fmt.bits - 1)
             mag |= codes
             codes = mag.astype(fmt.dtype)
             sign_of = (lambda idx: (u0[idx] >> t(sbit)).astype(bool))
@@ -494,11 +501,57 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
     return codes
 
 
+class OperandTail:
+    """The tail stand-in of sums ``h = fl(x + y)`` whose tail can only matter where the head
+    equals an operand (the caller has shown that every other inexact head lies strictly between
+    two rounding boundaries of the destination, and that both operands are grid points of it):
+    ``y`` where ``h == x``, ``x`` where ``h == y``, else 0 — the exact tail's sign wherever the
+    kernel reads it. Called like any tail (``tail(idx)``); :func:`_nudge` reads the operands'
+    bit patterns instead, in fewer passes."""
+
+    __slots__ = ("x", "y", "h")
+
+    def __init__(self, x, y, h):
+        self.x, self.y, self.h = x, y, h
+
+    def __call__(self, idx):
+        x, y, h = (self.x, self.y, self.h) if idx is None else (self.x[idx], self.y[idx],
+                                                                self.h[idx])
+        # at most one product is non-zero (h == x == y only for zeros), so the sum is exact;
+        # the kernel reads finite heads only, whose operands are finite
+        t = y * (h == x)
+        t += x * (h == y)
+        return t
+
+
+def _nudge_at_operands(u, tail, t, top):
+    """:func:`_nudge` for an :class:`OperandTail`: a head equal to one operand (bit for bit)
+    while neither operand is zero moves one step toward the other operand. Such a head has the
+    sign of the operand it equals, so it moves up in magnitude where the operands' signs agree
+    and down where they differ. Those heads are grid points of fmt (boundaries in every mode);
+    no other head moves. A non-finite head equal to an operand (an infinite or NaN operand) may
+    move too: its lane is a special one, whose code the caller replaces."""
+    x, y = tail.x, tail.y
+    at = u == x.view(u.dtype)
+    at |= u == y.view(u.dtype)
+    at &= x != 0
+    at &= y != 0
+    differ = np.signbit(x)
+    differ ^= np.signbit(y)
+    down = at & differ
+    at ^= down  # the lanes that move up
+    u = u + at
+    u -= down
+    return u
+
+
 def _nudge(u, tail, s, mode, t, exp_all, top):
     """Move the finite heads that sit on a rounding boundary of fmt one dtype step toward a
     non-zero tail. Only the boundaries where the tail can matter are looked at: midpoints
     (low s bits 100...0) for RNE/RNA, grid points (low s bits zero) for the directed modes
     (a nudge elsewhere would not change the result either)."""
+    if isinstance(tail, OperandTail):
+        return _nudge_at_operands(u, tail, t, top)
     at = t(1 << (s - 1)) if mode in ("RNE", "RNA") else t(0)
     cand = (u & t((1 << s) - 1)) == at
     k = np.count_nonzero(cand)

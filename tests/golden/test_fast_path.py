@@ -162,6 +162,38 @@ def test_comparison_catches_a_wrong_tail(monkeypatch, name):
         check(name, "add", "RUP", 2000)
 
 
+@pytest.mark.parametrize("name", ["fp16", "fp32"])
+def test_comparison_catches_a_wrong_step_at_an_operand(monkeypatch, name):
+    # directed sums move a head equal to an operand one step toward the other operand
+    # (kernel._nudge_at_operands); the step taken the wrong way must be reported
+    from ulpflow.golden import kernel
+    real = kernel._nudge_at_operands
+
+    def backwards(u, tail, t, top):
+        return u - (real(u, tail, t, top) - u)
+
+    monkeypatch.setattr(kernel, "_nudge_at_operands", backwards)
+    with pytest.raises(AssertionError, match="differ"):
+        check(name, "add", "RDN", 2000)
+
+
+@pytest.mark.parametrize("mode", ["RUP", "RDN"])
+def test_comparison_catches_a_lost_tiny_product(monkeypatch, mode):
+    # an fp32 product that underflows float64 to a zero head rounds, under RUP/RDN, as
+    # float64's smallest subnormal (fastpath.mul); a head left at zero must be reported
+    real = fastpath.round_pack_binary
+
+    def zeroed(head, fmt, rounding="RNE", **kw):
+        if kw.get("scaled"):
+            u = head.view(np.uint64)
+            u[u & np.uint64((1 << 63) - 1) == 1] &= np.uint64(1 << 63)
+        return real(head, fmt, rounding, **kw)
+
+    monkeypatch.setattr(fastpath, "round_pack_binary", zeroed)
+    with pytest.raises(AssertionError, match="differ"):
+        check("fp32", "mul", mode, 2000)
+
+
 @pytest.mark.parametrize("name", ["bf16", "fp16", "fp32", "e6m9"])
 def test_sums_read_the_tail_at_the_larger_operand_only(name):
     # the plan skips TwoSum for these formats (docs/semantics.md §7); the comparisons above
