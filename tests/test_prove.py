@@ -104,6 +104,17 @@ def test_styles_outside_symfpu_are_refused(name, words):
     assert words in str(info.value) and name.split("_")[0] in str(info.value)
 
 
+def test_a_run_past_its_timeout_is_stopped_and_says_so(monkeypatch):
+    # Yosys's sat -timeout is checked between solver calls only; a run that goes on past the
+    # timeout (plus a grace, 0 here) is stopped and the proof reports a timeout, no traceback
+    import ulpflow.prove as P
+    monkeypatch.setattr(P, "_GRACE", 0)
+    t0 = time.perf_counter()
+    report = prove("mul", "e5m6", timeout=1)
+    assert report.proofs[0].proved is None and time.perf_counter() - t0 < 30
+    assert not report.proved and "TIMED OUT" in report.lines()[0]
+
+
 def test_bad_input_one_line_each():
     p = run_cli("prove", "add", "--format", "e4m3fn")
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
@@ -132,12 +143,20 @@ def test_16bit_adders_proved(fmt, mode):
     print(f"add {fmt} {mode}: {time.perf_counter() - t0:.1f} s")
 
 
+# The fp16 multiplier (11-bit significand) is out of reach of this SAT engine (about 13 times
+# longer per significand bit; docs/verification.md): its evidence is the sweep of all 2^32
+# pairs in every mode and at latency 3 (tests/test_sweep.py::test_all_pairs_of_fp16_mul).
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["fp16", "bf16"])
 @pytest.mark.parametrize("mode", MODES)
-def test_16bit_multipliers_proved(fmt, mode):
-    report = prove("mul", fmt, rounding=mode)
+def test_bf16_multipliers_proved(mode):
+    report = prove("mul", "bf16", rounding=mode, timeout=3600)
     assert report.proved, report.lines()
+
+
+@pytest.mark.slow
+def test_bf16_multiplier_pipeline_proved():
+    report = prove("mul", "bf16", rounding="RNE", latency=3, timeout=3600)
+    assert report.proved and len(report.proofs) == 2, report.lines()
 
 
 @pytest.mark.slow

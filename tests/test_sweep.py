@@ -251,6 +251,25 @@ def test_all_pairs_of_16bit_units(op, fmt, mode):
     print("\n".join(r.summary()))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["RNA", "RTZ", "RUP"])
+def test_all_pairs_of_fp16_mul(mode):
+    # what stands in for the fp16 multiplier's proof (tests/test_prove.py): every pair in the
+    # modes the sweep above leaves out
+    r = run_sweep(UnitSweep("mul", "fp16", rounding=mode), exhaustive=True)
+    assert (r.vectors, r.mismatches) == (1 << 32, 0), r.summary()
+
+
+@pytest.mark.slow
+def test_all_pairs_of_a_pipelined_fp16_mul():
+    # the pipelined fp16 multiplier gives the latency-0 unit's outputs on every pair: the same
+    # mismatch count and the same digest of all 2^32 results
+    r0 = run_sweep(UnitSweep("mul", "fp16", rounding="RNE"), exhaustive=True)
+    r3 = run_sweep(UnitSweep("mul", "fp16", rounding="RNE", latency=3), exhaustive=True)
+    assert (r3.vectors, r3.mismatches) == (1 << 32, 0), r3.summary()
+    assert r3.digest == r0.digest
+
+
 @pytest.mark.slow  # four real syntheses (about a minute on a quiet two-core machine)
 def test_qor_runs_one_synthesis_per_dask_task(tmp_path, monkeypatch):
     from ulpflow.boards import qor

