@@ -147,34 +147,30 @@ def test_comparison_catches_a_fault(monkeypatch):
         check("bf16", "add", "RTZ", 2000)
 
 
-@pytest.mark.parametrize("name", ["bf16", "fp16"])
-def test_comparison_catches_a_wrong_tail(monkeypatch, name):
-    # the directed modes read the sign of the smaller operand where the head equals the
-    # larger one (fastpath._larger_tail): a flipped sign there must be reported
+def _flipped_tail(monkeypatch):
+    # the stand-in tail (fastpath._larger_tail) with its sign flipped; as a plain function it
+    # goes through the kernel's generic nudge (the one TwoSum tails take)
     real = fastpath._larger_tail
-
-    def flipped(x, y, h):
-        tail = real(x, y, h)
-        return lambda idx: -tail(idx)
-
-    monkeypatch.setattr(fastpath, "_larger_tail", flipped)
-    with pytest.raises(AssertionError, match="differ"):
-        check(name, "add", "RUP", 2000)
+    monkeypatch.setattr(fastpath, "_larger_tail",
+                        lambda x, y, h: (lambda idx, tail=real(x, y, h): -tail(idx)))
 
 
-@pytest.mark.parametrize("name", ["fp16", "fp32"])
-def test_comparison_catches_a_wrong_step_at_an_operand(monkeypatch, name):
-    # directed sums move a head equal to an operand one step toward the other operand
-    # (kernel._nudge_at_operands); the step taken the wrong way must be reported
+def _backward_step(monkeypatch):
+    # the step of a head equal to an operand (kernel._nudge_at_operands) taken the wrong way
     from ulpflow.golden import kernel
     real = kernel._nudge_at_operands
+    monkeypatch.setattr(kernel, "_nudge_at_operands",
+                        lambda u, tail, t, top: u - (real(u, tail, t, top) - u))
 
-    def backwards(u, tail, t, top):
-        return u - (real(u, tail, t, top) - u)
 
-    monkeypatch.setattr(kernel, "_nudge_at_operands", backwards)
+@pytest.mark.parametrize("fault", [_flipped_tail, _backward_step])
+@pytest.mark.parametrize("name", ["bf16", "fp16", "fp32"])
+def test_comparison_catches_a_wrong_direction_at_an_operand(monkeypatch, fault, name):
+    # the directed modes read the sign of the smaller operand where the head equals the larger
+    # one: a wrong direction there must be reported
+    fault(monkeypatch)
     with pytest.raises(AssertionError, match="differ"):
-        check(name, "add", "RDN", 2000)
+        check(name, "add", "RUP", 2000)
 
 
 @pytest.mark.parametrize("mode", ["RUP", "RDN"])
