@@ -144,6 +144,14 @@ def _tail_at_larger(fa, fb, out, dtype) -> bool:
             and max(fa.p, fb.p) + out.p + 2 <= P)
 
 
+def _two_sum_fits(top, dtype) -> bool:
+    """Whether TwoSum on addends below ``2**top`` keeps every intermediate finite in ``dtype``:
+    its sums and differences stay below four times the larger addend. A head near the dtype's
+    largest binade (fp32 operands in float32) can leave ``h - x`` beyond range and the tail
+    NaN; such sums take the next dtype."""
+    return top + 2 <= np.finfo(dtype).maxexp - 1
+
+
 def _product_is_exact(fa, fb) -> bool:
     if fa.p + fb.p > 53:
         return False
@@ -184,6 +192,8 @@ def plan(op, formats, out):
                 continue  # a float64 sum could overflow
             tail = None if _sum_is_exact(*formats, dtype) else (
                 "larger" if _tail_at_larger(*formats, out, dtype) else "twosum")
+            if tail == "twosum" and not _two_sum_fits(max(f.emax for f in formats) + 1, dtype):
+                continue
             E = _BINARY_E[np.dtype(dtype)]
             if (not (out.exp_bits == E and out.bias == (1 << (E - 1)) - 1)
                     and binary_covers(out, dtype, scaled=True)):
@@ -219,7 +229,8 @@ def plan(op, formats, out):
                     return dtype, (sa, decs[1]), ("scaled", decs[0])
             return dtype, decs, False
         if (op == "fma" and _product_is_exact(formats[0], formats[1])
-                and max(formats[0].emax + formats[1].emax + 2, formats[2].emax + 1) + 1 <= 1024):
+                and _two_sum_fits(max(formats[0].emax + formats[1].emax + 2,
+                                      formats[2].emax + 1), dtype)):
             return dtype, decs, True
     return None
 

@@ -524,13 +524,14 @@ class OperandTail:
         return t
 
 
-def _nudge_at_operands(u, tail, t, top):
+def _nudge_at_operands(u, tail):
     """:func:`_nudge` for an :class:`OperandTail`: a head equal to one operand (bit for bit)
-    while neither operand is zero moves one step toward the other operand. Such a head has the
-    sign of the operand it equals, so it moves up in magnitude where the operands' signs agree
-    and down where they differ. Those heads are grid points of fmt (boundaries in every mode);
-    no other head moves. A non-finite head equal to an operand (an infinite or NaN operand) may
-    move too: its lane is a special one, whose code the caller replaces."""
+    while neither operand is zero moves one step toward the exact sum, on the other operand's
+    side. Such a head has the sign of the operand it equals, so it moves up in magnitude where
+    the operands' signs agree and down where they differ. Those heads are grid points of fmt
+    (boundaries in every mode); no other head moves. A non-finite head equal to an operand (an
+    infinite or NaN operand) may move too: its lane is a special one, whose code the caller
+    replaces."""
     x, y = tail.x, tail.y
     at = u == x.view(u.dtype)
     at |= u == y.view(u.dtype)
@@ -551,7 +552,7 @@ def _nudge(u, tail, s, mode, t, exp_all, top):
     (low s bits 100...0) for RNE/RNA, grid points (low s bits zero) for the directed modes
     (a nudge elsewhere would not change the result either)."""
     if isinstance(tail, OperandTail):
-        return _nudge_at_operands(u, tail, t, top)
+        return _nudge_at_operands(u, tail)
     at = t(1 << (s - 1)) if mode in ("RNE", "RNA") else t(0)
     cand = (u & t((1 << s) - 1)) == at
     k = np.count_nonzero(cand)
