@@ -308,14 +308,6 @@ def _lazy_tail(x, y, h):
     return tail
 
 
-def _larger_tail(x, y, h):
-    """A stand-in for the tail of ``h = fl(x + y)`` with the exact tail's sign wherever the
-    kernel reads it, for sums whose tail can only matter at the larger operand
-    (:func:`_tail_at_larger`): ``y`` where ``h == x``, ``x`` where ``h == y``, else 0
-    (:class:`kernel.OperandTail`)."""
-    return OperandTail(x, y, h)
-
-
 def _specials(h, operands, may_overflow):
     """``(idx, is_nan)`` for the kernel from a head's non-finite lanes: NaN heads are NaN
     results (IEEE invalid or a NaN operand); an infinite head is an exact infinity when an
@@ -352,7 +344,7 @@ def _sum_round(x, y, out, mode, dtype, tail_kind, scaled=False):
     if tail_kind == "twosum":
         tail = _lazy_tail(x, y, h)
     elif tail_kind == "larger" and mode not in ("RNE", "RNA"):
-        tail = _larger_tail(x, y, h)
+        tail = OperandTail(x, y, h)  # the tail can only matter at an operand (plan)
     return round_pack_binary(h, out, mode, tail=tail, scaled=scaled,
                              special=_specials(h, (x, y), dtype == np.float32))
 

@@ -148,10 +148,10 @@ def test_comparison_catches_a_fault(monkeypatch):
 
 
 def _flipped_tail(monkeypatch):
-    # the stand-in tail (fastpath._larger_tail) with its sign flipped; as a plain function it
-    # goes through the kernel's generic nudge (the one TwoSum tails take)
-    real = fastpath._larger_tail
-    monkeypatch.setattr(fastpath, "_larger_tail",
+    # the stand-in tail (kernel.OperandTail) with its sign flipped; as a plain function it goes
+    # through the kernel's generic nudge (the one TwoSum tails take)
+    real = fastpath.OperandTail
+    monkeypatch.setattr(fastpath, "OperandTail",
                         lambda x, y, h: (lambda idx, tail=real(x, y, h): -tail(idx)))
 
 
