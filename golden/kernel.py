@@ -336,7 +336,8 @@ def binary_scale(fmt, dtype) -> int:
     return (2 - (1 << (E - 1))) - fmt.emin
 
 
-def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, scaled=False):
+def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, scaled=False,
+                      overwrite=False):
     """Round the exact values ``head + tail`` once to ``fmt``: the kernel's fast entry.
 
     ``head`` is a float32 or float64 array (one dimension) and ``tail`` the exact remainder as
@@ -351,7 +352,9 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
     codes (``fmt.nan_result_code``, ``fmt.inf_result_code``). Any other non-finite head is an
     overflow of the dtype (a float32 sum beyond float32's range) and rounds as one. With
     ``scaled``, ``head`` and ``tail`` are the exact values times ``2**binary_scale(fmt,
-    dtype)`` (an exact scaling wherever the caller uses it).
+    dtype)`` (an exact scaling wherever the caller uses it). With ``overwrite`` the caller
+    gives up ``head``: its buffer may serve as the rounding's workspace (fewer fresh temporaries
+    keep a block's work in the cache).
 
     How: the head's bit pattern is an integer magnitude on the dtype's grid. Where the tail is
     non-zero and the head sits exactly on a rounding boundary of ``fmt`` (a grid point or a
@@ -381,36 +384,47 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
         tail = (lambda idx: tail_arr if idx is None else tail_arr[idx])
     if tail is not None:
         u = _nudge(u0, tail, s, mode, t, exp_all, t(sbit))
-    if scaled:
+    if scaled and fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate:
         # the pattern rounds as it stands (fmt's fields are the dtype's lowest ones); the
-        # sign bit lands s bits lower, above magnitudes that reach beyond fmt's range
+        # sign bit lands s bits lower, above magnitudes that reach beyond fmt's range. As in
+        # the re-biased case below: every magnitude beyond max (an overflow, a non-finite
+        # head) is clipped to the overflow code of its sign, the sign moved down. In place
+        # where the pattern is a fresh one (nudged) or the caller gave up the head; the
+        # special lanes' signs are read first.
+        special_sign = None
+        if special is not None and special[0].size:
+            special_sign = (u0[special[0]] >> t(sbit)).astype(bool)
+        codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None,
+                                   inplace=overwrite or u is not u0)
+        ct = codes.dtype.type
+        top = sbit - s
+        mag = codes & ct((1 << top) - 1)
+        pos, neg = (fmt.overflow_code(sg, mode) & ((1 << (fmt.bits - 1)) - 1)
+                    for sg in (False, True))
+        codes >>= ct(top)  # the sign bits
+        if pos == neg:  # RNE/RNA: the infinity; RTZ: max
+            np.minimum(mag, ct(pos), out=mag)
+        else:  # RUP/RDN: the infinity on one side, max on the other
+            limit = codes * ct((neg - pos) % (1 << (8 * codes.itemsize)))
+            limit += ct(pos)
+            np.minimum(mag, limit, out=mag)
+        codes <<= ct(fmt.bits - 1)
+        mag |= codes
+        codes = mag.astype(fmt.dtype)
+        sign_of = (lambda idx: special_sign)
+    elif scaled:
+        # the same rounding; other specials policies, saturation or no subnormals go through
+        # the integer path's encoding (_finish_float)
         codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None)
         ct = codes.dtype.type
         top = sbit - s
         mag = codes & ct((1 << top) - 1)
-        if fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate:
-            # as in the re-biased case below: every magnitude beyond max (an overflow, a
-            # non-finite head) clipped to the overflow code of its sign, the sign moved down
-            pos, neg = (fmt.overflow_code(sg, mode) & ((1 << (fmt.bits - 1)) - 1)
-                        for sg in (False, True))
-            codes >>= ct(top)  # the sign bits
-            if pos == neg:  # RNE/RNA: the infinity; RTZ: max
-                np.minimum(mag, ct(pos), out=mag)
-            else:  # RUP/RDN: the infinity on one side, max on the other
-                limit = codes * ct((neg - pos) % (1 << (8 * codes.itemsize)))
-                limit += ct(pos)
-                np.minimum(mag, limit, out=mag)
-            codes <<= ct(fmt.bits - 1)
-            mag |= codes
-            codes = mag.astype(fmt.dtype)
-            sign_of = (lambda idx: (u0[idx] >> t(sbit)).astype(bool))
-        else:
-            sign = (codes >> ct(top)).astype(bool)
-            over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
-            if fmt.bits <= 32:
-                mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
-            codes = _finish_float(sign, mag, over, fmt, mode)
-            sign_of = sign.__getitem__
+        sign = (codes >> ct(top)).astype(bool)
+        over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
+        if fmt.bits <= 32:
+            mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
+        codes = _finish_float(sign, mag, over, fmt, mode)
+        sign_of = sign.__getitem__
     elif fmt.exp_bits == E and fmt.bias == bias:
         # the same exponent field (then fmt is ieee-style: binary_covers): the pattern rounds
         # as it stands, with its sign bit above the magnitude (an increment of at most
@@ -537,13 +551,18 @@ def _nudge_at_operands(u, tail):
     at |= u == y.view(u.dtype)
     at &= x != 0
     at &= y != 0
-    differ = np.signbit(x)
-    differ ^= np.signbit(y)
-    down = at & differ
-    at ^= down  # the lanes that move up
-    u = u + at
-    u -= down
-    return u
+    # the step as one small integer per lane (one add of mixed types costs as much as a plain
+    # one): 1 - 2 * (signs differ) where the head moves, else 0
+    step = np.signbit(x)
+    step ^= np.signbit(y)
+    step = step.view(np.int8)
+    step *= np.int8(-2)
+    step += np.int8(1)
+    step *= at.view(np.int8)
+    return (u.view(_SIGNED[u.dtype]) + step).view(u.dtype)
+
+
+_SIGNED = {np.dtype(np.uint32): np.dtype(np.int32), np.dtype(np.uint64): np.dtype(np.int64)}
 
 
 def _nudge(u, tail, s, mode, t, exp_all, top):

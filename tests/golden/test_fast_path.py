@@ -175,8 +175,9 @@ def test_comparison_catches_a_wrong_direction_at_an_operand(monkeypatch, fault, 
 
 @pytest.mark.parametrize("mode", ["RUP", "RDN"])
 def test_comparison_catches_a_lost_tiny_product(monkeypatch, mode):
-    # an fp32 product that underflows float64 to a zero head rounds, under RUP/RDN, as
-    # float64's smallest subnormal (fastpath.mul); a head left at zero must be reported
+    # an fp32 product below float64's subnormal spacing (scaled) reaches the kernel rounded to
+    # odd, as float64's smallest subnormal of its sign (fastpath._scaled_to_odd), which RUP/RDN
+    # round away from zero; a head left at zero must be reported
     real = fastpath.round_pack_binary
 
     def zeroed(head, fmt, rounding="RNE", **kw):
@@ -188,6 +189,66 @@ def test_comparison_catches_a_lost_tiny_product(monkeypatch, mode):
     monkeypatch.setattr(fastpath, "round_pack_binary", zeroed)
     with pytest.raises(AssertionError, match="differ"):
         check("fp32", "mul", mode, 2000)
+
+
+def sticky_products(boundary):
+    """fp32 pairs (codes) whose exact product is ``boundary`` (2**-150, the midpoint between 0
+    and fp32's smallest subnormal, or 2**-149, that subnormal) plus ``r * 2**-197`` or
+    ``r * 2**-196`` with ``0 < r < 2**18``: the excess lies below float64's subnormal spacing
+    once the product is scaled to fp32's range (2**-178 unscaled), so only the sticky bit of
+    the rounding to odd (fastpath._scaled_to_odd) tells these products from the boundary.
+    Significands ``sa * sb = 2**47 + r``, found by search; both signs."""
+    pairs = []
+    for sa in range((1 << 23) + 1, 1 << 24, 2):
+        sb = -(-(1 << 47) // sa)
+        if 0 < sa * sb - (1 << 47) < 1 << 18 and sb < 1 << 24:
+            pairs.append((sa, sb))
+            if len(pairs) == 64:
+                break
+    sa, sb = np.array(pairs, dtype=np.float64).T
+    # sa * 2**-98 is in [2**-75, 2**-74); the product's 2**47 lands on 2**(47 - 197) = boundary
+    x = (sa * 2.0 ** -98).astype(np.float32)
+    y = (sb * 2.0 ** (-99 if boundary == -150 else -98)).astype(np.float32)
+    assert np.all(x.astype(np.float64) * y.astype(np.float64) > 2.0 ** boundary)
+    x, y = np.concatenate([x, -x, x]), np.concatenate([y, y, -y])
+    return x.view(np.uint32), y.view(np.uint32)
+
+
+@pytest.mark.parametrize("mode,boundary", [("RNE", -150), ("RNA", -150), ("RUP", -149),
+                                           ("RDN", -149), ("RTZ", -149)])
+def test_products_just_above_a_boundary_below_the_normal_range(mode, boundary):
+    # each of these products lies just above a rounding boundary of fp32 in its subnormal
+    # range, closer than float64's subnormal spacing once scaled: the fast path must round
+    # them as the exact product (the integer path; numpy's float32 product in RNE)
+    fp32 = g.parse_format("fp32")
+    a, b = sticky_products(boundary)
+    fast, slow = both_paths(lambda: g.mul(a, b, fp32, rounding=mode))
+    assert_same(fast, slow, f"mul fp32 {mode}", a, b)
+    if mode == "RNE":
+        ref = (a.view(np.float32) * b.view(np.float32)).view(np.uint32)
+        assert np.array_equal(fast, ref)
+        assert np.all((fast & 0x7FFFFFFF) == 1)  # rounded up to the smallest subnormal
+
+
+@pytest.mark.parametrize("mode,boundary", [("RNE", -150), ("RUP", -149), ("RDN", -149)])
+def test_comparison_catches_a_lost_sticky_bit(monkeypatch, mode, boundary):
+    # the rounding to odd with its sticky bit cleared (a truncation): those products then sit
+    # on the boundary and round as it does; that must be reported
+    real = fastpath._scaled_to_odd
+
+    def truncated(h, K, out):
+        v, special = real(h, K, out)
+        u = v.view(np.uint64)
+        below = (u & np.uint64(0x7FF0000000000000)) == 0
+        u[below] &= ~np.uint64(1)
+        return v, special
+
+    monkeypatch.setattr(fastpath, "_scaled_to_odd", truncated)
+    a, b = sticky_products(boundary)
+    fp32 = g.parse_format("fp32")
+    fast, slow = both_paths(lambda: g.mul(a, b, fp32, rounding=mode))
+    with pytest.raises(AssertionError, match="differ"):
+        assert_same(fast, slow, f"mul fp32 {mode}", a, b)
 
 
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
