@@ -174,9 +174,9 @@ def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
     runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
     ``extra`` says how sums find their tail (None: every sum is exact; ``"larger"``: see
-    :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and gives for float32 products the float64
-    decoders that redo the lanes below float32's normal range, or for float64 products that
-    round as scaled heads ``("scaled", K)`` (:func:`_scaled_to_odd`). Sums have a fourth element:
+    :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and for products whether they round as
+    scaled heads (``("scaled", K)``, see :func:`_scaled_to_odd`; else a false value). Sums have
+    a fourth element:
     whether their decoders scale the values (``kernel.binary_scale``) so that ``out``'s
     binades have the dtype's exponent fields."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
@@ -216,11 +216,6 @@ def plan(op, formats, out):
             if (fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -149
                     and fa.emax + fb.emax + 2 <= 128):
                 return dtype, decs, None  # every product exact in float32
-            if (out.exp_bits == 8 and out.bias == 127 and _decoder(fa, np.float64)
-                    and _decoder(fb, np.float64)):
-                # float32 products are exact above float32's normal range; the lanes below
-                # it are redone in float64 (see mul)
-                return dtype, decs, (_decoder(fa, np.float64), _decoder(fb, np.float64))
         if dtype != np.float64:
             continue
         if op == "mul" and _product_is_exact(*formats):
@@ -381,36 +376,17 @@ def mul(a, b, fa, fb, out, mode):
     p = plan("mul", (fa, fb), out)
     if p is None:
         return None
-    dtype, (da, db), wide = p
+    _, (da, db), scaled = p
     x, y = da(a), db(b)
-    if isinstance(wide, tuple) and wide[0] == "scaled":
+    if scaled:
         # exact in float64 (plan); the product and the scaled head in the operands' buffers
         # where they are the decoders' own (fewer fresh temporaries keep the block in cache)
         h = x if _private(x, a) else x.copy()
         np.multiply(h, y, out=h)
-        v, special = _scaled_to_odd(h, wide[1], y if _private(y, b) else np.empty_like(h))
+        v, special = _scaled_to_odd(h, scaled[1], y if _private(y, b) else np.empty_like(h))
         return round_pack_binary(v, out, mode, scaled=True, special=special, overwrite=True)
-    h = x * y  # exact in float64 (plan); in float32 above float32's subnormal range
-    if dtype == np.float64 or wide is None:
-        return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
-    codes = round_pack_binary(h, out, mode, special=_specials(h, (x, y), True))
-    if wide is None:
-        return codes
-    # float32 heads below 2**-126 (zero or subnormal: maybe rounded) are redone in float64,
-    # where every product of these operands is exact; under RNE/RNA/RTZ not those below a
-    # quarter of out's smallest subnormal: off by at most 2**-150, the exact product is below
-    # half of it too, and both round to zero
-    if mode in ("RNE", "RNA", "RTZ"):
-        m = h.view(np.uint32) & np.uint32(0x7FFFFFFF)
-        low = m < np.uint32(0x00800000)
-        low &= m >= np.float32(2.0 ** (out.emin - out.man_bits - 2)).view(np.uint32)
-    else:
-        low = (h.view(np.uint32) & np.uint32(0x7F800000)) == 0
-    if low.any():
-        idx = np.flatnonzero(low)
-        h64 = wide[0](a[idx]) * wide[1](b[idx])
-        codes[idx] = round_pack_binary(h64, out, mode)
-    return codes
+    h = x * y  # exact in the plan's dtype
+    return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
 
 
 def _scaled_to_odd(h, K, out):
