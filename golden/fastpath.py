@@ -188,6 +188,17 @@ def plan(op, formats, out):
         if any(d is None for d in decs):
             continue
         if op == "convert":
+            (src,) = formats
+            if (dtype == np.float32 and not (out.exp_bits == 8 and out.bias == 127)
+                    and src.emin < out.emin - out.man_bits
+                    and binary_covers(out, np.float64, scaled=True)
+                    and src.emin - src.man_bits >= -1022 and _decoder(src, np.float64)):
+                # into another exponent field, from a source reaching far below out's range
+                # (fp32 or bf16 into fp16): float64 values rounded as scaled heads (see mul),
+                # one shift for every lane, where float32 heads would round their many lanes
+                # below out's normal range one by one
+                return (np.float64, (_decoder(src, np.float64),),
+                        ("scaled", -binary_scale(out, np.float64)))
             return dtype, decs, False
         if op == "add":
             # float32 sums may overflow float32: only where ``out`` shares float32's exponent
@@ -460,8 +471,11 @@ def convert(a, src, dst, mode):
     p = plan("convert", (src,), dst)
     if p is None:
         return None
-    _, (da,), _ = p
+    _, (da,), scaled = p
     h = da(a)
+    if scaled:
+        v, special = _scaled_to_odd(h, scaled[1], np.empty_like(h))
+        return round_pack_binary(v, dst, mode, scaled=True, special=special, overwrite=True)
     return round_pack_binary(h, dst, mode, special=_specials(h, (h,), False))
 
 

@@ -106,6 +106,16 @@ def test_fma_fast_equals_integer(name, mode):
     assert_same(fast, slow, f"fma {name} {mode}", a, b, c)
 
 
+def test_scaled_routes_are_taken():
+    # products of bf16 and fp32, and fp32 into fp16, round as scaled float64 heads
+    # (fastpath._scaled_to_odd): the comparisons here check that route, so it must be taken
+    bf16, fp16, fp32 = (g.parse_format(n) for n in ("bf16", "fp16", "fp32"))
+    for op, fs, out in [("mul", (bf16, bf16), bf16), ("mul", (fp32, fp32), fp32),
+                        ("convert", (fp32,), fp16), ("convert", (bf16,), fp16)]:
+        dtype, _, extra = fastpath.plan(op, fs, out)
+        assert dtype == np.float64 and extra[0] == "scaled", (op, fs, out)
+
+
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
 @pytest.mark.parametrize("src,dst", [("fp32", "bf16"), ("fp32", "fp16"), ("fp16", "bf16"),
                                      ("bf16", "fp16"), ("fp32", "e6m9"), ("e6m9", "e8m7_ftz"),
