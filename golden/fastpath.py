@@ -224,9 +224,13 @@ def plan(op, formats, out):
             return dtype, decs, tail, False
         if op == "mul" and dtype == np.float32 and formats[0].p + formats[1].p <= 24:
             fa, fb = formats
-            if (fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -149
-                    and fa.emax + fb.emax + 2 <= 128):
-                return dtype, decs, None  # every product exact in float32
+            q = fa.emin - fa.man_bits + fb.emin - fb.man_bits
+            if q >= -149 and fa.emax + fb.emax + 2 <= 128:  # every product exact in float32
+                if (not (out.exp_bits == 8 and out.bias == 127) and q >= -126
+                        and binary_covers(out, dtype, scaled=True)):
+                    # and normal: rounded as scaled heads like float64 products (below)
+                    return dtype, decs, ("scaled", -binary_scale(out, dtype))
+                return dtype, decs, None
         if dtype != np.float64:
             continue
         if op == "mul" and _product_is_exact(*formats):
@@ -401,50 +405,55 @@ def mul(a, b, fa, fb, out, mode):
 
 
 def _scaled_to_odd(h, K, out):
-    """Float64 values ``h`` (normal, zero or not finite) times ``2**-K`` (``K >= 0``), written to
-    ``out`` (float64, may be an operand's buffer) as a head that rounds as the exact scaled
-    value does to any destination whose rounding boundaries lie at least two float64 grid
-    steps apart (``kernel.binary_covers``), and the special lanes as ``(idx, is_nan)`` (see
-    :func:`_specials`).
+    """Values ``h`` of a binary dtype (float32 or float64; normal, zero or not finite) times
+    ``2**-K`` (``K >= 0``), written to ``out`` (same dtype, may be an operand's buffer) as a
+    head that rounds as the exact scaled value does to any destination whose rounding
+    boundaries lie at least two grid steps of the dtype apart (``kernel.binary_covers``), and
+    the special lanes as ``(idx, is_nan)`` (see :func:`_specials`).
 
     Normal results get their exponent field lowered by ``K`` (an integer subtraction). Results
-    below ``2**-1022`` are rounded to odd on float64's subnormal grid: their magnitude in units
-    of that grid, ``|h| * 2**(1074 - K)`` (an exact power-of-two scaling to a normal value
-    below ``2**52``), is cut to its integer part, whose last bit is set where a fraction was
-    cut off (the comparison of the two is exact). That head is the exact value where the
-    value is on the grid, else a point strictly between the same two grid neighbours, never a
-    rounding boundary. No rounding happens here; the kernel rounds once. (A float
-    multiplication by ``2**-K`` would round those results to nearest, and takes a slow
-    microcode path for every subnormal result on x86: about 2.7 ns per element on random fp32
-    products, one in eight of which is one.) Non-finite lanes are left as large finite
-    patterns for the caller's special codes."""
-    u = h.view(np.uint64)
-    v = out.view(np.uint64)
-    # the lanes below and the non-finite ones in one test: field + 1 (mod 2048) <= K + 1
-    np.add(u, _ONE_FIELD, out=v)
-    v &= _EXP64
-    odd = np.flatnonzero(v <= np.uint64((K + 1) << 52))
-    np.subtract(u, np.uint64(K << 52), out=v)  # wraps in the lanes below: replaced
+    below the dtype's normal range are rounded to odd on its subnormal grid: their magnitude
+    in units of that grid (``|h| * 2**(1074 - K)`` in float64, ``2**(149 - K)`` in float32: an
+    exact power-of-two scaling to a normal value below ``2**52``, ``2**23``) is cut to its
+    integer part, whose last bit is set where a fraction was cut off (the comparison of the
+    two is exact). That head is the exact value where the value is on the grid, else a point
+    strictly between the same two grid neighbours, never a rounding boundary. No rounding
+    happens here; the kernel rounds once. (A float multiplication by ``2**-K`` would round
+    those results to nearest, and takes a slow microcode path for every subnormal result on
+    x86: about 2.7 ns per element on random fp32 products in float64, one in eight of which
+    is one.) Non-finite lanes are left as large finite patterns for the caller's special
+    codes."""
+    ut, one_field, exp_mask, sign, units = _ODD[h.dtype]
+    u = h.view(ut)
+    v = out.view(ut)
+    # the lanes below and the non-finite ones in one test: field + 1 (mod 2**E) <= K + 1
+    np.add(u, one_field, out=v)
+    v &= exp_mask
+    odd = np.flatnonzero(v <= one_field * ut.type(K + 1))
+    np.subtract(u, one_field * ut.type(K), out=v)  # wraps in the lanes below: replaced
     special = None
     if odd.size:
         hi = h[odd]
-        fin = np.isfinite(hi)
-        if not fin.all():
-            nf = ~fin
-            special = (odd[nf], np.isnan(hi[nf]))
-            odd, hi = odd[fin], hi[fin]
         w = np.abs(hi)
-        w *= 2.0 ** (1074 - K)
-        kept = w.astype(np.uint64)
+        fin = np.isfinite(w)
+        if not fin.all():
+            nf = np.flatnonzero(~fin)
+            special = (odd[nf], np.isnan(w[nf]))
+            w[nf] = 0  # any finite value: these codes are replaced
+        w *= h.dtype.type(2.0 ** (units - K))
+        kept = w.astype(ut)
         kept |= kept != w
-        kept |= hi.view(np.uint64) & _SIGN64
+        kept |= hi.view(ut) & sign
         v[odd] = kept
     return out, special
 
 
-_ONE_FIELD = np.uint64(1 << 52)
-_EXP64 = np.uint64(0x7FF0000000000000)
-_SIGN64 = np.uint64(1 << 63)
+#: per head dtype: unsigned pattern dtype, one unit of the exponent field, the exponent field's
+#: mask, the sign bit, and the exponent of the subnormal grid's unit (negated)
+_ODD = {np.dtype(np.float64): (np.dtype(np.uint64), np.uint64(1 << 52),
+                               np.uint64(0x7FF0000000000000), np.uint64(1 << 63), 1074),
+        np.dtype(np.float32): (np.dtype(np.uint32), np.uint32(1 << 23), np.uint32(0x7F800000),
+                               np.uint32(1 << 31), 149)}
 
 
 def fma(a, b, c, fa, fb, fc, out, mode):

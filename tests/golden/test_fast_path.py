@@ -107,13 +107,16 @@ def test_fma_fast_equals_integer(name, mode):
 
 
 def test_scaled_routes_are_taken():
-    # products of bf16 and fp32, and fp32 into fp16, round as scaled float64 heads
+    # products of bf16, fp16 and fp32, and fp32 or bf16 into fp16, round as scaled heads
     # (fastpath._scaled_to_odd): the comparisons here check that route, so it must be taken
     bf16, fp16, fp32 = (g.parse_format(n) for n in ("bf16", "fp16", "fp32"))
-    for op, fs, out in [("mul", (bf16, bf16), bf16), ("mul", (fp32, fp32), fp32),
-                        ("convert", (fp32,), fp16), ("convert", (bf16,), fp16)]:
-        dtype, _, extra = fastpath.plan(op, fs, out)
-        assert dtype == np.float64 and extra[0] == "scaled", (op, fs, out)
+    for op, fs, out, dtype in [("mul", (bf16, bf16), bf16, np.float64),
+                               ("mul", (fp32, fp32), fp32, np.float64),
+                               ("mul", (fp16, fp16), fp16, np.float32),
+                               ("convert", (fp32,), fp16, np.float64),
+                               ("convert", (bf16,), fp16, np.float64)]:
+        got, _, extra = fastpath.plan(op, fs, out)
+        assert got == dtype and extra[0] == "scaled", (op, fs, out)
 
 
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
@@ -201,64 +204,81 @@ def test_comparison_catches_a_lost_tiny_product(monkeypatch, mode):
         check("fp32", "mul", mode, 2000)
 
 
-def sticky_products(boundary):
-    """fp32 pairs (codes) whose exact product is ``boundary`` (2**-150, the midpoint between 0
-    and fp32's smallest subnormal, or 2**-149, that subnormal) plus ``r * 2**-197`` or
-    ``r * 2**-196`` with ``0 < r < 2**18``: the excess lies below float64's subnormal spacing
-    once the product is scaled to fp32's range (2**-178 unscaled), so only the sticky bit of
-    the rounding to odd (fastpath._scaled_to_odd) tells these products from the boundary.
-    Significands ``sa * sb = 2**47 + r``, found by search; both signs."""
+#: format: (precision, smallest subnormal exponent, numpy dtype, bound on the excess r: its
+#: bits must lie below the head dtype's subnormal spacing once scaled to the format's range,
+#: float64's 2**-178 for fp32 and float32's 2**-37 for fp16, unscaled)
+STICKY = {"fp32": (24, -149, np.float32, 1 << 18), "fp16": (11, -24, np.float16, 1 << 8)}
+
+
+def sticky_products(name, on_grid):
+    """Pairs (codes) whose exact product is a rounding boundary of the format in its
+    subnormal range (half its smallest subnormal, or with ``on_grid`` that subnormal) plus a
+    little: significands ``sa * sb = 2**(2p - 1) + r`` with ``0 < r < bound`` (found by
+    search) and exponents that put ``2**(2p - 1)`` on the boundary, so that ``r`` lies below
+    the head dtype's subnormal spacing once the product is scaled to the format's range:
+    only the sticky bit of the rounding to odd (fastpath._scaled_to_odd) tells these
+    products from the boundary. Both signs."""
+    p, qmin, dt, bound = STICKY[name]
+    top = 1 << (2 * p - 1)
     pairs = []
-    for sa in range((1 << 23) + 1, 1 << 24, 2):
-        sb = -(-(1 << 47) // sa)
-        if 0 < sa * sb - (1 << 47) < 1 << 18 and sb < 1 << 24:
+    for sa in range((1 << (p - 1)) + 1, 1 << p, 2):
+        sb = -(-top // sa)
+        if 0 < sa * sb - top < bound and sb < 1 << p:
             pairs.append((sa, sb))
             if len(pairs) == 64:
                 break
+    assert len(pairs) >= 8
     sa, sb = np.array(pairs, dtype=np.float64).T
-    # sa * 2**-98 is in [2**-75, 2**-74); the product's 2**47 lands on 2**(47 - 197) = boundary
-    x = (sa * 2.0 ** -98).astype(np.float32)
-    y = (sb * 2.0 ** (-99 if boundary == -150 else -98)).astype(np.float32)
+    boundary = qmin if on_grid else qmin - 1
+    ea = (boundary - 1) // 2  # ea + eb = boundary - 1: the product's 2**(2p - 1) lands on it
+    eb = boundary - 1 - ea
+    x = (sa * 2.0 ** (ea - p + 1)).astype(dt)
+    y = (sb * 2.0 ** (eb - p + 1)).astype(dt)
     assert np.all(x.astype(np.float64) * y.astype(np.float64) > 2.0 ** boundary)
     x, y = np.concatenate([x, -x, x]), np.concatenate([y, y, -y])
-    return x.view(np.uint32), y.view(np.uint32)
+    bits = np.uint32 if dt == np.float32 else np.uint16
+    return x.view(bits), y.view(bits)
 
 
-@pytest.mark.parametrize("mode,boundary", [("RNE", -150), ("RNA", -150), ("RUP", -149),
-                                           ("RDN", -149), ("RTZ", -149)])
-def test_products_just_above_a_boundary_below_the_normal_range(mode, boundary):
-    # each of these products lies just above a rounding boundary of fp32 in its subnormal
-    # range, closer than float64's subnormal spacing once scaled: the fast path must round
-    # them as the exact product (the integer path; numpy's float32 product in RNE)
-    fp32 = g.parse_format("fp32")
-    a, b = sticky_products(boundary)
-    fast, slow = both_paths(lambda: g.mul(a, b, fp32, rounding=mode))
-    assert_same(fast, slow, f"mul fp32 {mode}", a, b)
+@pytest.mark.parametrize("name", sorted(STICKY))
+@pytest.mark.parametrize("mode,on_grid", [("RNE", False), ("RNA", False), ("RUP", True),
+                                          ("RDN", True), ("RTZ", True)])
+def test_products_just_above_a_boundary_below_the_normal_range(name, mode, on_grid):
+    # each of these products lies just above a rounding boundary of the format in its
+    # subnormal range, closer than the head dtype's subnormal spacing once scaled: the fast
+    # path must round them as the exact product (the integer path; numpy in RNE)
+    fmt = g.parse_format(name)
+    a, b = sticky_products(name, on_grid)
+    fast, slow = both_paths(lambda: g.mul(a, b, fmt, rounding=mode))
+    assert_same(fast, slow, f"mul {name} {mode}", a, b)
     if mode == "RNE":
-        ref = (a.view(np.float32) * b.view(np.float32)).view(np.uint32)
+        dt = STICKY[name][2]
+        ref = (a.view(dt) * b.view(dt)).view(a.dtype)
         assert np.array_equal(fast, ref)
-        assert np.all((fast & 0x7FFFFFFF) == 1)  # rounded up to the smallest subnormal
+        assert np.all((fast & ((1 << (fmt.bits - 1)) - 1)) == 1)  # up to the smallest subnormal
 
 
-@pytest.mark.parametrize("mode,boundary", [("RNE", -150), ("RUP", -149), ("RDN", -149)])
-def test_comparison_catches_a_lost_sticky_bit(monkeypatch, mode, boundary):
+@pytest.mark.parametrize("name", sorted(STICKY))
+@pytest.mark.parametrize("mode,on_grid", [("RNE", False), ("RUP", True), ("RDN", True)])
+def test_comparison_catches_a_lost_sticky_bit(monkeypatch, name, mode, on_grid):
     # the rounding to odd with its sticky bit cleared (a truncation): those products then sit
     # on the boundary and round as it does; that must be reported
     real = fastpath._scaled_to_odd
 
     def truncated(h, K, out):
         v, special = real(h, K, out)
-        u = v.view(np.uint64)
-        below = (u & np.uint64(0x7FF0000000000000)) == 0
-        u[below] &= ~np.uint64(1)
+        ut = np.uint64 if v.dtype == np.float64 else np.uint32
+        u = v.view(ut)
+        exp = ut(0x7FF0000000000000) if ut == np.uint64 else ut(0x7F800000)
+        u[(u & exp) == 0] &= ~ut(1)
         return v, special
 
     monkeypatch.setattr(fastpath, "_scaled_to_odd", truncated)
-    a, b = sticky_products(boundary)
-    fp32 = g.parse_format("fp32")
-    fast, slow = both_paths(lambda: g.mul(a, b, fp32, rounding=mode))
+    a, b = sticky_products(name, on_grid)
+    fmt = g.parse_format(name)
+    fast, slow = both_paths(lambda: g.mul(a, b, fmt, rounding=mode))
     with pytest.raises(AssertionError, match="differ"):
-        assert_same(fast, slow, f"mul fp32 {mode}", a, b)
+        assert_same(fast, slow, f"mul {name} {mode}", a, b)
 
 
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
