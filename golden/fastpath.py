@@ -394,8 +394,9 @@ def mul(a, b, fa, fb, out, mode):
     _, (da, db), scaled = p
     x, y = da(a), db(b)
     if scaled:
-        # exact in float64 (plan); the product and the scaled head in the operands' buffers
-        # where they are the decoders' own (fewer fresh temporaries keep the block in cache)
+        # exact and normal (or zero) in the plan's dtype; the product and the scaled head in
+        # the operands' buffers where they are the decoders' own (fewer fresh temporaries
+        # keep the block in the cache)
         h = x if _private(x, a) else x.copy()
         np.multiply(h, y, out=h)
         v, special = _scaled_to_odd(h, scaled[1], y if _private(y, b) else np.empty_like(h))
@@ -421,8 +422,7 @@ def _scaled_to_odd(h, K, out):
     happens here; the kernel rounds once. (A float multiplication by ``2**-K`` would round
     those results to nearest, and takes a slow microcode path for every subnormal result on
     x86: about 2.7 ns per element on random fp32 products in float64, one in eight of which
-    is one.) Non-finite lanes are left as large finite patterns for the caller's special
-    codes."""
+    is one.) Non-finite lanes become zeros of their sign: the caller replaces their codes."""
     ut, one_field, exp_mask, sign, units = _ODD[h.dtype]
     u = h.view(ut)
     v = out.view(ut)
