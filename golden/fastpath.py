@@ -169,6 +169,19 @@ def _product_is_exact(fa, fb) -> bool:
 _BINARY_E = {np.dtype(np.float32): 8, np.dtype(np.float64): 11}
 
 
+def _odd_scalable(q, out, dtype) -> bool:
+    """Whether :func:`_scaled_to_odd` scales exactly, into ``out``'s range, values of ``dtype``
+    whose smallest non-zero magnitude is ``2**q``: every such value is a normal value of the
+    dtype (its bit pattern holds the exponent), and the power of two that measures the values
+    below the dtype's normal range in units of its subnormal grid (scaled), as well as the
+    smallest of them so measured, are normal values of the dtype too."""
+    info = np.finfo(dtype)
+    units = info.nmant - info.minexp  # the subnormal grid's unit is 2**-units
+    e = units + binary_scale(out, dtype)  # 2**e: the measuring factor
+    return (q >= info.minexp and info.minexp <= e <= info.maxexp - 1
+            and q + e >= info.minexp)
+
+
 @lru_cache(maxsize=512)
 def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
@@ -192,7 +205,8 @@ def plan(op, formats, out):
             if (dtype == np.float32 and not (out.exp_bits == 8 and out.bias == 127)
                     and src.emin < out.emin - out.man_bits
                     and binary_covers(out, np.float64, scaled=True)
-                    and src.emin - src.man_bits >= -1022 and _decoder(src, np.float64)):
+                    and _odd_scalable(src.emin - src.man_bits, out, np.float64)
+                    and _decoder(src, np.float64)):
                 # into another exponent field, from a source reaching far below out's range
                 # (fp32 or bf16 into fp16): float64 values rounded as scaled heads (see mul),
                 # one shift for every lane, where float32 heads would round their many lanes
@@ -226,8 +240,9 @@ def plan(op, formats, out):
             fa, fb = formats
             q = fa.emin - fa.man_bits + fb.emin - fb.man_bits
             if q >= -149 and fa.emax + fb.emax + 2 <= 128:  # every product exact in float32
-                if (not (out.exp_bits == 8 and out.bias == 127) and q >= -126
-                        and binary_covers(out, dtype, scaled=True)):
+                if (not (out.exp_bits == 8 and out.bias == 127)
+                        and binary_covers(out, dtype, scaled=True)
+                        and _odd_scalable(q, out, dtype)):
                     # and normal: rounded as scaled heads like float64 products (below)
                     return dtype, decs, ("scaled", -binary_scale(out, dtype))
                 return dtype, decs, None
@@ -237,7 +252,7 @@ def plan(op, formats, out):
             fa, fb = formats
             if (not (out.exp_bits == 11 and out.bias == 1023)
                     and binary_covers(out, dtype, scaled=True)
-                    and fa.emin - fa.man_bits + fb.emin - fb.man_bits >= -1022):
+                    and _odd_scalable(fa.emin - fa.man_bits + fb.emin - fb.man_bits, out, dtype)):
                 # every non-zero product is a normal float64: its bit pattern, scaled by
                 # 2**k (see add) in integers, rounds with one shift (see _scaled_to_odd)
                 return dtype, decs, ("scaled", -binary_scale(out, dtype))

@@ -120,6 +120,21 @@ def test_scaled_routes_are_taken():
 
 
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
+@pytest.mark.parametrize("name,out", [("fp16", "e7m3_b110"), ("fp32", "e10m5_b1000"),
+                                      ("e6m9", "e3m2_b-113"), ("fp32", "e3m2_b-1000"),
+                                      ("fp16", "e5m2"), ("fp32", "e6m9")])
+def test_products_into_far_biases(name, out, mode):
+    # destinations whose scale 2**-K puts the measuring factor of _scaled_to_odd, or the
+    # operands' smallest products measured by it, outside the head dtype's normal range
+    # (custom biases): the plan must not take the scaled route there (it overflowed or
+    # underflowed, and rounded tiny products wrongly), and every product must still be exact
+    f, fo = g.parse_format(name), g.parse_format(out)
+    a, b = operands(name, "mul", 5000, seed=4)
+    fast, slow = both_paths(lambda: g.mul(a, b, f, out=fo, rounding=mode, strict=False))
+    assert_same(fast, slow, f"mul {name} -> {out} {mode}", a, b)
+
+
+@pytest.mark.parametrize("mode", ROUNDING_MODES)
 @pytest.mark.parametrize("src,dst", [("fp32", "bf16"), ("fp32", "fp16"), ("fp16", "bf16"),
                                      ("bf16", "fp16"), ("fp32", "e6m9"), ("e6m9", "e8m7_ftz"),
                                      ("fp32", "e5m10_ftz"), ("fp16", "fp32")])
