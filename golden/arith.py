@@ -217,7 +217,7 @@ def _binary(op, a, b, fmt, rounding, out, overflow, strict):
     a, b = np.broadcast_arrays(a, b)
     refuse = nan_is_refused(strict, out) and fa.kind == "float" and fb.kind == "float"
     if fa.bits <= _TABLE_BITS and fb.bits <= _TABLE_BITS and a.size > 1024:
-        table, invalid = _pair_table(op, fa, fb, out, mode, overflow)
+        table, invalid = _pair_table(op, fa, fb, out, mode, overflow, fastpath.enabled())
         idx = (a.astype(np.intp) << fb.bits) | b.astype(np.intp)
         if refuse and invalid is not None:
             refuse_nan_lanes(op, invalid[idx], out)
@@ -248,7 +248,11 @@ def _chunked(fn, arrays, args, dtype, chunk=None):
 
 
 @lru_cache(maxsize=256)
-def _pair_table(op, fa, fb, out, mode, overflow):
+def _pair_table(op, fa, fb, out, mode, overflow, fast):
+    """Every pair's result (and which pairs are invalid), built once per operation, formats,
+    mode and path: ``fast`` (whether the fast path may be taken) is part of the key, so that
+    a table built under :func:`fastpath.integer_path` holds the integer path's results and
+    a comparison of the two paths through the public functions compares two tables."""
     a = np.repeat(np.arange(1 << fa.bits), 1 << fb.bits)
     b = np.tile(np.arange(1 << fb.bits), 1 << fa.bits)
     va, vb = _valid(fa, a), _valid(fb, b)

@@ -187,9 +187,9 @@ def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
     runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
     ``extra`` says how sums find their tail (None: every sum is exact; ``"larger"``: see
-    :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and for products whether they round as
-    scaled heads (``("scaled", K)``, see :func:`_scaled_to_odd`; else a false value). Sums have
-    a fourth element:
+    :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and for products and conversions whether
+    they round as scaled heads (``("scaled", K)``, see :func:`_scaled_to_odd`; else a false
+    value). Sums have a fourth element:
     whether their decoders scale the values (``kernel.binary_scale``) so that ``out``'s
     binades have the dtype's exponent fields."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
@@ -207,10 +207,10 @@ def plan(op, formats, out):
                     and binary_covers(out, np.float64, scaled=True)
                     and _odd_scalable(src.emin - src.man_bits, out, np.float64)
                     and _decoder(src, np.float64)):
-                # into another exponent field, from a source reaching far below out's range
-                # (fp32 or bf16 into fp16): float64 values rounded as scaled heads (see mul),
-                # one shift for every lane, where float32 heads would round their many lanes
-                # below out's normal range one by one
+                # into another exponent field, from a source reaching below out's smallest
+                # subnormal (fp32 or bf16 into fp16, fp16 into e4m3, ...): float64 values
+                # rounded as scaled heads (see mul), one shift for every lane, where float32
+                # heads would round their lanes below out's normal range one by one
                 return (np.float64, (_decoder(src, np.float64),),
                         ("scaled", -binary_scale(out, np.float64)))
             return dtype, decs, False
@@ -409,9 +409,9 @@ def mul(a, b, fa, fb, out, mode):
     _, (da, db), scaled = p
     x, y = da(a), db(b)
     if scaled:
-        # exact and normal (or zero) in the plan's dtype; the product and the scaled head in
-        # the operands' buffers where they are the decoders' own (fewer fresh temporaries
-        # keep the block in the cache)
+        # exact in the plan's dtype, and normal or zero where the operands are finite; the
+        # product and the scaled head in the operands' buffers where they are the decoders'
+        # own (fewer fresh temporaries keep the block in the cache)
         h = x if _private(x, a) else x.copy()
         np.multiply(h, y, out=h)
         v, special = _scaled_to_odd(h, scaled[1], y if _private(y, b) else np.empty_like(h))
@@ -422,7 +422,8 @@ def mul(a, b, fa, fb, out, mode):
 
 def _scaled_to_odd(h, K, out):
     """Values ``h`` of a binary dtype (float32 or float64; normal, zero or not finite) times
-    ``2**-K`` (``K >= 0``), written to ``out`` (same dtype, may be an operand's buffer) as a
+    ``2**-K`` (``K >= 0``), written to ``out`` (same dtype and size, not overlapping ``h``; it
+    may be a spent operand's buffer) as a
     head that rounds as the exact scaled value does to any destination whose rounding
     boundaries lie at least two grid steps of the dtype apart (``kernel.binary_covers``), and
     the special lanes as ``(idx, is_nan)`` (see :func:`_specials`).

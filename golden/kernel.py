@@ -382,6 +382,10 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
     if tail is not None and not callable(tail):
         tail_arr = np.asarray(tail, dtype=head.dtype)
         tail = (lambda idx: tail_arr if idx is None else tail_arr[idx])
+    # the special lanes' signs (the head's sign bits), read before any rounding in place
+    special_sign = None
+    if special is not None and special[0].size:
+        special_sign = (u0[special[0]] >> t(sbit)).astype(bool)
     if tail is not None:
         u = _nudge(u0, tail, s, mode, t, exp_all, t(sbit))
     if scaled and fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate:
@@ -389,11 +393,7 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
         # sign bit lands s bits lower, above magnitudes that reach beyond fmt's range. As in
         # the re-biased case below: every magnitude beyond max (an overflow, a non-finite
         # head) is clipped to the overflow code of its sign, the sign moved down. In place
-        # where the pattern is a fresh one (nudged) or the caller gave up the head; the
-        # special lanes' signs are read first.
-        special_sign = None
-        if special is not None and special[0].size:
-            special_sign = (u0[special[0]] >> t(sbit)).astype(bool)
+        # where the pattern is a fresh one (nudged) or the caller gave up the head.
         codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None,
                                    inplace=overwrite or u is not u0)
         ct = codes.dtype.type
@@ -411,7 +411,6 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
         codes <<= ct(fmt.bits - 1)
         mag |= codes
         codes = mag.astype(fmt.dtype)
-        sign_of = (lambda idx: special_sign)
     elif scaled:
         # the same rounding; other specials policies, saturation or no subnormals go through
         # the integer path's encoding (_finish_float)
@@ -424,7 +423,6 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
         if fmt.bits <= 32:
             mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
         codes = _finish_float(sign, mag, over, fmt, mode)
-        sign_of = sign.__getitem__
     elif fmt.exp_bits == E and fmt.bias == bias:
         # the same exponent field (then fmt is ieee-style: binary_covers): the pattern rounds
         # as it stands, with its sign bit above the magnitude (an increment of at most
@@ -432,7 +430,6 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
         # the lowest binade, so one shift serves every lane
         codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None)
         ct = codes.dtype.type
-        sign_of = (lambda idx: (codes[idx] >> ct(fmt.bits - 1)).astype(bool))
         if fmt.subnormals and not fmt.saturate:
             # a finite head rounds to its code in every mode (beyond max the carry lands on
             # the infinity, where a mode that rounds up must go); only non-finite heads (an
@@ -442,7 +439,8 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
                 nf = (u0 & exp_all) == exp_all
                 if nf.any():
                     idx = np.flatnonzero(nf)
-                    codes[idx] = np.where(sign_of(idx), ct(fmt.overflow_code(True, mode)),
+                    neg = (codes[idx] >> ct(fmt.bits - 1)).astype(bool)
+                    codes[idx] = np.where(neg, ct(fmt.overflow_code(True, mode)),
                                           ct(fmt.overflow_code(False, mode)))
             codes = codes.astype(fmt.dtype)
         else:
@@ -496,7 +494,6 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
             top &= t(1 << (fmt.bits - 1))
             mag |= top
             codes = mag.astype(fmt.dtype)
-            sign_of = (lambda idx: (u0[idx] >> t(sbit)).astype(bool))
         else:
             if sign is None:
                 sign = (u >> t(sbit)).astype(bool)
@@ -504,14 +501,12 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
             if fmt.bits <= 32:
                 mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
             codes = _finish_float(sign, mag, over, fmt, mode)
-            sign_of = sign.__getitem__
-    if special is not None:
+    if special_sign is not None:
         idx, is_nan = special
-        if idx.size:
-            ft = fmt.dtype.type
-            vals = np.where(sign_of(idx), ft(fmt.inf_result_code(True)),
-                            ft(fmt.inf_result_code(False)))
-            codes[idx] = np.where(is_nan, ft(fmt.nan_result_code), vals)
+        ft = fmt.dtype.type
+        vals = np.where(special_sign, ft(fmt.inf_result_code(True)),
+                        ft(fmt.inf_result_code(False)))
+        codes[idx] = np.where(is_nan, ft(fmt.nan_result_code), vals)
     return codes
 
 

@@ -106,6 +106,39 @@ def test_fma_fast_equals_integer(name, mode):
     assert_same(fast, slow, f"fma {name} {mode}", a, b, c)
 
 
+@pytest.fixture
+def fresh_pair_tables():
+    # tables built here (some with a fault injected) must not outlive the test
+    from ulpflow.golden import arith
+    arith._pair_table.cache_clear()
+    yield
+    arith._pair_table.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["e4m3", "e5m2"])
+def test_pair_tables_are_built_by_each_path(monkeypatch, fresh_pair_tables, name):
+    # 8-bit pairs are read from a table (arith._pair_table) built on first use; under
+    # fastpath.integer_path() the table is the integer path's own, so a fault of the fast path
+    # shows in a comparison through the public functions (not a table against itself)
+    f = g.parse_format(name)
+    a = np.repeat(np.arange(256), 256).astype(f.dtype)
+    b = np.tile(np.arange(256), 256).astype(f.dtype)
+    fast, slow = both_paths(lambda: g.mul(a, b, f, rounding="RUP", strict=False))
+    assert_same(fast, slow, f"mul {name} RUP", a, b)
+    real = fastpath.mul
+
+    def faulty(*args):
+        codes = real(*args)
+        if codes is not None:
+            codes = codes ^ codes.dtype.type(1)  # every result one code off
+        return codes
+
+    monkeypatch.setattr(fastpath, "mul", faulty)
+    fast, slow = both_paths(lambda: g.mul(a, b, f, rounding="RDN", strict=False))
+    with pytest.raises(AssertionError, match="differ"):
+        assert_same(fast, slow, f"mul {name} RDN", a, b)
+
+
 def test_scaled_routes_are_taken():
     # products of bf16, fp16 and fp32, and fp32 or bf16 into fp16, round as scaled heads
     # (fastpath._scaled_to_odd): the comparisons here check that route, so it must be taken
