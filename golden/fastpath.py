@@ -111,12 +111,12 @@ def _scaled_decoder(fmt, dtype, k):
     if base is None:
         return None
     scale = np.dtype(dtype).type(2.0 ** k)  # a power of two, no underflow: exact
-    if fmt.bits == 32 and dtype == np.float32:
-        return lambda c: base(c) * scale  # base gives a view of the codes
 
     def scaled(c):
-        v = base(c)  # a fresh array: scaled in place
-        v *= scale
+        v = base(c)
+        if not _private(v, c):
+            return v * scale
+        v *= scale  # the decoder's own array: scaled in place
         return v
     return scaled
 
@@ -321,9 +321,9 @@ def chunk_size(op, formats, out):
 
 # -- the operations (one chunk of flat code arrays each) ---------------------------------------
 def _private(x, codes):
-    """Whether the decoded array ``x`` is the decoder's own buffer (not a view of the codes),
-    which the operation may then overwrite."""
-    return x.base is None and not np.may_share_memory(x, codes)
+    """Whether the decoded array ``x`` is the decoder's own buffer (not the codes or a view of
+    them), which the operation may then overwrite."""
+    return x.base is None and x is not codes
 
 
 def _two_sum(x, y):
@@ -414,10 +414,17 @@ def mul(a, b, fa, fb, out, mode):
         # own (fewer fresh temporaries keep the block in the cache)
         h = x if _private(x, a) else x.copy()
         np.multiply(h, y, out=h)
-        v, special = _scaled_to_odd(h, scaled[1], y if _private(y, b) else np.empty_like(h))
-        return round_pack_binary(v, out, mode, scaled=True, special=special, overwrite=True)
+        return _round_scaled(h, scaled[1], y if _private(y, b) else None, out, mode)
     h = x * y  # exact in the plan's dtype
     return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
+
+
+def _round_scaled(h, K, buf, out, mode):
+    """Values ``h`` (normal, zero or not finite; exact) rounded once to ``out`` as scaled heads
+    (``K = -binary_scale(out, dtype)``): :func:`_scaled_to_odd` into ``buf`` (a spent array
+    of h's dtype and size, or None for a fresh one), then the kernel in that buffer."""
+    v, special = _scaled_to_odd(h, K, np.empty_like(h) if buf is None else buf)
+    return round_pack_binary(v, out, mode, scaled=True, special=special, overwrite=True)
 
 
 def _scaled_to_odd(h, K, out):
@@ -499,8 +506,7 @@ def convert(a, src, dst, mode):
     _, (da,), scaled = p
     h = da(a)
     if scaled:
-        v, special = _scaled_to_odd(h, scaled[1], np.empty_like(h))
-        return round_pack_binary(v, dst, mode, scaled=True, special=special, overwrite=True)
+        return _round_scaled(h, scaled[1], None, dst, mode)
     return round_pack_binary(h, dst, mode, special=_specials(h, (h,), False))
 
 

@@ -388,41 +388,39 @@ def round_pack_binary(head, fmt, rounding="RNE", *, tail=None, special=None, sca
         special_sign = (u0[special[0]] >> t(sbit)).astype(bool)
     if tail is not None:
         u = _nudge(u0, tail, s, mode, t, exp_all, t(sbit))
-    if scaled and fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate:
+    if scaled:
         # the pattern rounds as it stands (fmt's fields are the dtype's lowest ones); the
-        # sign bit lands s bits lower, above magnitudes that reach beyond fmt's range. As in
-        # the re-biased case below: every magnitude beyond max (an overflow, a non-finite
-        # head) is clipped to the overflow code of its sign, the sign moved down. In place
-        # where the pattern is a fresh one (nudged) or the caller gave up the head.
+        # sign bit lands s bits lower, above magnitudes that reach beyond fmt's range
+        ieee = fmt.specials == "ieee" and fmt.subnormals and not fmt.saturate
+        # in place where the pattern is a fresh one (nudged) or the caller gave up the head,
+        # and nothing below reads the head again (the ieee case)
         codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None,
-                                   inplace=overwrite or u is not u0)
+                                   inplace=ieee and (overwrite or u is not u0))
         ct = codes.dtype.type
         top = sbit - s
         mag = codes & ct((1 << top) - 1)
-        pos, neg = (fmt.overflow_code(sg, mode) & ((1 << (fmt.bits - 1)) - 1)
-                    for sg in (False, True))
-        codes >>= ct(top)  # the sign bits
-        if pos == neg:  # RNE/RNA: the infinity; RTZ: max
-            np.minimum(mag, ct(pos), out=mag)
-        else:  # RUP/RDN: the infinity on one side, max on the other
-            limit = codes * ct((neg - pos) % (1 << (8 * codes.itemsize)))
-            limit += ct(pos)
-            np.minimum(mag, limit, out=mag)
-        codes <<= ct(fmt.bits - 1)
-        mag |= codes
-        codes = mag.astype(fmt.dtype)
-    elif scaled:
-        # the same rounding; other specials policies, saturation or no subnormals go through
-        # the integer path's encoding (_finish_float)
-        codes = _shift_right_round(u, s, sbit if mode in ("RUP", "RDN") else None, mode, None)
-        ct = codes.dtype.type
-        top = sbit - s
-        mag = codes & ct((1 << top) - 1)
-        sign = (codes >> ct(top)).astype(bool)
-        over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
-        if fmt.bits <= 32:
-            mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
-        codes = _finish_float(sign, mag, over, fmt, mode)
+        if ieee:
+            # as in the re-biased case below: every magnitude beyond max (an overflow, a
+            # non-finite head) clipped to the overflow code of its sign, the sign moved down
+            pos, neg = (fmt.overflow_code(sg, mode) & ((1 << (fmt.bits - 1)) - 1)
+                        for sg in (False, True))
+            codes >>= ct(top)  # the sign bits
+            if pos == neg:  # RNE/RNA: the infinity; RTZ: max
+                np.minimum(mag, ct(pos), out=mag)
+            else:  # RUP/RDN: the infinity on one side, max on the other
+                limit = codes * ct((neg - pos) % (1 << (8 * codes.itemsize)))
+                limit += ct(pos)
+                np.minimum(mag, limit, out=mag)
+            codes <<= ct(fmt.bits - 1)
+            mag |= codes
+            codes = mag.astype(fmt.dtype)
+        else:
+            # other specials policies, saturation or no subnormals: the integer path's encoding
+            sign = (codes >> ct(top)).astype(bool)
+            over = (mag > ct(fmt.max_finite_code)) | ((u0 & exp_all) == exp_all)
+            if fmt.bits <= 32:
+                mag = mag.astype(np.uint32)  # over lanes may wrap: they are replaced
+            codes = _finish_float(sign, mag, over, fmt, mode)
     elif fmt.exp_bits == E and fmt.bias == bias:
         # the same exponent field (then fmt is ieee-style: binary_covers): the pattern rounds
         # as it stands, with its sign bit above the magnitude (an increment of at most
