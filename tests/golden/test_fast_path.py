@@ -6,8 +6,9 @@ exact ties, carries, cancellation, overflow and underflow thresholds) per format
 bf16, fp16, fp32, a custom e6m9 and the flush-to-zero e8m7_ftz / e5m10_ftz, for add, sub and
 mul, plus fma and convert on a smaller set; and the fixed-point fast path (exact int64
 results, the kernel's fixed-point entry) on 16- to 31-bit formats, signed, unsigned and
-symmetric, both overflow policies. Default run: N_DEFAULT pairs per (format, op, mode) (a
-quarter of it for fixed point); the slow run (``-m slow``) uses N_FULL = 10**6.
+symmetric, both overflow policies. The main comparisons take N = 10**6 operand pairs per
+(format, op, mode), floats and fixed point alike: about 0.1 s each, so they run in every test
+run rather than behind the ``slow`` marker.
 """
 
 import numpy as np
@@ -17,8 +18,7 @@ import ulpflow.golden as g
 from ulpflow.golden import fastpath
 from oracles import FLOAT_PRESETS, ROUNDING_MODES, FloatSpec, corner_pairs
 
-N_DEFAULT = 20_000
-N_FULL = 10**6
+N = 10**6
 
 SPECS = {
     "bf16": FLOAT_PRESETS["bf16"],
@@ -84,15 +84,7 @@ def test_formats_take_the_fast_path():
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_fast_equals_integer(name, op, mode):
-    check(name, op, mode, N_DEFAULT)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ROUNDING_MODES)
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("name", sorted(SPECS))
-def test_fast_equals_integer_full(name, op, mode):
-    assert check(name, op, mode, N_FULL) >= N_FULL
+    assert check(name, op, mode, N) >= N
 
 
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
@@ -393,15 +385,7 @@ def check_fixed(name, op, mode, n, out=None, other=None):
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("name", FIXED)
 def test_fixed_fast_equals_integer(name, op, mode):
-    check_fixed(name, op, mode, N_DEFAULT // 4)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", ROUNDING_MODES)
-@pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("name", FIXED)
-def test_fixed_fast_equals_integer_full(name, op, mode):
-    assert check_fixed(name, op, mode, N_FULL) >= N_FULL
+    assert check_fixed(name, op, mode, N) >= N
 
 
 @pytest.mark.parametrize("mode", ROUNDING_MODES)
