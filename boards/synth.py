@@ -355,6 +355,14 @@ def _pipeline_cuts(unit):
     return len(cuts) if cuts is not None else None
 
 
+def _consumed(design):
+    """Mark ``design`` as taken by the call at hand (elaborated there, rebuilt with another
+    latency, or refused), so that Amaranth does not warn that it was "created but never
+    used" when the call does not elaborate it."""
+    if hasattr(design, "elaborate"):
+        design._MustUse__silence = True
+
+
 def with_latency(unit, latency):
     """The same unit rebuilt with ``latency`` pipeline registers (a new object).
 
@@ -367,6 +375,7 @@ def with_latency(unit, latency):
     """
     import inspect
 
+    _consumed(unit)
     if not hasattr(unit, "latency"):
         raise TypeError(f"pipeline= needs a unit with a latency (an ulpflow.hdl unit whose "
                         f"constructor takes latency=), not {unit!r}")
@@ -562,6 +571,7 @@ def synthesize(design, target, *, freq_mhz=None, seed=1, pipeline=None, mapper="
     -------
     SynthReport
     """
+    _consumed(design)
     t = get_target(target)
     freq = _check_options(freq_mhz, seed, t)
     if mapper not in MAPPERS:
