@@ -28,8 +28,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .kernel import (OperandTail, binary_covers, binary_scale, round_pack_binary,
-                     round_pack_int)
+from .kernel import (OperandTail, binary_covers, binary_scale, exact_scalable,
+                     round_pack_binary, round_pack_exact, round_pack_int)
 
 __all__ = ["chunk_size", "enabled", "integer_path", "plan", "quiet"]
 
@@ -169,27 +169,14 @@ def _product_is_exact(fa, fb) -> bool:
 _BINARY_E = {np.dtype(np.float32): 8, np.dtype(np.float64): 11}
 
 
-def _odd_scalable(q, out, dtype) -> bool:
-    """Whether :func:`_scaled_to_odd` scales exactly, into ``out``'s range, values of ``dtype``
-    whose smallest non-zero magnitude is ``2**q``: every such value is a normal value of the
-    dtype (its bit pattern holds the exponent), and the power of two that measures the values
-    below the dtype's normal range in units of its subnormal grid (scaled), as well as the
-    smallest of them so measured, are normal values of the dtype too."""
-    info = np.finfo(dtype)
-    units = info.nmant - info.minexp  # the subnormal grid's unit is 2**-units
-    e = units + binary_scale(out, dtype)  # 2**e: the measuring factor
-    return (q >= info.minexp and info.minexp <= e <= info.maxexp - 1
-            and q + e >= info.minexp)
-
-
 @lru_cache(maxsize=512)
 def plan(op, formats, out):
     """How ``op`` ("add", "mul", "fma", "convert") on operands of ``formats`` into ``out``
     runs on the fast path: ``(dtype, decoders, extra)``, or None for the integer path;
     ``extra`` says how sums find their tail (None: every sum is exact; ``"larger"``: see
     :func:`_tail_at_larger`; ``"twosum"``: TwoSum), and for products and conversions whether
-    they round as scaled heads (``("scaled", K)``, see :func:`_scaled_to_odd`; else a false
-    value). Sums have a fourth element:
+    their exact values round as scaled heads (``"scaled"``: ``kernel.round_pack_exact``; else
+    a false value). Sums have a fourth element:
     whether their decoders scale the values (``kernel.binary_scale``) so that ``out``'s
     binades have the dtype's exponent fields."""
     if any(f.kind != "float" for f in formats) or out.kind != "float":
@@ -204,15 +191,13 @@ def plan(op, formats, out):
             (src,) = formats
             if (dtype == np.float32 and not (out.exp_bits == 8 and out.bias == 127)
                     and src.emin < out.emin - out.man_bits
-                    and binary_covers(out, np.float64, scaled=True)
-                    and _odd_scalable(src.emin - src.man_bits, out, np.float64)
-                    and _decoder(src, np.float64)):
+                    and exact_scalable(out, np.float64, src.emin - src.man_bits)
+                    and (d64 := _decoder(src, np.float64))):
                 # into another exponent field, from a source reaching below out's smallest
                 # subnormal (fp32 or bf16 into fp16, fp16 into e4m3, ...): float64 values
                 # rounded as scaled heads (see mul), one shift for every lane, where float32
                 # heads would round their lanes below out's normal range one by one
-                return (np.float64, (_decoder(src, np.float64),),
-                        ("scaled", -binary_scale(out, np.float64)))
+                return np.float64, (d64,), "scaled"
             return dtype, decs, False
         if op == "add":
             # float32 sums may overflow float32: only where ``out`` shares float32's exponent
@@ -241,21 +226,19 @@ def plan(op, formats, out):
             q = fa.emin - fa.man_bits + fb.emin - fb.man_bits
             if q >= -149 and fa.emax + fb.emax + 2 <= 128:  # every product exact in float32
                 if (not (out.exp_bits == 8 and out.bias == 127)
-                        and binary_covers(out, dtype, scaled=True)
-                        and _odd_scalable(q, out, dtype)):
+                        and exact_scalable(out, dtype, q)):
                     # and normal: rounded as scaled heads like float64 products (below)
-                    return dtype, decs, ("scaled", -binary_scale(out, dtype))
+                    return dtype, decs, "scaled"
                 return dtype, decs, None
         if dtype != np.float64:
             continue
         if op == "mul" and _product_is_exact(*formats):
             fa, fb = formats
             if (not (out.exp_bits == 11 and out.bias == 1023)
-                    and binary_covers(out, dtype, scaled=True)
-                    and _odd_scalable(fa.emin - fa.man_bits + fb.emin - fb.man_bits, out, dtype)):
+                    and exact_scalable(out, dtype, fa.emin - fa.man_bits + fb.emin - fb.man_bits)):
                 # every non-zero product is a normal float64: its bit pattern, scaled by
-                # 2**k (see add) in integers, rounds with one shift (see _scaled_to_odd)
-                return dtype, decs, ("scaled", -binary_scale(out, dtype))
+                # 2**k (see add) in integers, rounds with one shift (kernel.round_pack_exact)
+                return dtype, decs, "scaled"
             return dtype, decs, False
         if (op == "fma" and _product_is_exact(formats[0], formats[1])
                 and _two_sum_fits(max(formats[0].emax + formats[1].emax + 2,
@@ -414,69 +397,9 @@ def mul(a, b, fa, fb, out, mode):
         # own (fewer fresh temporaries keep the block in the cache)
         h = x if _private(x, a) else x.copy()
         np.multiply(h, y, out=h)
-        return _round_scaled(h, scaled[1], y if _private(y, b) else None, out, mode)
+        return round_pack_exact(h, out, mode, workspace=y if _private(y, b) else None)
     h = x * y  # exact in the plan's dtype
     return round_pack_binary(h, out, mode, special=_specials(h, (x, y), False))
-
-
-def _round_scaled(h, K, buf, out, mode):
-    """Values ``h`` (normal, zero or not finite; exact) rounded once to ``out`` as scaled heads
-    (``K = -binary_scale(out, dtype)``): :func:`_scaled_to_odd` into ``buf`` (a spent array
-    of h's dtype and size, or None for a fresh one), then the kernel in that buffer."""
-    v, special = _scaled_to_odd(h, K, np.empty_like(h) if buf is None else buf)
-    return round_pack_binary(v, out, mode, scaled=True, special=special, overwrite=True)
-
-
-def _scaled_to_odd(h, K, out):
-    """Values ``h`` of a binary dtype (float32 or float64; normal, zero or not finite) times
-    ``2**-K`` (``K >= 0``), written to ``out`` (same dtype and size, not overlapping ``h``; it
-    may be a spent operand's buffer) as a
-    head that rounds as the exact scaled value does to any destination whose rounding
-    boundaries lie at least two grid steps of the dtype apart (``kernel.binary_covers``), and
-    the special lanes as ``(idx, is_nan)`` (see :func:`_specials`).
-
-    Normal results get their exponent field lowered by ``K`` (an integer subtraction). Results
-    below the dtype's normal range are rounded to odd on its subnormal grid: their magnitude
-    in units of that grid (``|h| * 2**(1074 - K)`` in float64, ``2**(149 - K)`` in float32: an
-    exact power-of-two scaling to a normal value below ``2**52``, ``2**23``) is cut to its
-    integer part, whose last bit is set where a fraction was cut off (the comparison of the
-    two is exact). That head is the exact value where the value is on the grid, else a point
-    strictly between the same two grid neighbours, never a rounding boundary. No rounding
-    happens here; the kernel rounds once. (A float multiplication by ``2**-K`` would round
-    those results to nearest, and takes a slow microcode path for every subnormal result on
-    x86: about 2.7 ns per element on random fp32 products in float64, one in eight of which
-    is one.) Non-finite lanes become zeros of their sign: the caller replaces their codes."""
-    ut, one_field, exp_mask, sign, units = _ODD[h.dtype]
-    u = h.view(ut)
-    v = out.view(ut)
-    # the lanes below and the non-finite ones in one test: field + 1 (mod 2**E) <= K + 1
-    np.add(u, one_field, out=v)
-    v &= exp_mask
-    odd = np.flatnonzero(v <= one_field * ut.type(K + 1))
-    np.subtract(u, one_field * ut.type(K), out=v)  # wraps in the lanes below: replaced
-    special = None
-    if odd.size:
-        hi = h[odd]
-        w = np.abs(hi)
-        fin = np.isfinite(w)
-        if not fin.all():
-            nf = np.flatnonzero(~fin)
-            special = (odd[nf], np.isnan(w[nf]))
-            w[nf] = 0  # any finite value: these codes are replaced
-        w *= h.dtype.type(2.0 ** (units - K))
-        kept = w.astype(ut)
-        kept |= kept != w
-        kept |= hi.view(ut) & sign
-        v[odd] = kept
-    return out, special
-
-
-#: per head dtype: unsigned pattern dtype, one unit of the exponent field, the exponent field's
-#: mask, the sign bit, and the exponent of the subnormal grid's unit (negated)
-_ODD = {np.dtype(np.float64): (np.dtype(np.uint64), np.uint64(1 << 52),
-                               np.uint64(0x7FF0000000000000), np.uint64(1 << 63), 1074),
-        np.dtype(np.float32): (np.dtype(np.uint32), np.uint32(1 << 23), np.uint32(0x7F800000),
-                               np.uint32(1 << 31), 149)}
 
 
 def fma(a, b, c, fa, fb, fc, out, mode):
@@ -506,7 +429,7 @@ def convert(a, src, dst, mode):
     _, (da,), scaled = p
     h = da(a)
     if scaled:
-        return _round_scaled(h, scaled[1], None, dst, mode)
+        return round_pack_exact(h, dst, mode)
     return round_pack_binary(h, dst, mode, special=_specials(h, (h,), False))
 
 
